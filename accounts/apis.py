@@ -1,0 +1,184 @@
+"""HTTP endpoints of accounts. Views parse input and call services/selectors."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from config.pagination import NewestFirstCursorPagination
+
+from . import selectors, services
+from .serializers import (
+    AuthResultSerializer,
+    DeviceDeleteInputSerializer,
+    DeviceInputSerializer,
+    DeviceSerializer,
+    FirebaseInputSerializer,
+    FollowerEdgeSerializer,
+    FollowingEdgeSerializer,
+    LoginInputSerializer,
+    MeSerializer,
+    MeUpdateInputSerializer,
+    PublicUserSerializer,
+    RefreshInputSerializer,
+    SignupInputSerializer,
+    TokenPairSerializer,
+)
+
+
+def _valid(serializer_class, request: Request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class _AuthThrottled(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+
+def _auth_response(request: Request, user, *, created: bool | None = None, status_code: int = 200) -> Response:
+    body = {"user": MeSerializer(user, context={"request": request}).data, **services.tokens_for_user(user)}
+    if created is not None:
+        body["created"] = created
+    return Response(body, status=status_code)
+
+
+class SignupApi(_AuthThrottled):
+    @extend_schema(request=SignupInputSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        user = services.user_signup(**_valid(SignupInputSerializer, request))
+        return _auth_response(request, user, status_code=status.HTTP_201_CREATED)
+
+
+class LoginApi(_AuthThrottled):
+    @extend_schema(request=LoginInputSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        user = services.user_authenticate(**_valid(LoginInputSerializer, request))
+        return _auth_response(request, user)
+
+
+class FirebaseSignInApi(_AuthThrottled):
+    @extend_schema(request=FirebaseInputSerializer, responses={200: AuthResultSerializer, 201: AuthResultSerializer},
+                   tags=["auth"])
+    def post(self, request: Request) -> Response:
+        user, created = services.user_sign_in_with_firebase(**_valid(FirebaseInputSerializer, request))
+        return _auth_response(request, user, created=created, status_code=201 if created else 200)
+
+
+class RefreshApi(_AuthThrottled):
+    throttle_scope = "auth_refresh"
+
+    @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        return Response(services.auth_refresh(**_valid(RefreshInputSerializer, request)))
+
+
+class LogoutApi(APIView):
+    @extend_schema(request=RefreshInputSerializer, responses={204: None}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        services.auth_logout(user=request.user, **_valid(RefreshInputSerializer, request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(responses={200: MeSerializer}, tags=["me"])
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(request.user, context={"request": request}).data)
+
+    @extend_schema(request=MeUpdateInputSerializer, responses={200: MeSerializer}, tags=["me"])
+    def patch(self, request: Request) -> Response:
+        serializer = MeUpdateInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_update(user=request.user, data=dict(serializer.validated_data))
+        return Response(MeSerializer(user, context={"request": request}).data)
+
+
+class DevicesApi(APIView):
+    @extend_schema(request=DeviceInputSerializer, responses={201: DeviceSerializer}, tags=["me"])
+    def post(self, request: Request) -> Response:
+        data = _valid(DeviceInputSerializer, request)
+        device = services.device_register(
+            user=request.user, fcm_token=data["token"], platform=data["platform"],
+            app_version=data["app_version"], locale=data["locale"],
+        )
+        return Response(DeviceSerializer(device).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DeviceDeleteInputSerializer, responses={204: None}, tags=["me"])
+    def delete(self, request: Request) -> Response:
+        data = _valid(DeviceDeleteInputSerializer, request)
+        services.device_unregister(user=request.user, fcm_token=data["token"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProfileApi(APIView):
+    @extend_schema(responses={200: PublicUserSerializer}, tags=["users"])
+    def get(self, request: Request, handle: str) -> Response:
+        user = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        return Response(PublicUserSerializer(user, context={"request": request}).data)
+
+
+class FollowApi(APIView):
+    @extend_schema(request=None, responses={200: PublicUserSerializer}, tags=["users"])
+    def post(self, request: Request, handle: str) -> Response:
+        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        services.follow_create(follower=request.user, followee=target)
+        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        return Response(PublicUserSerializer(target, context={"request": request}).data)
+
+    @extend_schema(request=None, responses={200: PublicUserSerializer}, tags=["users"])
+    def delete(self, request: Request, handle: str) -> Response:
+        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        services.follow_delete(follower=request.user, followee=target)
+        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        return Response(PublicUserSerializer(target, context={"request": request}).data)
+
+
+class BlockApi(APIView):
+    @extend_schema(request=None, responses={204: None}, tags=["users"])
+    def post(self, request: Request, handle: str) -> Response:
+        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        services.block_create(blocker=request.user, blocked=target)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={204: None}, tags=["users"])
+    def delete(self, request: Request, handle: str) -> Response:
+        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        services.block_delete(blocker=request.user, blocked=target)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _EdgeListApi(APIView):
+    serializer_class: type
+    selector = None
+
+    def get(self, request: Request, handle: str) -> Response:
+        owner = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(type(self).selector(user=owner), request, view=self)
+        return paginator.get_paginated_response(self.serializer_class(page, many=True, context={"request": request}).data)
+
+
+class FollowersApi(_EdgeListApi):
+    serializer_class = FollowerEdgeSerializer
+    selector = staticmethod(selectors.user_followers)
+
+    @extend_schema(responses={200: FollowerEdgeSerializer(many=True)}, tags=["users"])
+    def get(self, request: Request, handle: str) -> Response:
+        return super().get(request, handle)
+
+
+class FollowingApi(_EdgeListApi):
+    serializer_class = FollowingEdgeSerializer
+    selector = staticmethod(selectors.user_following)
+
+    @extend_schema(responses={200: FollowingEdgeSerializer(many=True)}, tags=["users"])
+    def get(self, request: Request, handle: str) -> Response:
+        return super().get(request, handle)

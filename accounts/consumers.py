@@ -1,0 +1,51 @@
+"""The one websocket a signed-in device keeps open: `/ws/`."""
+
+from __future__ import annotations
+
+import logging
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .realtime import user_group
+from .ws_auth import WS_SUBPROTOCOL
+
+logger = logging.getLogger(__name__)
+
+# Application close codes (4000-4999 are ours). A client that gets 4401 should
+# refresh its access token and reconnect; it must not retry with the same token.
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class UserSocketConsumer(AsyncJsonWebsocketConsumer):
+    """Joins the user's group and forwards every event sent to it.
+
+    Server -> client only: events carry a sequence number per object, so a client
+    that missed some re-reads state over REST. The client may send {"type": "ping"}.
+    """
+
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in (self.scope.get("subprotocols") or []) else None
+        if user is None or not user.is_authenticated:
+            # Accept first: a close code only reaches the client on an open socket.
+            await self.accept(subprotocol=subprotocol)
+            await self.send_json({"type": "error", "code": self.scope.get("auth_error") or "token_missing"})
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept(subprotocol=subprotocol)
+        await self.send_json({"type": "hello", "user_id": user.pk})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def user_event(self, message: dict) -> None:
+        await self.send_json(message["event"])

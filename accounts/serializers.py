@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from django.core.files.storage import default_storage
+from rest_framework import serializers
+
+from .models import HANDLE_REGEX, Device, User
+
+AVATAR_MAX_BYTES = 5 * 1024 * 1024
+
+
+def _avatar_url(user: User, context: dict) -> str | None:
+    if not user.avatar:
+        return None
+    url = default_storage.url(user.avatar.name)
+    request = context.get("request")
+    return request.build_absolute_uri(url) if request is not None and url.startswith("/") else url
+
+
+class MeSerializer(serializers.ModelSerializer):
+    avatar_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id", "email", "handle", "display_name", "avatar_url", "bio", "locale", "country", "birth_year",
+            "followers_count", "following_count", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_avatar_url(self, user: User) -> str | None:
+        return _avatar_url(user, self.context)
+
+
+class PublicUserSerializer(serializers.ModelSerializer):
+    avatar_url = serializers.SerializerMethodField()
+    is_following = serializers.SerializerMethodField()
+    is_blocked = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id", "handle", "display_name", "avatar_url", "bio", "followers_count", "following_count",
+            "created_at", "is_following", "is_blocked",
+        ]
+        read_only_fields = fields
+
+    def get_avatar_url(self, user: User) -> str | None:
+        return _avatar_url(user, self.context)
+
+    def get_is_following(self, user: User) -> bool:
+        return bool(getattr(user, "viewer_follows", False))
+
+    def get_is_blocked(self, user: User) -> bool:
+        return bool(getattr(user, "viewer_blocked", False))
+
+
+class UserSummarySerializer(serializers.ModelSerializer):
+    avatar_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "handle", "display_name", "avatar_url"]
+        read_only_fields = fields
+
+    def get_avatar_url(self, user: User) -> str | None:
+        return _avatar_url(user, self.context)
+
+
+class SignupInputSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    handle = serializers.RegexField(HANDLE_REGEX, max_length=30)
+    display_name = serializers.CharField(max_length=60, required=False, default="", allow_blank=True)
+    birth_year = serializers.IntegerField(required=False, allow_null=True, default=None)
+    locale = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, default="", allow_blank=True)
+
+
+class LoginInputSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=2048)
+
+
+class FirebaseInputSerializer(serializers.Serializer):
+    id_token = serializers.CharField(max_length=8192)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class AuthResultSerializer(TokenPairSerializer):
+    user = MeSerializer()
+    created = serializers.BooleanField(required=False)
+
+
+class MeUpdateInputSerializer(serializers.Serializer):
+    handle = serializers.RegexField(HANDLE_REGEX, max_length=30, required=False)
+    display_name = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    bio = serializers.CharField(max_length=280, required=False, allow_blank=True)
+    locale = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
+    birth_year = serializers.IntegerField(required=False, allow_null=True)
+    avatar = serializers.ImageField(required=False)
+
+    def validate_avatar(self, value):
+        if value.size > AVATAR_MAX_BYTES:
+            raise serializers.ValidationError("The avatar must be 5 MB or smaller.", code="avatar_too_large")
+        return value
+
+
+class DeviceInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=512)
+    platform = serializers.ChoiceField(choices=Device.Platform.choices)
+    app_version = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
+    locale = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+
+
+class DeviceDeleteInputSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=512)
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    token = serializers.CharField(source="fcm_token")
+
+    class Meta:
+        model = Device
+        fields = ["id", "token", "platform", "app_version", "locale", "created_at", "last_seen_at"]
+        read_only_fields = fields
+
+
+class FollowerEdgeSerializer(serializers.Serializer):
+    user = UserSummarySerializer(source="follower")
+    followed_at = serializers.DateTimeField(source="created_at")
+
+
+class FollowingEdgeSerializer(serializers.Serializer):
+    user = UserSummarySerializer(source="followee")
+    followed_at = serializers.DateTimeField(source="created_at")

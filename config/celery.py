@@ -1,0 +1,61 @@
+"""The Celery app.
+
+Two queues: `default` for short work and `gpu` for renders. GPU workers run one
+process per GPU with prefetch 1, so a long render never holds a second message
+hostage; acks are late so a killed worker's render is redelivered, not lost.
+"""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("clipsocial")
+
+
+def _configure(app: Celery) -> None:
+    from django.conf import settings
+
+    transport_options: dict = {"visibility_timeout": settings.CELERY_BROKER_VISIBILITY_TIMEOUT}
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        # Embedded default: a folder queue shared by the API and the worker processes.
+        folder = settings.CELERY_BROKER_DIR
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        transport_options.update(
+            data_folder_in=str(folder / "queue"),
+            data_folder_out=str(folder / "queue"),
+            processed_folder=str(folder / "processed"),
+            store_processed=False,
+        )
+    else:
+        transport_options.update(socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT)
+
+    app.conf.update(
+        broker_url=settings.CELERY_BROKER_URL,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        timezone="UTC",
+        enable_utc=True,
+        task_default_queue="default",
+        task_queues=(Queue("default"), Queue("gpu")),
+        task_routes={"generation.tasks.*": {"queue": "gpu"}},
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+        task_time_limit=settings.CELERY_TASK_TIME_LIMIT,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        beat_schedule={},
+    )
+
+
+_configure(app)
+app.autodiscover_tasks()
