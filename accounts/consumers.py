@@ -32,7 +32,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             # Accept first: a close code only reaches the client on an open socket.
             await self.accept(subprotocol=subprotocol)
             await self.send_json({"type": "error", "code": self.scope.get("auth_error") or "token_missing"})
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.close(code=CLOSE_UNAUTHENTICATED, reason="unauthenticated")
             return
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -57,7 +57,7 @@ def firebase_verify_id_token(id_token: str) -> FirebaseIdentity:
     except auth.ExpiredIdTokenError as exc:
         raise ApplicationError("The Firebase ID token has expired.", code="firebase_token_expired",
                                status_code=401) from exc
-    except (auth.InvalidIdTokenError, auth.TenantIdMismatchError, ValueError) as exc:
+    except (auth.InvalidIdTokenError, ValueError) as exc:
         logger.info("firebase.token_rejected", extra={"reason": str(exc)[:200]})
         raise ApplicationError("The Firebase ID token is not valid.", code="firebase_token_invalid",
                                status_code=401) from exc

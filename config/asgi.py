@@ -17,9 +17,10 @@ websocket_urlpatterns = [
     path("ws/", UserSocketConsumer.as_asgi()),
 ]
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": origin_validated(JwtAuthMiddleware(URLRouter(websocket_urlpatterns))),
-    }
-)
+
+def build_websocket_app():
+    """Origin check, then token auth, then routing. Reads WS_ALLOWED_ORIGINS when called."""
+    return origin_validated(JwtAuthMiddleware(URLRouter(websocket_urlpatterns)))
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": build_websocket_app()})
