@@ -8,7 +8,7 @@ hostage; acks are late so a killed worker's render is redelivered, not lost.
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -44,7 +44,14 @@ def _configure(app: Celery) -> None:
         timezone="UTC",
         enable_utc=True,
         task_default_queue="default",
-        task_queues=(Queue("default"), Queue("gpu")),
+        # Each queue its own exchange and key: with a shared key a gpu message would
+        # also land in the default queue.
+        task_queues=(
+            Queue("default", Exchange("default", type="direct"), routing_key="default"),
+            Queue("gpu", Exchange("gpu", type="direct"), routing_key="gpu"),
+        ),
+        task_default_exchange="default",
+        task_default_routing_key="default",
         task_routes={"generation.tasks.*": {"queue": "gpu"}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,

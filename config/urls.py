@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health
+from . import errors, health
 
 handler404 = "config.errors.json_404"
 handler500 = "config.errors.json_500"
@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include(api_v1)),
+    # Unknown API paths answer in the error shape, also with DEBUG on.
+    re_path(r"^api/v1/", errors.json_404),
 ]
 
 if settings.DEBUG and not getattr(settings, "AWS_STORAGE_BUCKET_NAME", ""):
