@@ -22,12 +22,13 @@ def _configure(app: Celery) -> None:
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         # Embedded default: a folder queue shared by the API and the worker processes.
         folder = settings.CELERY_BROKER_DIR
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         transport_options.update(
             data_folder_in=str(folder / "queue"),
             data_folder_out=str(folder / "queue"),
             processed_folder=str(folder / "processed"),
+            control_folder=str(folder / "control"),
             store_processed=False,
         )
     else:
