@@ -197,6 +197,21 @@ SIMPLE_JWT = {
 FIREBASE_PROJECT_ID = env.str("FIREBASE_PROJECT_ID", default="")
 FIREBASE_CREDENTIALS_FILE = env.str("FIREBASE_CREDENTIALS_FILE", default="")
 
+# --- Generation -----------------------------------------------------------------------
+# preview (CPU, default), diffusers (local model, CUDA when present) or remote (hosted API).
+GENERATION_BACKEND = env.str("GENERATION_BACKEND", default="preview")
+GENERATION_FPS = env.int("GENERATION_FPS", default=24)
+# diffusers: a local diffusers model folder (model_index.json inside); nothing is downloaded.
+GENERATION_MODEL_DIR = env.str("GENERATION_MODEL_DIR", default="")
+GENERATION_INFERENCE_STEPS = env.int("GENERATION_INFERENCE_STEPS", default=25)
+# remote: a hosted video API shaped like /v1/videos (create, poll, download content).
+GENERATION_REMOTE_URL = env.str("GENERATION_REMOTE_URL", default="")
+GENERATION_REMOTE_API_KEY = env.str("GENERATION_REMOTE_API_KEY", default="")
+GENERATION_REMOTE_MODEL = env.str("GENERATION_REMOTE_MODEL", default="sora-2")
+GENERATION_REMOTE_TIMEOUT = env.float("GENERATION_REMOTE_TIMEOUT", default=30.0)
+GENERATION_REMOTE_POLL_INTERVAL = env.float("GENERATION_REMOTE_POLL_INTERVAL", default=2.0)
+GENERATION_REMOTE_MAX_WAIT = env.float("GENERATION_REMOTE_MAX_WAIT", default=600.0)
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],

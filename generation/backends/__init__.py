@@ -1,0 +1,36 @@
+"""Video backends, chosen by settings (GENERATION_BACKEND) and recorded per job."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from .base import (
+    BackendError,
+    JobCanceled,
+    PermanentBackendError,
+    ProgressFn,
+    RenderOutput,
+    RenderSpec,
+    TransientBackendError,
+    VideoBackend,
+)
+
+BACKENDS = {
+    "preview": "generation.backends.preview.PreviewBackend",
+    "diffusers": "generation.backends.diffusers.DiffusersBackend",
+    "remote": "generation.backends.remote.RemoteBackend",
+}
+
+
+def get_backend(name: str | None = None) -> VideoBackend:
+    name = name or settings.GENERATION_BACKEND
+    if name not in BACKENDS:
+        raise PermanentBackendError(f"Unknown video backend {name!r}.", code="backend_unknown")
+    return import_string(BACKENDS[name])()
+
+
+__all__ = [
+    "BACKENDS", "BackendError", "JobCanceled", "PermanentBackendError", "ProgressFn", "RenderOutput", "RenderSpec",
+    "TransientBackendError", "VideoBackend", "get_backend",
+]

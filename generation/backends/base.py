@@ -1,0 +1,74 @@
+"""The one small interface every video backend implements.
+
+A backend turns a RenderSpec into an MP4 and a poster image in a work folder,
+calling `progress(fraction)` as it goes. `progress` may raise JobCanceled (the
+user canceled; stop now) and doubles as the worker's heartbeat, so call it at
+least every few seconds. Errors: TransientBackendError (worth retrying later:
+timeouts, 5xx, busy GPU) or PermanentBackendError (this request will never work).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+ProgressFn = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    job_id: str
+    kind: str  # "text_to_video" | "image_to_video" | "remix"
+    prompt: str
+    duration_seconds: int
+    width: int
+    height: int
+    fps: int
+    seed: int
+    style: str = ""
+    image_path: Path | None = None  # the uploaded still for image_to_video
+    source_video_path: Path | None = None  # the source clip of a remix, when the backend can use it
+    watermark_text: str | None = None  # e.g. "@handle"; None means no watermark
+    metadata: dict[str, str] = field(default_factory=dict)  # written into the MP4 container
+
+    @property
+    def frame_count(self) -> int:
+        return self.duration_seconds * self.fps
+
+
+@dataclass(frozen=True)
+class RenderOutput:
+    video_path: Path  # H.264 MP4, yuv420p, faststart
+    poster_path: Path  # JPEG
+
+
+class JobCanceled(Exception):
+    """Raised from a progress callback: the job was canceled while rendering."""
+
+
+class BackendError(Exception):
+    code = "backend_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class TransientBackendError(BackendError):
+    """Retry later with backoff."""
+
+    code = "backend_unavailable"
+
+
+class PermanentBackendError(BackendError):
+    """Fail the job; the credits are released."""
+
+    code = "backend_failed"
+
+
+class VideoBackend(Protocol):
+    name: str
+
+    def render(self, spec: RenderSpec, workdir: Path, progress: ProgressFn) -> RenderOutput: ...

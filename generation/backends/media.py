@@ -1,0 +1,203 @@
+"""MP4 writing, poster images, watermarks and probing, shared by the backends.
+
+Everything the app serves is H.264 in an MP4 with the moov atom first
+(faststart, so phones start playing before the download ends), yuv420p (the
+only chroma layout every phone decodes in hardware), with generator metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .base import RenderSpec
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration_seconds: float
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    bytes: int
+    sha256: str
+    codec: str
+    pix_fmt: str
+    metadata: dict[str, str]
+
+
+def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+class Overlay:
+    """A pre-rendered RGBA patch alpha-blended onto every frame (cheap: numpy on a small box)."""
+
+    def __init__(self, rgba: np.ndarray, x: int, y: int) -> None:
+        self.rgb = rgba[:, :, :3].astype(np.float32)
+        self.alpha = rgba[:, :, 3:4].astype(np.float32) / 255.0
+        self.x, self.y = x, y
+        self.h, self.w = rgba.shape[:2]
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        box = frame[self.y:self.y + self.h, self.x:self.x + self.w].astype(np.float32)
+        frame[self.y:self.y + self.h, self.x:self.x + self.w] = (box * (1 - self.alpha) + self.rgb * self.alpha).astype(
+            np.uint8
+        )
+        return frame
+
+
+def text_overlay(text: str, width: int, height: int, *, size: int, anchor: str, max_lines: int = 3,
+                 background: bool = True) -> Overlay | None:
+    """Text in a translucent box, at the bottom-right ("watermark") or bottom-centre ("caption")."""
+    if not text:
+        return None
+    fnt = font(size)
+    margin = max(4, size // 2)
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        trial = f"{line} {word}".strip()
+        if fnt.getlength(trial) <= width - 4 * margin or not line:
+            line = trial
+        else:
+            lines.append(line)
+            line = word
+        if len(lines) == max_lines:
+            break
+    if line and len(lines) < max_lines:
+        lines.append(line)
+    lines = [ln if fnt.getlength(ln) <= width - 4 * margin else ln[: max(1, len(ln) * 3 // 4)] + "…" for ln in lines]
+    text_w = int(max(fnt.getlength(ln) for ln in lines))
+    line_h = size + size // 4
+    box_w = min(width - 2 * margin, text_w + 2 * margin)
+    box_h = min(height - 2 * margin, line_h * len(lines) + margin)
+    img = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 110 if background else 0))
+    draw = ImageDraw.Draw(img)
+    for i, ln in enumerate(lines):
+        draw.text((margin, margin // 2 + i * line_h), ln, font=fnt, fill=(255, 255, 255, 235))
+    x = width - box_w - margin if anchor == "watermark" else (width - box_w) // 2
+    y = height - box_h - margin
+    return Overlay(np.asarray(img), x, y)
+
+
+def watermark_overlay(spec: RenderSpec) -> Overlay | None:
+    if not spec.watermark_text:
+        return None
+    return text_overlay(spec.watermark_text, spec.width, spec.height, size=max(12, spec.height // 28),
+                        anchor="watermark", max_lines=1)
+
+
+class Mp4Writer:
+    """Encodes RGB frames (H x W x 3, uint8) to H.264 MP4 with faststart and metadata."""
+
+    def __init__(self, path: Path, spec: RenderSpec, *, crf: int = 23, preset: str = "superfast") -> None:
+        self.path = path
+        self.spec = spec
+        self.watermark = watermark_overlay(spec)
+        self.container = av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"})
+        for key, value in spec.metadata.items():
+            self.container.metadata[key] = value
+        self.stream = self.container.add_stream("libx264", rate=Fraction(spec.fps, 1))
+        self.stream.width, self.stream.height = spec.width, spec.height
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": str(crf), "preset": preset}
+        self.stream.codec_context.time_base = Fraction(1, spec.fps)
+        self.first_frame: np.ndarray | None = None
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape != (self.spec.height, self.spec.width, 3):
+            raise ValueError(f"frame is {rgb.shape}, expected {(self.spec.height, self.spec.width, 3)}")
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if self.watermark is not None:
+            rgb = self.watermark.apply(rgb.copy())
+        if self.first_frame is None:
+            self.first_frame = rgb.copy()
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = self.frames
+        self.frames += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+    def __enter__(self) -> "Mp4Writer":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.container.close()
+
+
+def write_mp4(frames: Iterable[np.ndarray], path: Path, spec: RenderSpec) -> np.ndarray:
+    """Writes all frames; returns the first (watermarked) frame for the poster."""
+    with Mp4Writer(path, spec) as writer:
+        for rgb in frames:
+            writer.write(rgb)
+    if writer.first_frame is None:
+        raise ValueError("no frames to write")
+    return writer.first_frame
+
+
+def save_poster(rgb: np.ndarray, path: Path) -> None:
+    Image.fromarray(rgb).save(path, format="JPEG", quality=85, optimize=True)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def probe(path: Path) -> VideoInfo:
+    """Reads the facts of an MP4 by demuxing and decoding it (so a broken file fails here)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frame_count = sum(1 for _ in container.decode(stream))
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        duration = frame_count / fps if fps else 0.0
+        info = VideoInfo(
+            duration_seconds=round(duration, 3),
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=round(fps, 3),
+            frame_count=frame_count,
+            bytes=path.stat().st_size,
+            sha256=file_sha256(path),
+            codec=stream.codec_context.name,
+            pix_fmt=stream.codec_context.pix_fmt or "",
+            metadata={k: str(v) for k, v in container.metadata.items()},
+        )
+    return info
+
+
+def read_frames(path: Path, width: int, height: int) -> Iterable[np.ndarray]:
+    """Decodes a video to RGB frames of the given size (for re-encoding a downloaded clip)."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(width=width, height=height, format="rgb24")
+
+
+def generator_metadata(spec: RenderSpec, backend: str) -> dict[str, str]:
+    return {
+        "title": spec.prompt[:200],
+        "comment": json.dumps({"generator": "clipsocial", "backend": backend, "job": spec.job_id,
+                               "seed": spec.seed}, separators=(",", ":")),
+        "encoder": f"clipsocial/{backend}",
+    }
