@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+pytest_plugins = ["tests.fakes.fcm", "tests.fakes.s3"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .presence import presence_connected, presence_disconnected, presence_seen
 
 from .realtime import user_group
 from .ws_auth import WS_SUBPROTOCOL
@@ -24,6 +27,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
     """
 
     group: str | None = None
+    user_id: int | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -34,17 +38,22 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "code": self.scope.get("auth_error") or "token_missing"})
             await self.close(code=CLOSE_UNAUTHENTICATED, reason="unauthenticated")
             return
+        self.user_id = user.pk
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol=subprotocol)
+        await sync_to_async(presence_connected)(user.pk)
         await self.send_json({"type": "hello", "user_id": user.pk})
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await sync_to_async(presence_disconnected)(self.user_id)
 
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
+            # Clients ping every ~30 s; that keeps their presence alive.
+            await sync_to_async(presence_seen)(self.user_id)
             await self.send_json({"type": "pong"})
 
     async def user_event(self, message: dict) -> None:

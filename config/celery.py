@@ -32,7 +32,13 @@ def _configure(app: Celery) -> None:
             store_processed=False,
         )
     else:
-        transport_options.update(socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT)
+        transport_options.update(
+            socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+            # Message priorities (plan tiers): 0 is served first.
+            priority_steps=list(range(10)),
+            queue_order_strategy="priority",
+            sep=":",
+        )
 
     app.conf.update(
         broker_url=settings.CELERY_BROKER_URL,
@@ -53,7 +59,7 @@ def _configure(app: Celery) -> None:
         ),
         task_default_exchange="default",
         task_default_routing_key="default",
-        task_routes={"generation.tasks.*": {"queue": "gpu"}},
+        task_routes={"generation.tasks.render_generation": {"queue": "gpu"}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -61,7 +67,13 @@ def _configure(app: Celery) -> None:
         task_time_limit=settings.CELERY_TASK_TIME_LIMIT,
         worker_send_task_events=True,
         task_send_sent_event=True,
-        beat_schedule={},
+        beat_schedule={
+            "sweep-generations": {
+                "task": "generation.tasks.sweep_generations",
+                "schedule": float(settings.GENERATION_SWEEP_INTERVAL),
+                "options": {"queue": "default", "expires": float(settings.GENERATION_SWEEP_INTERVAL)},
+            },
+        },
     )
 
 

@@ -196,6 +196,10 @@ SIMPLE_JWT = {
 # FIREBASE_AUTH_EMULATOR_HOST (read by firebase-admin itself) accepts emulator tokens.
 FIREBASE_PROJECT_ID = env.str("FIREBASE_PROJECT_ID", default="")
 FIREBASE_CREDENTIALS_FILE = env.str("FIREBASE_CREDENTIALS_FILE", default="")
+# FCM push goes out whenever FIREBASE_PROJECT_ID is set. FCM_ENDPOINT replaces
+# https://fcm.googleapis.com (a local fake in tests and development); with it and no
+# credentials file, requests carry no Google OAuth token.
+FCM_ENDPOINT = env.str("FCM_ENDPOINT", default="")
 
 # --- Generation -----------------------------------------------------------------------
 # preview (CPU, default), diffusers (local model, CUDA when present) or remote (hosted API).
@@ -211,6 +215,33 @@ GENERATION_REMOTE_MODEL = env.str("GENERATION_REMOTE_MODEL", default="sora-2")
 GENERATION_REMOTE_TIMEOUT = env.float("GENERATION_REMOTE_TIMEOUT", default=30.0)
 GENERATION_REMOTE_POLL_INTERVAL = env.float("GENERATION_REMOTE_POLL_INTERVAL", default=2.0)
 GENERATION_REMOTE_MAX_WAIT = env.float("GENERATION_REMOTE_MAX_WAIT", default=600.0)
+
+# Generation limits of the free tier (paid plans come from billing plans).
+GENERATION_FREE_CONCURRENT_JOBS = env.int("GENERATION_FREE_CONCURRENT_JOBS", default=1)
+GENERATION_FREE_MAX_DURATION = env.int("GENERATION_FREE_MAX_DURATION", default=12)
+GENERATION_FREE_MAX_SHORT_SIDE = env.int("GENERATION_FREE_MAX_SHORT_SIDE", default=720)
+# Worker behaviour: a running job whose heartbeat is older than this is presumed dead.
+GENERATION_HEARTBEAT_TIMEOUT = env.int("GENERATION_HEARTBEAT_TIMEOUT", default=120)
+GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=3)
+GENERATION_MAX_TRANSIENT_RETRIES = env.int("GENERATION_MAX_TRANSIENT_RETRIES", default=5)
+# A queued job whose task message is older than this gets a fresh one (messages can be lost).
+GENERATION_REQUEUE_AFTER = env.int("GENERATION_REQUEUE_AFTER", default=600)
+GENERATION_SWEEP_INTERVAL = env.int("GENERATION_SWEEP_INTERVAL", default=30)
+# GPU worker processes serving the gpu queue, for the queue ETA.
+GENERATION_WORKERS = env.int("GENERATION_WORKERS", default=1)
+GENERATION_MAX_IMAGE_BYTES = env.int("GENERATION_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
+GENERATION_MAX_IMAGE_PIXELS = env.int("GENERATION_MAX_IMAGE_PIXELS", default=40_000_000)
+# Prompt policy: a dotted path to a class with check(); the default is rule-based.
+GENERATION_PROMPT_POLICY = env.str("GENERATION_PROMPT_POLICY", default="generation.policy.RuleBasedPromptPolicy")
+# Extra blocked terms per language, JSON: {"en": ["term", ...], "es": [...]}; added to the built-in list.
+GENERATION_BLOCKED_TERMS = env.json("GENERATION_BLOCKED_TERMS", default={})
+# Names of real people that prompts may not depict without their consent (cameos), JSON list.
+GENERATION_PROTECTED_NAMES = env.json("GENERATION_PROTECTED_NAMES", default=[])
+# Lifetime of signed URLs for locally stored media (S3 uses AWS_QUERYSTRING_EXPIRE).
+MEDIA_URL_EXPIRE = env.int("MEDIA_URL_EXPIRE", default=3600)
+
+# --- Credits -------------------------------------------------------------------------------
+CREDITS_SIGNUP_GRANT = env.int("CREDITS_SIGNUP_GRANT", default=100)
 
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -11,6 +11,7 @@ handler500 = "config.errors.json_500"
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("generation.urls")),
 ]
 
 urlpatterns = [

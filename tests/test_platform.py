@@ -118,5 +118,6 @@ def test_celery_reliability_settings():
     assert [q.name for q in conf.task_queues] == ["default", "gpu"]
     assert conf.task_serializer == "json" and conf.accept_content == ["json"]
     assert conf.task_soft_time_limit < conf.task_time_limit < conf.broker_transport_options["visibility_timeout"]
-    assert app.amqp.router.route({}, "generation.tasks.render")["queue"].name == "gpu"
+    assert app.amqp.router.route({}, "generation.tasks.render_generation")["queue"].name == "gpu"
+    assert app.amqp.router.route({}, "generation.tasks.sweep_generations")["queue"].name == "default"
     assert app.amqp.router.route({}, "accounts.tasks.anything")["queue"].name == "default"

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+class JobKind(models.TextChoices):
+    TEXT_TO_VIDEO = "text_to_video", "Text to video"
+    IMAGE_TO_VIDEO = "image_to_video", "Image to video"
+    REMIX = "remix", "Remix"
+
+
+def _input_path(job: "GenerationJob", filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"generation/{job.user_id}/{job.id}/input.{ext}"
+
+
+class GenerationJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generation_jobs")
+    kind = models.CharField(max_length=20, choices=JobKind.choices)
+    status = models.CharField(max_length=12, choices=JobStatus.choices, default=JobStatus.QUEUED)
+
+    prompt = models.TextField()
+    style = models.CharField(max_length=40, blank=True)
+    duration_seconds = models.PositiveSmallIntegerField()
+    width = models.PositiveSmallIntegerField()
+    height = models.PositiveSmallIntegerField()
+    fps = models.PositiveSmallIntegerField()
+    seed = models.BigIntegerField()
+    input_image = models.ImageField(upload_to=_input_path, blank=True, max_length=255)
+    source_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="remixes")
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+
+    backend = models.CharField(max_length=20)
+    cost = models.PositiveIntegerField()
+    priority = models.PositiveSmallIntegerField(default=0, help_text="Higher runs sooner (plan tier).")
+    watermark = models.BooleanField(default=True)
+
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+
+    progress = models.PositiveSmallIntegerField(default=0)
+    # Grows with every state or progress change; clients drop events older than what they have.
+    seq = models.PositiveIntegerField(default=1)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    transient_errors = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+
+    video = models.FileField(blank=True, max_length=255)
+    poster = models.FileField(blank=True, max_length=255)
+    result_duration = models.FloatField(null=True, blank=True)
+    result_width = models.PositiveSmallIntegerField(null=True, blank=True)
+    result_height = models.PositiveSmallIntegerField(null=True, blank=True)
+    result_fps = models.FloatField(null=True, blank=True)
+    result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    result_sha256 = models.CharField(max_length=64, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "idempotency_key"], condition=models.Q(idempotency_key__isnull=False),
+                                    name="generation_job_idempotency_key"),
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="generation_job_progress_lte_100"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at", "-id"], name="generation_job_user_recent"),
+            # The queue: queued jobs in dispatch order (position and ETA are counted on it).
+            models.Index(fields=["-priority", "created_at"], condition=models.Q(status="queued"),
+                         name="generation_job_queue"),
+            models.Index(fields=["heartbeat_at"], condition=models.Q(status="running"), name="generation_job_running"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def credit_reference(self) -> str:
+        return f"generation:{self.id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL

@@ -1,0 +1,138 @@
+"""Reads of generation state: the public view of a job, queue position, ETA."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db.models import Avg, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from config.errors import NotFound
+
+from .models import GenerationJob, JobStatus
+
+DEFAULT_RENDER_SECONDS = 30.0
+MEDIA_SIGNING_SALT = "generation.media"
+
+
+def jobs_of_user(*, user_id: int) -> QuerySet[GenerationJob]:
+    return GenerationJob.objects.filter(user_id=user_id)
+
+
+def job_of_user(*, user_id: int, job_id: Any) -> GenerationJob:
+    job = GenerationJob.objects.filter(user_id=user_id, pk=job_id).first()
+    if job is None:
+        raise NotFound("No such generation.", code="generation_not_found")
+    return job
+
+
+def queue_position(job: GenerationJob) -> int | None:
+    """1 = next to start. Counted in the database, in dispatch order (priority, then age)."""
+    if job.status != JobStatus.QUEUED:
+        return None
+    ahead = GenerationJob.objects.filter(status=JobStatus.QUEUED).filter(
+        Q(priority__gt=job.priority) | Q(priority=job.priority, created_at__lt=job.created_at)
+    ).count()
+    return ahead + 1
+
+
+def average_render_seconds(*, backend: str) -> float:
+    recent = (
+        GenerationJob.objects.filter(status=JobStatus.SUCCEEDED, backend=backend, started_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("pk", flat=True)[:50]
+    )
+    result = GenerationJob.objects.filter(pk__in=list(recent)).aggregate(
+        avg=Avg(ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField()))
+    )["avg"]
+    return result.total_seconds() if isinstance(result, timedelta) else DEFAULT_RENDER_SECONDS
+
+
+def queue_eta_seconds(job: GenerationJob, position: int | None) -> int | None:
+    if position is None:
+        return None
+    per_job = average_render_seconds(backend=job.backend)
+    waves = -(-position // max(1, settings.GENERATION_WORKERS))  # ceil
+    return int(waves * per_job)
+
+
+def media_url(name: str) -> str | None:
+    """An expiring URL for a stored file: S3 presigns it; local files go through a signed view."""
+    if not name:
+        return None
+    if isinstance(default_storage, FileSystemStorage):
+        token = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).sign(name)
+        return reverse("signed-media", kwargs={"token": token})
+    return default_storage.url(name)
+
+
+def media_name_from_token(token: str) -> str | None:
+    try:
+        return signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).unsign(token, max_age=settings.MEDIA_URL_EXPIRE)
+    except signing.BadSignature:  # includes SignatureExpired
+        return None
+
+
+def job_public_state(job: GenerationJob) -> dict[str, Any]:
+    """What the owner's apps see, over REST and in `generation.updated` events alike."""
+    position = queue_position(job)
+    result = None
+    if job.status == JobStatus.SUCCEEDED and job.video:
+        result = {
+            "video_url": media_url(job.video.name),
+            "poster_url": media_url(job.poster.name),
+            "duration_seconds": job.result_duration,
+            "width": job.result_width,
+            "height": job.result_height,
+            "fps": job.result_fps,
+            "bytes": job.result_bytes,
+            "sha256": job.result_sha256,
+        }
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "seq": job.seq,
+        "prompt": job.prompt,
+        "style": job.style,
+        "duration_seconds": job.duration_seconds,
+        "size": f"{job.width}x{job.height}",
+        "seed": job.seed,
+        "backend": job.backend,
+        "cost": job.cost,
+        "queue_position": position,
+        "eta_seconds": queue_eta_seconds(job, position),
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        "result": result,
+        "source_generation_id": str(job.source_job_id) if job.source_job_id else None,
+        "retry_of": str(job.retry_of_id) if job.retry_of_id else None,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def heartbeat_is_stale(job: GenerationJob, *, now=None) -> bool:
+    if job.heartbeat_at is None:
+        return True
+    age = ((now or timezone.now()) - job.heartbeat_at).total_seconds()
+    return age >= settings.GENERATION_HEARTBEAT_TIMEOUT
+
+
+def stale_running_jobs(*, now=None) -> QuerySet[GenerationJob]:
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.GENERATION_HEARTBEAT_TIMEOUT)
+    return GenerationJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+
+
+def queued_jobs_needing_message(*, now=None) -> QuerySet[GenerationJob]:
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.GENERATION_REQUEUE_AFTER)
+    return GenerationJob.objects.filter(status=JobStatus.QUEUED).filter(Q(enqueued_at__lt=cutoff) |
+                                                                         Q(enqueued_at__isnull=True))

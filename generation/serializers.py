@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .models import JobKind, JobStatus
+from .services import ALLOWED_DURATIONS, ALLOWED_SIZES, PROMPT_MAX_LENGTH
+
+
+class GenerationCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=JobKind.choices)
+    prompt = serializers.CharField(max_length=PROMPT_MAX_LENGTH, trim_whitespace=True)
+    duration_seconds = serializers.ChoiceField(choices=ALLOWED_DURATIONS)
+    size = serializers.ChoiceField(choices=ALLOWED_SIZES, help_text="WIDTHxHEIGHT")
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**31 - 1, default=None)
+    style = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    # Uploaded bytes only: the server never fetches an image from a client-given URL.
+    image = serializers.FileField(required=False, allow_null=True, default=None)
+    source_generation_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+
+class GenerationErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class GenerationResultSerializer(serializers.Serializer):
+    video_url = serializers.CharField()
+    poster_url = serializers.CharField()
+    duration_seconds = serializers.FloatField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    fps = serializers.FloatField()
+    bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+
+
+class GenerationSerializer(serializers.Serializer):
+    """Documents generation.selectors.job_public_state, which builds the payload."""
+
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=JobKind.choices)
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    seq = serializers.IntegerField()
+    prompt = serializers.CharField()
+    style = serializers.CharField()
+    duration_seconds = serializers.IntegerField()
+    size = serializers.CharField()
+    seed = serializers.IntegerField()
+    backend = serializers.CharField()
+    cost = serializers.IntegerField()
+    queue_position = serializers.IntegerField(allow_null=True)
+    eta_seconds = serializers.IntegerField(allow_null=True)
+    error = GenerationErrorSerializer(allow_null=True)
+    result = GenerationResultSerializer(allow_null=True)
+    source_generation_id = serializers.UUIDField(allow_null=True)
+    retry_of = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)

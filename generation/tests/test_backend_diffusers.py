@@ -1,0 +1,240 @@
+"""The diffusers backend, end to end on a tiny randomly-initialised pipeline.
+
+The pipeline is built from configs and saved with save_pretrained, so the test
+exercises the real loading path (model_index.json, local files only) without a
+download. Its weights are random: the frames are noise, but they are real
+diffusion output, decoded by a real VAE and encoded to a real MP4.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generation.backends import JobCanceled, PermanentBackendError, RenderSpec, get_backend
+from generation.backends.diffusers import DiffusersBackend, _resample
+from generation.backends.media import generator_metadata, probe, read_frames
+
+STEPS = 2
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    # The byte -> printable character table of byte-level BPE (GPT-2, CLIP).
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs = bs[:]
+    extra = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + extra)
+            extra += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def _write_clip_tokenizer_files(folder: Path) -> None:
+    """A CLIP BPE vocabulary of single bytes (plus one merge), so any prompt tokenizes."""
+    chars = list(_bytes_to_unicode().values())
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for suffix in ("", "</w>"):
+        for ch in chars:
+            vocab[ch + suffix] = len(vocab)
+    vocab["at</w>"] = len(vocab)
+    folder.mkdir(parents=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\na t</w>\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    root = tmp_path_factory.mktemp("tiny-t2v")
+    _write_clip_tokenizer_files(root / "tokenizer-src")
+    tokenizer = CLIPTokenizer.from_pretrained(str(root / "tokenizer-src"), model_max_length=77, local_files_only=True)
+    torch.manual_seed(0)
+    unet = UNet3DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=8, attention_head_dim=4, norm_num_groups=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[8, 8], in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        sample_size=64, norm_num_groups=4,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=0, eos_token_id=1, pad_token_id=1, vocab_size=len(tokenizer), hidden_size=8,
+        intermediate_size=16, num_attention_heads=2, num_hidden_layers=2, max_position_embeddings=77,
+        projection_dim=8,
+    ))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False)
+    pipe = TextToVideoSDPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                 scheduler=scheduler)
+    model_dir = root / "model"
+    pipe.save_pretrained(str(model_dir))
+    return model_dir
+
+
+@pytest.fixture
+def model_settings(settings, tiny_model_dir):
+    settings.GENERATION_MODEL_DIR = str(tiny_model_dir)
+    settings.GENERATION_INFERENCE_STEPS = STEPS
+    return settings
+
+
+def make_spec(**overrides) -> RenderSpec:
+    fields = dict(job_id="job-1", kind="text_to_video", prompt="a cat surfing at dawn", duration_seconds=1,
+                  width=64, height=64, fps=8, seed=1234)
+    fields.update(overrides)
+    spec = RenderSpec(**fields)
+    return RenderSpec(**{**fields, "metadata": generator_metadata(spec, "diffusers")})
+
+
+def render(spec: RenderSpec, workdir: Path, progress=None):
+    workdir.mkdir(parents=True, exist_ok=True)
+    calls: list[float] = []
+
+    def record(fraction: float) -> None:
+        calls.append(fraction)
+        if progress is not None:
+            progress(fraction)
+
+    output = get_backend("diffusers").render(spec, workdir, record)
+    return output, calls
+
+
+def first_frame(path: Path, width: int, height: int) -> np.ndarray:
+    return next(iter(read_frames(path, width, height)))
+
+
+def test_registry_resolves_the_diffusers_backend():
+    backend = get_backend("diffusers")
+
+    assert isinstance(backend, DiffusersBackend)
+    assert backend.name == "diffusers"
+
+
+def test_renders_an_h264_mp4_and_poster_with_step_progress(model_settings, tmp_path):
+    spec = make_spec()
+
+    output, calls = render(spec, tmp_path / "job")
+
+    assert output.video_path == tmp_path / "job" / "video.mp4"
+    assert output.poster_path == tmp_path / "job" / "poster.jpg"
+    info = probe(output.video_path)
+    assert (info.width, info.height) == (64, 64)
+    assert info.frame_count == 8
+    assert info.fps == 8.0
+    assert info.duration_seconds == 1.0
+    assert info.codec == "h264"
+    assert info.pix_fmt == "yuv420p"
+    assert info.metadata["title"] == "a cat surfing at dawn"
+    assert json.loads(info.metadata["comment"]) == {"generator": "clipsocial", "backend": "diffusers",
+                                                    "job": "job-1", "seed": 1234}
+    with Image.open(output.poster_path) as poster:
+        assert poster.format == "JPEG"
+        assert poster.size == (64, 64)
+    # Two heartbeats around loading, one call per denoising step up to 90%, then per encoded frame to 100%.
+    assert calls == pytest.approx([0.0, 0.0, 0.45, 0.9] + [0.9 + 0.1 * (i + 1) / 8 for i in range(8)])
+    assert calls == sorted(calls)
+    assert calls[-1] == 1.0
+    # Random weights still give a picture with some variation, not a blank frame.
+    assert first_frame(output.video_path, 64, 64).std() > 1.0
+
+
+def test_sizes_off_the_model_grid_are_resized_exactly(model_settings, tmp_path):
+    spec = make_spec(width=60, height=44, fps=6)
+
+    output, calls = render(spec, tmp_path / "job")
+
+    info = probe(output.video_path)
+    assert (info.width, info.height, info.frame_count, info.duration_seconds) == (60, 44, 6, 1.0)
+    with Image.open(output.poster_path) as poster:
+        assert poster.size == (60, 44)
+    assert calls[-1] == 1.0
+
+
+def test_same_seed_same_video_and_other_seed_differs(model_settings, tmp_path):
+    first, _ = render(make_spec(seed=7), tmp_path / "a")
+    again, _ = render(make_spec(seed=7), tmp_path / "b")
+    other, _ = render(make_spec(seed=8), tmp_path / "c")
+
+    assert first.poster_path.read_bytes() == again.poster_path.read_bytes()
+    assert np.array_equal(first_frame(first.video_path, 64, 64), first_frame(again.video_path, 64, 64))
+    assert first.poster_path.read_bytes() != other.poster_path.read_bytes()
+    assert not np.array_equal(first_frame(first.video_path, 64, 64), first_frame(other.video_path, 64, 64))
+
+
+def test_cancel_from_progress_stops_the_render(model_settings, tmp_path):
+    def cancel_on_first_step(fraction: float) -> None:
+        if fraction > 0:
+            raise JobCanceled()
+
+    workdir = tmp_path / "job"
+    with pytest.raises(JobCanceled):
+        render(make_spec(), workdir, cancel_on_first_step)
+
+    assert list(workdir.iterdir()) == []
+
+
+def test_image_to_video_on_a_text_only_model_is_refused(model_settings, tmp_path):
+    still = tmp_path / "still.png"
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(still)
+    workdir = tmp_path / "job"
+
+    with pytest.raises(PermanentBackendError) as excinfo:
+        render(make_spec(kind="image_to_video", image_path=still), workdir)
+
+    assert excinfo.value.code == "image_not_supported"
+    assert list(workdir.iterdir()) == []
+
+
+def test_missing_model_folder_is_permanent(settings, tmp_path):
+    settings.GENERATION_MODEL_DIR = str(tmp_path / "nowhere")
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    calls = []
+
+    with pytest.raises(PermanentBackendError) as excinfo:
+        DiffusersBackend().render(make_spec(), workdir, calls.append)
+
+    assert excinfo.value.code == "model_not_found"
+    assert calls == []
+    assert list(workdir.iterdir()) == []
+
+
+def test_folder_without_model_index_is_not_found(settings, tmp_path):
+    (tmp_path / "empty").mkdir()
+    settings.GENERATION_MODEL_DIR = str(tmp_path / "empty")
+
+    with pytest.raises(PermanentBackendError) as excinfo:
+        DiffusersBackend().render(make_spec(), tmp_path, lambda fraction: None)
+
+    assert excinfo.value.code == "model_not_found"
+
+
+def test_unset_model_dir_is_not_configured(settings, tmp_path):
+    settings.GENERATION_MODEL_DIR = ""
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+
+    with pytest.raises(PermanentBackendError) as excinfo:
+        DiffusersBackend().render(make_spec(), workdir, lambda fraction: None)
+
+    assert excinfo.value.code == "model_not_configured"
+    assert list(workdir.iterdir()) == []
+
+
+def test_resample_repeats_or_drops_frames_evenly():
+    frames = [np.full((2, 2, 3), i, dtype=np.uint8) for i in range(4)]
+
+    assert [int(f[0, 0, 0]) for f in _resample(frames, 8)] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert [int(f[0, 0, 0]) for f in _resample(frames, 2)] == [0, 2]
+    assert _resample(frames, 4) is frames
