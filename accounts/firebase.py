@@ -70,7 +70,12 @@ def firebase_app() -> firebase_admin.App | None:
             cred, {"projectId": project_id, _SETTINGS_OPTION: wanted}, name=_APP_NAME
         )
         if fcm_endpoint:
-            _send_fcm_to(app, fcm_endpoint)
+            try:
+                _send_fcm_to(app, fcm_endpoint)
+            except Exception:
+                # Never leave an app behind that would send to Google instead.
+                firebase_admin.delete_app(app)
+                raise
         return app
 
 

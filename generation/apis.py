@@ -6,7 +6,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,7 +47,8 @@ class GenerationListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         filterset = GenerationFilter(request.query_params, queryset=selectors.jobs_of_user(user_id=request.user.pk))
         if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
+            raise ValidationError({field: [ErrorDetail(e["message"], code=e["code"]) for e in errors]
+                                   for field, errors in filterset.errors.get_json_data().items()})
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
         return paginator.get_paginated_response([_state(job) for job in page])

@@ -66,16 +66,17 @@ def media_url(name: str) -> str | None:
     if not name:
         return None
     if isinstance(default_storage, FileSystemStorage):
-        token = signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).sign(name)
-        return reverse("signed-media", kwargs={"token": token})
+        # URL-safe base64 of the name plus a timestamped signature.
+        return reverse("signed-media", kwargs={"token": signing.dumps(name, salt=MEDIA_SIGNING_SALT)})
     return default_storage.url(name)
 
 
 def media_name_from_token(token: str) -> str | None:
     try:
-        return signing.TimestampSigner(salt=MEDIA_SIGNING_SALT).unsign(token, max_age=settings.MEDIA_URL_EXPIRE)
+        name = signing.loads(token, salt=MEDIA_SIGNING_SALT, max_age=settings.MEDIA_URL_EXPIRE)
     except signing.BadSignature:  # includes SignatureExpired
         return None
+    return name if isinstance(name, str) else None
 
 
 def job_public_state(job: GenerationJob) -> dict[str, Any]:

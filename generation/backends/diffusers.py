@@ -63,7 +63,7 @@ class DiffusersBackend:
 
         video = workdir / "video.mp4"
         poster = workdir / "poster.jpg"
-        first = write_mp4(_encode_progress(frames, spec, progress), video, spec)
+        first = write_mp4(_encode_progress(frames, progress), video, spec)
         save_poster(first, poster)
         return RenderOutput(video_path=video, poster_path=poster)
 
@@ -108,7 +108,7 @@ def _load(model_dir: Path, device: str, torch):
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     logger.info("diffusers.load", extra={"model_dir": str(model_dir), "device": device})
     try:
-        pipe = DiffusionPipeline.from_pretrained(str(model_dir), torch_dtype=dtype, local_files_only=True)
+        pipe = DiffusionPipeline.from_pretrained(str(model_dir), dtype=dtype, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise PermanentBackendError(f"Cannot load the model in {model_dir}: {exc}", code="model_invalid") from exc
     try:
@@ -235,7 +235,7 @@ def _resample(frames: list[np.ndarray], count: int) -> list[np.ndarray]:
     return [frames[i * len(frames) // count] for i in range(count)]
 
 
-def _encode_progress(frames: list[np.ndarray], spec: RenderSpec, progress: ProgressFn):
+def _encode_progress(frames: list[np.ndarray], progress: ProgressFn):
     n = len(frames)
     step = max(1, n // 10)
     for i, frame in enumerate(frames):

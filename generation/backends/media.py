@@ -199,5 +199,4 @@ def generator_metadata(spec: RenderSpec, backend: str) -> dict[str, str]:
         "title": spec.prompt[:200],
         "comment": json.dumps({"generator": "clipsocial", "backend": backend, "job": spec.job_id,
                                "seed": spec.seed}, separators=(",", ":")),
-        "encoder": f"clipsocial/{backend}",
     }

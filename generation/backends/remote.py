@@ -108,12 +108,16 @@ class RemoteBackend:
             video_id = video["id"]
             try:
                 client.wait(video, progress)
-                downloaded = client.download(video_id, workdir / "remote.mp4", progress)
-                output = _reencode(downloaded, workdir, spec, progress)
+                downloaded = workdir / "remote.mp4"
+                try:
+                    client.download(video_id, downloaded, progress)
+                    output = _reencode(downloaded, workdir, spec, progress)
+                finally:
+                    # Only our re-encode is served; the original would just fill the worker's disk.
+                    downloaded.unlink(missing_ok=True)
             except JobCanceled:
                 client.delete(video_id)
                 raise
-        downloaded.unlink(missing_ok=True)
         progress(1.0)
         return output
 
@@ -192,9 +196,12 @@ class _Client:
         headers = {"Idempotency-Key": idempotency_key(spec)}
         if spec.image_path is not None:
             reference = _reference_image(spec, workdir)
-            with open(reference, "rb") as fh:
-                response = self._send("POST", self._url(), action="create", headers=headers, data=fields,
-                                      files={"input_reference": (reference.name, fh, "image/jpeg")})
+            try:
+                with open(reference, "rb") as fh:
+                    response = self._send("POST", self._url(), action="create", headers=headers, data=fields,
+                                          files={"input_reference": (reference.name, fh, "image/jpeg")})
+            finally:
+                reference.unlink(missing_ok=True)
         else:
             response = self._send("POST", self._url(), action="create", headers=headers, json=fields)
         with response:

@@ -9,6 +9,7 @@ diffusion output, decoded by a real VAE and encoded to a real MP4.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,21 +49,15 @@ def _write_clip_tokenizer_files(folder: Path) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\na t</w>\n", encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
+def _tiny_shared_parts(root: Path) -> dict:
+    """The text encoder, tokenizer, VAE and scheduler of a Stable-Diffusion-family video pipeline, tiny."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    root = tmp_path_factory.mktemp("tiny-t2v")
     _write_clip_tokenizer_files(root / "tokenizer-src")
     tokenizer = CLIPTokenizer.from_pretrained(str(root / "tokenizer-src"), model_max_length=77, local_files_only=True)
     torch.manual_seed(0)
-    unet = UNet3DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=8, attention_head_dim=4, norm_num_groups=4,
-    )
     vae = AutoencoderKL(
         block_out_channels=[8, 8], in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
@@ -75,10 +70,42 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     ))
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False)
-    pipe = TextToVideoSDPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                 scheduler=scheduler)
+    return {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A TextToVideoSDPipeline (ModelScope-style): reports steps through the older `callback`."""
+    from diffusers import TextToVideoSDPipeline, UNet3DConditionModel
+
+    root = tmp_path_factory.mktemp("tiny-t2v")
+    parts = _tiny_shared_parts(root)
+    unet = UNet3DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=8, attention_head_dim=4, norm_num_groups=4,
+    )
     model_dir = root / "model"
-    pipe.save_pretrained(str(model_dir))
+    TextToVideoSDPipeline(unet=unet, **parts).save_pretrained(str(model_dir))
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_animatediff_dir(tmp_path_factory) -> Path:
+    """An AnimateDiffPipeline: reports steps through `callback_on_step_end`, like current video pipelines."""
+    from diffusers import AnimateDiffPipeline, MotionAdapter, UNet2DConditionModel
+
+    root = tmp_path_factory.mktemp("tiny-animatediff")
+    parts = _tiny_shared_parts(root)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8, attention_head_dim=4, norm_num_groups=4,
+    )
+    adapter = MotionAdapter(block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=4,
+                            motion_num_attention_heads=2, motion_max_seq_length=32)
+    model_dir = root / "model"
+    AnimateDiffPipeline(unet=unet, motion_adapter=adapter, **parts).save_pretrained(str(model_dir))
     return model_dir
 
 
@@ -147,6 +174,19 @@ def test_renders_an_h264_mp4_and_poster_with_step_progress(model_settings, tmp_p
     assert calls[-1] == 1.0
     # Random weights still give a picture with some variation, not a blank frame.
     assert first_frame(output.video_path, 64, 64).std() > 1.0
+
+
+def test_pipelines_with_callback_on_step_end_report_each_step(settings, tiny_animatediff_dir, tmp_path):
+    settings.GENERATION_MODEL_DIR = str(tiny_animatediff_dir)
+    settings.GENERATION_INFERENCE_STEPS = STEPS
+    spec = make_spec(width=32, height=32, fps=4)
+
+    output, calls = render(spec, tmp_path / "job")
+
+    info = probe(output.video_path)
+    assert (info.width, info.height, info.frame_count, info.duration_seconds) == (32, 32, 4, 1.0)
+    assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
+    assert calls == pytest.approx([0.0, 0.0, 0.45, 0.9] + [0.9 + 0.1 * (i + 1) / 4 for i in range(4)])
 
 
 def test_sizes_off_the_model_grid_are_resized_exactly(model_settings, tmp_path):
@@ -229,6 +269,19 @@ def test_unset_model_dir_is_not_configured(settings, tmp_path):
         DiffusersBackend().render(make_spec(), workdir, lambda fraction: None)
 
     assert excinfo.value.code == "model_not_configured"
+    assert list(workdir.iterdir()) == []
+
+
+def test_without_torch_installed_the_render_fails_permanently(model_settings, monkeypatch, tmp_path):
+    # A None entry in sys.modules makes `import torch` raise ImportError, as on a machine without the extra.
+    monkeypatch.setitem(sys.modules, "torch", None)
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+
+    with pytest.raises(PermanentBackendError) as excinfo:
+        DiffusersBackend().render(make_spec(), workdir, lambda fraction: None)
+
+    assert excinfo.value.code == "backend_not_installed"
     assert list(workdir.iterdir()) == []
 
 

@@ -82,8 +82,9 @@ def test_text_to_video_renders_our_mp4_from_the_remote_clip(remote, video_api, t
     assert output.video_path == tmp_path / "video.mp4"
     assert (info.width, info.height, info.fps, info.frame_count, info.duration_seconds) == (160, 96, 8.0, 16, 2.0)
     assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
-    assert info.metadata["encoder"] == "clipsocial/remote"
-    assert json.loads(info.metadata["comment"])["job"] == "job-remote-1"
+    assert info.metadata["title"] == "a red fox running through snow"
+    assert json.loads(info.metadata["comment"]) == {"generator": "clipsocial", "backend": "remote",
+                                                    "job": "job-remote-1", "seed": 7}
     with Image.open(output.poster_path) as poster:
         assert (poster.format, poster.size) == ("JPEG", (160, 96))
     # The downloaded original is not kept next to our output.
@@ -171,6 +172,7 @@ def test_image_to_video_sends_the_image_cropped_to_the_video_size(remote, video_
         red, green, blue = np.asarray(poster.convert("RGB"), dtype=np.float32).mean(axis=(0, 1))
     assert red > 190 and green < 50 and blue < 60
     assert (probe(output.video_path).width, probe(output.video_path).height) == (160, 96)
+    assert workdir_files(workdir) == ["poster.jpg", "video.mp4"]
 
 
 def test_unreadable_input_image_is_permanent_and_nothing_is_sent(remote, video_api, tmp_path):
@@ -290,6 +292,12 @@ def test_read_timeout_is_transient(remote, video_api, settings, tmp_path):
     assert str(caught.value) == "Remote video API timed out (create)."
     assert time.monotonic() - started < 1.0
     assert workdir_files(tmp_path) == []
+    # The server did create the job before the client gave up: the retry must reuse it.
+    assert len(video_api.jobs) == 1
+    video_api.response_delay = 0.0
+    settings.GENERATION_REMOTE_TIMEOUT = 5.0
+    remote.render(make_spec(), tmp_path, Progress())
+    assert len(video_api.jobs) == 1
 
 
 def test_unreachable_host_is_transient(remote, settings, tmp_path):
@@ -335,8 +343,7 @@ def test_truncated_download_is_transient(remote, video_api, tmp_path):
         remote.render(make_spec(), tmp_path, Progress())
 
     assert caught.value.code == "backend_unavailable"
-    assert not (tmp_path / "video.mp4").exists()
-    assert not (tmp_path / "poster.jpg").exists()
+    assert workdir_files(tmp_path) == []
 
 
 def test_wrong_api_key_is_an_auth_failure(remote, video_api, settings, tmp_path):

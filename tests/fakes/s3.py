@@ -12,6 +12,7 @@ Registered as a pytest plugin by the root conftest.py.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ class S3:
 def s3_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    # werkzeug logs every request at INFO; failures are what matter in a test report.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
