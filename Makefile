@@ -1,4 +1,4 @@
-.PHONY: run test migrate bench
+.PHONY: run test bench-generation
 
 # Run the backend (API + websocket + worker) on embedded defaults.
 run:
@@ -7,3 +7,7 @@ run:
 # Run the whole test suite on PostgreSQL and Redis (installed and started if missing).
 test:
 	./scripts/test.sh
+
+# Generation benchmark: dispatch latency, websocket latency, preview render speed.
+bench-generation:
+	./scripts/bench.sh generation

@@ -123,7 +123,7 @@ def test_kill_9_mid_render_then_restart_completes_once(env, workers, settings):
     user = UserFactory()
     first = workers()
     job_id = _submit(user)
-    wait_until(lambda: _job(job_id).status == "running" and _job(job_id).progress >= 5, timeout=60,
+    wait_until(lambda: _job(job_id).status == "running" and _job(job_id).progress >= 5, timeout=120,
                what="the render to start")
 
     first.kill()
@@ -131,7 +131,7 @@ def test_kill_9_mid_render_then_restart_completes_once(env, workers, settings):
     assert killed_at.status == "running" and killed_at.progress < 100
 
     workers()
-    wait_until(lambda: services.jobs_sweep()["requeued"] == 1, timeout=30, interval=0.5,
+    wait_until(lambda: services.jobs_sweep()["requeued"] == 1, timeout=90, interval=0.5,
                what="the sweeper to see the stale heartbeat")
     wait_until(lambda: _job(job_id).status == "succeeded", timeout=120, interval=0.25, what="the re-run")
 
@@ -149,13 +149,13 @@ def test_cancel_while_queued_and_while_running(env, workers, settings):
     running_id = _submit(user)
     queued_id = _submit(user, duration_seconds=4, size="480x854")  # waits: free plan runs one at a time
     workers()
-    wait_until(lambda: _job(running_id).status == "running" and _job(running_id).progress >= 5, timeout=60,
+    wait_until(lambda: _job(running_id).status == "running" and _job(running_id).progress >= 5, timeout=120,
                what="the first render to start")
 
     client = _client(user)
     assert client.post(f"/api/v1/generations/{queued_id}/cancel").json()["status"] == "canceled"
     assert client.post(f"/api/v1/generations/{running_id}/cancel").status_code == 200
-    wait_until(lambda: _job(running_id).status == "canceled", timeout=30, what="the running job to stop")
+    wait_until(lambda: _job(running_id).status == "canceled", timeout=90, what="the running job to stop")
 
     assert _job(queued_id).started_at is None
     assert not _job(running_id).video

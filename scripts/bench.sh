@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs a benchmark from bench/ against local PostgreSQL and Redis. Usage: scripts/bench.sh generation [args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRAS=dev source scripts/venv.sh
+source scripts/services.sh
+name="$1"; shift
+exec python "bench/$name.py" "$@"
