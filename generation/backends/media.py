@@ -58,24 +58,29 @@ class Overlay:
 
 def text_overlay(text: str, width: int, height: int, *, size: int, anchor: str, max_lines: int = 3,
                  background: bool = True) -> Overlay | None:
-    """Text in a translucent box, at the bottom-right ("watermark") or bottom-centre ("caption")."""
+    """Text in a translucent box, at the top-right ("watermark") or bottom-centre ("caption")."""
     if not text:
         return None
     fnt = font(size)
     margin = max(4, size // 2)
-    words, lines, line = text.split(), [], ""
+    limit = width - 4 * margin
+    lines: list[str] = []
+    line = ""
+    words = text.split()
     for word in words:
         trial = f"{line} {word}".strip()
-        if fnt.getlength(trial) <= width - 4 * margin or not line:
+        if fnt.getlength(trial) <= limit or not line:
             line = trial
-        else:
-            lines.append(line)
-            line = word
-        if len(lines) == max_lines:
-            break
-    if line and len(lines) < max_lines:
+            continue
         lines.append(line)
-    lines = [ln if fnt.getlength(ln) <= width - 4 * margin else ln[: max(1, len(ln) * 3 // 4)] + "…" for ln in lines]
+        line = word
+        if len(lines) == max_lines:
+            line = ""
+            lines[-1] += " …"  # more words than room: say so
+            break
+    if line:
+        lines.append(line)
+    lines = [ln if fnt.getlength(ln) <= limit else ln[: max(1, len(ln) * 3 // 4)] + "…" for ln in lines]
     text_w = int(max(fnt.getlength(ln) for ln in lines))
     line_h = size + size // 4
     box_w = min(width - 2 * margin, text_w + 2 * margin)
@@ -84,8 +89,9 @@ def text_overlay(text: str, width: int, height: int, *, size: int, anchor: str, 
     draw = ImageDraw.Draw(img)
     for i, ln in enumerate(lines):
         draw.text((margin, margin // 2 + i * line_h), ln, font=fnt, fill=(255, 255, 255, 235))
+    # The watermark sits top-right so it never covers the caption at the bottom.
     x = width - box_w - margin if anchor == "watermark" else (width - box_w) // 2
-    y = height - box_h - margin
+    y = margin if anchor == "watermark" else height - box_h - margin
     return Overlay(np.asarray(img), x, y)
 
 
