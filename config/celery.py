@@ -68,6 +68,16 @@ def _configure(app: Celery) -> None:
         worker_send_task_events=True,
         task_send_sent_event=True,
         beat_schedule={
+            "feed-refresh-scores": {
+                "task": "feed.tasks.refresh_scores",
+                "schedule": float(settings.FEED_SCORE_REFRESH_INTERVAL),
+                "options": {"queue": "default", "expires": float(settings.FEED_SCORE_REFRESH_INTERVAL)},
+            },
+            "feed-flush-views": {
+                "task": "feed.tasks.flush_views",
+                "schedule": float(settings.FEED_VIEWS_FLUSH_INTERVAL),
+                "options": {"queue": "default", "expires": float(settings.FEED_VIEWS_FLUSH_INTERVAL)},
+            },
             "sweep-generations": {
                 "task": "generation.tasks.sweep_generations",
                 "schedule": float(settings.GENERATION_SWEEP_INTERVAL),

@@ -240,6 +240,27 @@ GENERATION_PROTECTED_NAMES = env.json("GENERATION_PROTECTED_NAMES", default=[])
 # Lifetime of signed URLs for locally stored media (S3 uses AWS_QUERYSTRING_EXPIRE).
 MEDIA_URL_EXPIRE = env.int("MEDIA_URL_EXPIRE", default=3600)
 
+# --- Feed -------------------------------------------------------------------------------
+# Distinct reporters that hide a post until staff review it.
+FEED_REPORT_HIDE_THRESHOLD = env.int("FEED_REPORT_HIDE_THRESHOLD", default=5)
+# Authors get at most one engagement event (likes, comments, remixes) per this many seconds.
+FEED_ENGAGEMENT_BATCH_SECONDS = env.float("FEED_ENGAGEMENT_BATCH_SECONDS", default=2.0)
+# Ranking: posts younger than this are ranked for for-you; trending looks at the last hours.
+FEED_RANKING_WINDOW_DAYS = env.int("FEED_RANKING_WINDOW_DAYS", default=7)
+FEED_TRENDING_HOURS = env.int("FEED_TRENDING_HOURS", default=48)
+# Candidates re-ranked per viewer: best-scored public posts, plus recent posts of people followed.
+FEED_CANDIDATES = env.int("FEED_CANDIDATES", default=500)
+FEED_FOLLOWING_CANDIDATES = env.int("FEED_FOLLOWING_CANDIDATES", default=100)
+# What a viewer saw within this many hours stays out of their for-you feed.
+FEED_SEEN_HOURS = env.int("FEED_SEEN_HOURS", default=24)
+FEED_MAX_PER_AUTHOR = env.int("FEED_MAX_PER_AUTHOR", default=2)
+FEED_SCORE_REFRESH_INTERVAL = env.int("FEED_SCORE_REFRESH_INTERVAL", default=60)
+FEED_VIEWS_FLUSH_INTERVAL = env.int("FEED_VIEWS_FLUSH_INTERVAL", default=15)
+# Where a share tracking link sends a visitor: the app's web page or deep link for the post.
+SHARE_LANDING_URL = env.str("SHARE_LANDING_URL", default="https://example.com/p/{post_id}")
+# Public base URL of this API, for the share links it hands out.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
 # --- Credits -------------------------------------------------------------------------------
 CREDITS_SIGNUP_GRANT = env.int("CREDITS_SIGNUP_GRANT", default=100)
 

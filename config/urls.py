@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from feed.apis import share_redirect
+
 from . import errors, health
 
 handler404 = "config.errors.json_404"
@@ -12,12 +14,15 @@ handler500 = "config.errors.json_500"
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("generation.urls")),
+    path("", include("feed.urls")),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    # Share tracking links handed out to TikTok/Instagram/YouTube: short and public.
+    path("s/<str:token>", share_redirect, name="share-redirect"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include(api_v1)),

@@ -112,6 +112,7 @@ def job_public_state(job: GenerationJob) -> dict[str, Any]:
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "result": result,
         "source_generation_id": str(job.source_job_id) if job.source_job_id else None,
+        "source_post_id": job.source_post_id,
         "retry_of": str(job.retry_of_id) if job.retry_of_id else None,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,

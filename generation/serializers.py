@@ -54,6 +54,7 @@ class GenerationSerializer(serializers.Serializer):
     error = GenerationErrorSerializer(allow_null=True)
     result = GenerationResultSerializer(allow_null=True)
     source_generation_id = serializers.UUIDField(allow_null=True)
+    source_post_id = serializers.IntegerField(allow_null=True)
     retry_of = serializers.UUIDField(allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)

@@ -132,6 +132,7 @@ class _Params:
     seed: int | None
     style: str
     source_job_id: str | None
+    source_post_id: int | None = None
 
 
 def _field_error(field: str, code: str, message: str, status_code: int = 400) -> ApplicationError:
@@ -169,7 +170,7 @@ def _fingerprint(params: _Params, image_sha: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _validate(user: User, params: _Params, has_image: bool) -> GenerationJob | None:
+def _validate(user: User, params: _Params, has_image: bool, source_post=None) -> GenerationJob | None:
     """Business rules (shape is the serializer's job). Returns the remix source, if any."""
     if not params.prompt.strip() or len(params.prompt) > PROMPT_MAX_LENGTH:
         raise _field_error("prompt", "prompt_length", f"The prompt must be 1-{PROMPT_MAX_LENGTH} characters.")
@@ -185,7 +186,12 @@ def _validate(user: User, params: _Params, has_image: bool) -> GenerationJob | N
     if params.kind != JobKind.IMAGE_TO_VIDEO and has_image:
         raise _field_error("image", "image_not_allowed", "Only image_to_video takes an image.")
     source = None
-    if params.kind == JobKind.REMIX:
+    if params.kind == JobKind.REMIX and source_post is not None:
+        # feed.services.post_remix checked visibility, blocks and the remix policy.
+        source = source_post.generation
+        if source is None or source.status != JobStatus.SUCCEEDED or not source.video:
+            raise _field_error("post", "source_not_ready", "This post's video is not available.", status_code=409)
+    elif params.kind == JobKind.REMIX:
         if not params.source_job_id:
             raise _field_error("source_generation_id", "source_required", "A remix needs a source.")
         source = GenerationJob.objects.filter(pk=params.source_job_id, user=user).first()
@@ -202,13 +208,13 @@ def _validate(user: User, params: _Params, has_image: bool) -> GenerationJob | N
 
 def _create(user: User, params: _Params, *, image: File | None, image_name: str = "", fingerprint: str = "",
             idempotency_key: str | None = None, retry_of: GenerationJob | None = None,
-            source: GenerationJob | None = None) -> GenerationJob:
+            source: GenerationJob | None = None, source_post=None) -> GenerationJob:
     entitlements = user_entitlements(user_id=user.pk)
     job = GenerationJob(
         user=user, kind=params.kind, prompt=params.prompt, style=params.style,
         duration_seconds=params.duration_seconds, width=params.width, height=params.height,
         fps=settings.GENERATION_FPS, seed=params.seed if params.seed is not None else random.randrange(2**31),
-        source_job=source, retry_of=retry_of, backend=settings.GENERATION_BACKEND,
+        source_job=source, source_post=source_post, retry_of=retry_of, backend=settings.GENERATION_BACKEND,
         cost=generation_cost(kind=params.kind, duration_seconds=params.duration_seconds, width=params.width,
                              height=params.height),
         priority=entitlements.queue_priority, watermark=entitlements.watermark,
@@ -237,15 +243,18 @@ def generation_submit(
     image: UploadedFile | None = None,
     source_generation_id: str | None = None,
     idempotency_key: str | None = None,
+    source_post=None,
 ) -> tuple[GenerationJob, bool]:
     """Validate, check the prompt, reserve credits, create the job queued, enqueue after commit.
 
+    `source_post` is for feed.services.post_remix only (it has checked access).
     Returns (job, created). With an Idempotency-Key, the same request returns the
     job it made the first time; the same key with another request is a 409.
     """
     width, height = (int(v) for v in size.split("x"))
     params = _Params(kind=kind, prompt=prompt, duration_seconds=duration_seconds, width=width, height=height,
-                     seed=seed, style=style, source_job_id=str(source_generation_id) if source_generation_id else None)
+                     seed=seed, style=style, source_job_id=str(source_generation_id) if source_generation_id else None,
+                     source_post_id=source_post.pk if source_post is not None else None)
     image_sha = _check_image(image) if image is not None else ""
     fingerprint = _fingerprint(params, image_sha) if idempotency_key else ""
 
@@ -259,11 +268,11 @@ def generation_submit(
 
     if idempotency_key and (found := replay()):
         return found
-    source = _validate(user, params, image is not None)
+    source = _validate(user, params, image is not None, source_post)
     try:
         with transaction.atomic():
             job = _create(user, params, image=image, image_name=getattr(image, "name", ""), fingerprint=fingerprint,
-                          idempotency_key=idempotency_key, source=source)
+                          idempotency_key=idempotency_key, source=source, source_post=source_post)
     except IntegrityError:
         # Two requests with one key raced; the other one's row is committed now.
         if idempotency_key and (found := replay()):
@@ -279,14 +288,15 @@ def generation_retry(*, user: User, job_id: Any) -> GenerationJob:
         raise Conflict("Only a failed or canceled generation can be retried.", code="job_not_retryable")
     params = _Params(kind=old.kind, prompt=old.prompt, duration_seconds=old.duration_seconds, width=old.width,
                      height=old.height, seed=old.seed, style=old.style,
-                     source_job_id=str(old.source_job_id) if old.source_job_id else None)
-    source = _validate(user, params, bool(old.input_image))
+                     source_job_id=str(old.source_job_id) if old.source_job_id else None,
+                     source_post_id=old.source_post_id)
+    source = _validate(user, params, bool(old.input_image), old.source_post)
     with transaction.atomic():
         if old.input_image:
             with default_storage.open(old.input_image.name, "rb") as fh:
                 return _create(user, params, image=File(fh), image_name=Path(old.input_image.name).name,
-                               retry_of=old, source=source)
-        return _create(user, params, image=None, retry_of=old, source=source)
+                               retry_of=old, source=source, source_post=old.source_post)
+        return _create(user, params, image=None, retry_of=old, source=source, source_post=old.source_post)
 
 
 @transaction.atomic

@@ -1,0 +1,107 @@
+from django import forms
+from django.contrib import admin, messages
+
+from . import services
+from .models import Comment, Hashtag, ModerationAction, Post, Report
+
+
+class ModerationActionInline(admin.TabularInline):
+    model = ModerationAction
+    extra = 0
+    can_delete = False
+    readonly_fields = ("action", "staff", "reason", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReportInline(admin.TabularInline):
+    model = Report
+    extra = 0
+    can_delete = False
+    readonly_fields = ("reporter", "reason", "note", "resolved", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ReviewReasonForm(admin.helpers.ActionForm):
+    reason = forms.CharField(required=False, max_length=500, help_text="Written to the audit trail.")
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    """The moderation tool: filter status=hidden for the review queue."""
+
+    list_display = ("id", "author", "status", "visibility", "reports_count", "likes_count", "remixes_count",
+                    "views_count", "score", "created_at")
+    list_filter = ("status", "visibility", "language", "region", "created_at")
+    search_fields = ("=id", "author__handle", "caption")
+    raw_id_fields = ("author", "generation", "parent", "root")
+    readonly_fields = ("likes_count", "comments_count", "remixes_count", "views_count", "shares_count",
+                       "reports_count", "score", "lineage", "hashtags", "created_at", "updated_at")
+    list_select_related = ("author",)
+    date_hierarchy = "created_at"
+    inlines = [ReportInline, ModerationActionInline]
+    action_form = ReviewReasonForm
+    actions = ("hide", "restore", "remove", "suspend_author")
+
+    def _moderate(self, request, queryset, action: str) -> None:
+        reason = request.POST.get("reason", "")
+        for post in queryset:
+            services.post_moderate(staff=request.user, post_id=post.pk, action=action, reason=reason)
+        self.message_user(request, f"{action}: {queryset.count()} post(s)", level=messages.SUCCESS)
+
+    @admin.action(description="Hide (pending review)")
+    def hide(self, request, queryset):
+        self._moderate(request, queryset, ModerationAction.Action.HIDE)
+
+    @admin.action(description="Restore")
+    def restore(self, request, queryset):
+        self._moderate(request, queryset, ModerationAction.Action.RESTORE)
+
+    @admin.action(description="Remove")
+    def remove(self, request, queryset):
+        self._moderate(request, queryset, ModerationAction.Action.REMOVE)
+
+    @admin.action(description="Suspend the author (and remove the post)")
+    def suspend_author(self, request, queryset):
+        self._moderate(request, queryset, ModerationAction.Action.SUSPEND_AUTHOR)
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    list_display = ("post", "reporter", "reason", "resolved", "created_at")
+    list_filter = ("resolved", "reason", "created_at")
+    search_fields = ("=post__id", "reporter__handle", "note")
+    raw_id_fields = ("post", "reporter")
+
+
+@admin.register(ModerationAction)
+class ModerationActionAdmin(admin.ModelAdmin):
+    list_display = ("post", "action", "staff", "reason", "created_at")
+    list_filter = ("action", "created_at")
+    search_fields = ("=post__id", "staff__handle", "reason")
+    readonly_fields = ("post", "action", "staff", "reason", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ("id", "post", "author", "body", "created_at")
+    search_fields = ("author__handle", "body")
+    raw_id_fields = ("post", "author", "parent")
+
+
+@admin.register(Hashtag)
+class HashtagAdmin(admin.ModelAdmin):
+    list_display = ("tag", "posts_count", "created_at")
+    search_fields = ("tag",)

@@ -1,0 +1,293 @@
+"""HTTP endpoints of the feed."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponseRedirect
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import user_visible_by_handle
+from config.pagination import NewestFirstCursorPagination
+from generation.selectors import job_public_state
+from generation.serializers import GenerationSerializer
+
+from . import counters, ranking, selectors, services
+from .serializers import (
+    CommentCreateSerializer,
+    CommentSerializer,
+    PostCreateSerializer,
+    PostRefSerializer,
+    PostSerializer,
+    PostUpdateSerializer,
+    PreferencesSerializer,
+    RemixCreateSerializer,
+    ReportCreateSerializer,
+    ShareCreateSerializer,
+    ShareSerializer,
+    ViewsSerializer,
+)
+
+
+class FeedPagination(NewestFirstCursorPagination):
+    max_page_size = 50
+
+
+class TopRemixesPagination(CursorPagination):
+    page_size = 20
+    max_page_size = 50
+    page_size_query_param = "page_size"
+    ordering = ("-likes_count", "-id")
+
+
+def _valid(serializer_class, request: Request, partial: bool = False) -> dict:
+    serializer = serializer_class(data=request.data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _page(request: Request, view: APIView, queryset, paginator=None) -> Response:
+    paginator = paginator or FeedPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(PostSerializer(page, many=True, context={"request": request}).data)
+
+
+def _post_response(request: Request, post_id: int, status_code: int = 200) -> Response:
+    post = selectors.post_visible(viewer=request.user, post_id=post_id)
+    return Response(PostSerializer(post, context={"request": request}).data, status=status_code)
+
+
+class PostListCreateApi(APIView):
+    @extend_schema(request=PostCreateSerializer, responses={201: PostSerializer}, tags=["posts"])
+    def post(self, request: Request) -> Response:
+        post = services.post_create(user=request.user, **_valid(PostCreateSerializer, request))
+        return _post_response(request, post.pk, status.HTTP_201_CREATED)
+
+
+class PostDetailApi(APIView):
+    @extend_schema(responses={200: PostSerializer}, tags=["posts"])
+    def get(self, request: Request, post_id: int) -> Response:
+        return _post_response(request, post_id)
+
+    @extend_schema(request=PostUpdateSerializer, responses={200: PostSerializer}, tags=["posts"])
+    def patch(self, request: Request, post_id: int) -> Response:
+        services.post_update(user=request.user, post_id=post_id, data=_valid(PostUpdateSerializer, request, True))
+        return _post_response(request, post_id)
+
+    @extend_schema(responses={204: None}, tags=["posts"])
+    def delete(self, request: Request, post_id: int) -> Response:
+        services.post_delete(user=request.user, post_id=post_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PostRemixApi(APIView):
+    @extend_schema(request=RemixCreateSerializer, responses={201: GenerationSerializer}, tags=["posts"])
+    def post(self, request: Request, post_id: int) -> Response:
+        job, created = services.post_remix(user=request.user, post_id=post_id,
+                                           idempotency_key=request.headers.get("Idempotency-Key"),
+                                           **_valid(RemixCreateSerializer, request))
+        return Response(job_public_state(job), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class PostRemixesApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("sort", str, enum=["new", "top"])],
+                   responses={200: PostSerializer(many=True)}, tags=["posts"])
+    def get(self, request: Request, post_id: int) -> Response:
+        sort = request.query_params.get("sort", "new")
+        if sort not in ("new", "top"):
+            raise ValidationError({"sort": ["Use new or top."]}, code="invalid_choice")
+        post = selectors.post_visible(viewer=request.user, post_id=post_id)
+        paginator = TopRemixesPagination() if sort == "top" else FeedPagination()
+        return _page(request, self, selectors.post_remixes(viewer=request.user, post=post), paginator)
+
+
+class PostLineageApi(APIView):
+    @extend_schema(responses={200: PostRefSerializer(many=True)}, tags=["posts"])
+    def get(self, request: Request, post_id: int) -> Response:
+        post = selectors.post_visible(viewer=request.user, post_id=post_id)
+        chain = selectors.post_lineage(viewer=request.user, post=post)
+        return Response({"results": [
+            PostSerializer(item, context={"request": request}).data if not isinstance(item, int)
+            else {"id": item, "removed": True}
+            for item in chain
+        ]})
+
+
+class PostLikeApi(APIView):
+    @extend_schema(request=None, responses={200: PostSerializer}, tags=["posts"])
+    def post(self, request: Request, post_id: int) -> Response:
+        services.like_create(user=request.user, post_id=post_id)
+        return _post_response(request, post_id)
+
+    @extend_schema(request=None, responses={200: PostSerializer}, tags=["posts"])
+    def delete(self, request: Request, post_id: int) -> Response:
+        services.like_delete(user=request.user, post_id=post_id)
+        return _post_response(request, post_id)
+
+
+class PostCommentsApi(APIView):
+    @extend_schema(responses={200: CommentSerializer(many=True)}, tags=["comments"])
+    def get(self, request: Request, post_id: int) -> Response:
+        post = selectors.post_visible(viewer=request.user, post_id=post_id)
+        paginator = FeedPagination()
+        page = paginator.paginate_queryset(selectors.post_comments(post=post), request, view=self)
+        return paginator.get_paginated_response(CommentSerializer(page, many=True, context={"request": request}).data)
+
+    @extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer}, tags=["comments"])
+    def post(self, request: Request, post_id: int) -> Response:
+        comment = services.comment_create(user=request.user, post_id=post_id,
+                                          **_valid(CommentCreateSerializer, request))
+        return Response(CommentSerializer(comment, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class CommentDetailApi(APIView):
+    @extend_schema(responses={204: None}, tags=["comments"])
+    def delete(self, request: Request, comment_id: int) -> Response:
+        services.comment_delete(user=request.user, comment_id=comment_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CommentRepliesApi(APIView):
+    @extend_schema(responses={200: CommentSerializer(many=True)}, tags=["comments"])
+    def get(self, request: Request, comment_id: int) -> Response:
+        comment = selectors.comment_visible(viewer=request.user, comment_id=comment_id)
+        paginator = FeedPagination()
+        page = paginator.paginate_queryset(selectors.comment_replies(comment=comment), request, view=self)
+        return paginator.get_paginated_response(CommentSerializer(page, many=True, context={"request": request}).data)
+
+
+class PostSharesApi(APIView):
+    @extend_schema(request=ShareCreateSerializer, responses={201: ShareSerializer}, tags=["posts"])
+    def post(self, request: Request, post_id: int) -> Response:
+        share = services.share_create(user=request.user, post_id=post_id, **_valid(ShareCreateSerializer, request))
+        return Response(ShareSerializer(share).data, status=status.HTTP_201_CREATED)
+
+
+def share_redirect(request: HttpRequest, token: str):
+    """GET /s/<token>: count a distinct visitor and send them to the post's landing page."""
+    from django.http import Http404
+
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR", "")
+    share = services.share_click(token=token, visitor=services.share_visitor_key(
+        ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")))
+    if share is None:
+        raise Http404
+    return HttpResponseRedirect(settings.SHARE_LANDING_URL.format(post_id=share.post_id))
+
+
+class PostNotInterestedApi(APIView):
+    @extend_schema(request=None, responses={204: None}, tags=["feed"])
+    def post(self, request: Request, post_id: int) -> Response:
+        services.not_interested_create(user=request.user, post_id=post_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PostReportApi(APIView):
+    @extend_schema(request=ReportCreateSerializer, responses={201: None}, tags=["posts"])
+    def post(self, request: Request, post_id: int) -> Response:
+        services.report_create(user=request.user, post_id=post_id, **_valid(ReportCreateSerializer, request))
+        return Response({"status": "received"}, status=status.HTTP_201_CREATED)
+
+
+class UserMuteApi(APIView):
+    @extend_schema(request=None, responses={204: None}, tags=["feed"])
+    def post(self, request: Request, handle: str) -> Response:
+        author = user_visible_by_handle(handle=handle, viewer=request.user)
+        services.author_mute(user=request.user, author=author, muted=True)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={204: None}, tags=["feed"])
+    def delete(self, request: Request, handle: str) -> Response:
+        author = user_visible_by_handle(handle=handle, viewer=request.user)
+        services.author_mute(user=request.user, author=author, muted=False)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HashtagMuteApi(APIView):
+    @extend_schema(request=None, responses={204: None}, tags=["feed"])
+    def post(self, request: Request, tag: str) -> Response:
+        services.hashtag_mute(user=request.user, tag=tag, muted=True)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={204: None}, tags=["feed"])
+    def delete(self, request: Request, tag: str) -> Response:
+        services.hashtag_mute(user=request.user, tag=tag, muted=False)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PreferencesApi(APIView):
+    @extend_schema(responses={200: PreferencesSerializer}, tags=["feed"])
+    def get(self, request: Request) -> Response:
+        return Response({"personalized": selectors.personalized(user=request.user)})
+
+    @extend_schema(request=PreferencesSerializer, responses={200: PreferencesSerializer}, tags=["feed"])
+    def patch(self, request: Request) -> Response:
+        prefs = services.preferences_update(user=request.user, **_valid(PreferencesSerializer, request))
+        return Response({"personalized": prefs.personalized})
+
+
+class UserPostsApi(APIView):
+    @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
+    def get(self, request: Request, handle: str) -> Response:
+        author = user_visible_by_handle(handle=handle, viewer=request.user)
+        return _page(request, self, selectors.user_posts(viewer=request.user, author=author))
+
+
+class HashtagPostsApi(APIView):
+    @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
+    def get(self, request: Request, tag: str) -> Response:
+        return _page(request, self, selectors.hashtag_posts(viewer=request.user, tag=tag))
+
+
+class FollowingFeedApi(APIView):
+    @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
+    def get(self, request: Request) -> Response:
+        return _page(request, self, selectors.following_feed(viewer=request.user))
+
+
+class _RankedFeedApi(APIView):
+    kind = "for_you"
+
+    def get(self, request: Request) -> Response:
+        page = ranking.ranked_page(viewer=request.user, kind=self.kind, cursor=request.query_params.get("cursor"),
+                                   page_size=request.query_params.get("page_size"))
+        posts = selectors.posts_by_ids(viewer=request.user, ids=page.ids)
+        next_url = request.build_absolute_uri(f"{request.path}?cursor={page.next_cursor}") if page.next_cursor \
+            else None
+        return Response({"next": next_url, "previous": None,
+                         "results": PostSerializer(posts, many=True, context={"request": request}).data})
+
+
+class ForYouFeedApi(_RankedFeedApi):
+    kind = "for_you"
+
+    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+                   responses={200: PostSerializer(many=True)}, tags=["feed"])
+    def get(self, request: Request) -> Response:
+        return super().get(request)
+
+
+class TrendingFeedApi(_RankedFeedApi):
+    kind = "trending"
+
+    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+                   responses={200: PostSerializer(many=True)}, tags=["feed"])
+    def get(self, request: Request) -> Response:
+        return super().get(request)
+
+
+class ViewsApi(APIView):
+    """Phones report what was on screen in batches; each viewer/post/day counts once."""
+
+    @extend_schema(request=ViewsSerializer, responses={200: None}, tags=["feed"])
+    def post(self, request: Request) -> Response:
+        ids = _valid(ViewsSerializer, request)["post_ids"]
+        visible = list(selectors.visible_posts(request.user).filter(pk__in=ids).values_list("pk", flat=True))
+        counted = counters.views_record(viewer_id=request.user.pk, post_ids=visible)
+        return Response({"counted": counted})

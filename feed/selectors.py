@@ -1,0 +1,115 @@
+"""Reads of the feed: who may see which post, and the queries behind every list.
+
+Every list goes through `visible_posts(viewer)` so block and visibility rules
+hold everywhere, and through `with_display(...)` so a page costs the same
+number of queries whatever its size.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from accounts.models import Block, Follow, User
+from config.errors import NotFound
+
+from .models import Comment, Hashtag, Like, Post, PostStatus, RemixPolicy, Visibility
+
+
+def _blocked_either_way(viewer: User) -> tuple[QuerySet, QuerySet]:
+    return (Block.objects.filter(blocker=viewer).values("blocked"),
+            Block.objects.filter(blocked=viewer).values("blocker"))
+
+
+def visible_posts(viewer: User) -> QuerySet[Post]:
+    """Active posts the viewer may see: public ones, followers-only ones of people they
+    follow, their own; never posts of someone they blocked or who blocked them."""
+    i_blocked, blocked_me = _blocked_either_way(viewer)
+    following = Follow.objects.filter(follower=viewer).values("followee")
+    return (
+        Post.objects.filter(status=PostStatus.ACTIVE)
+        .filter(Q(visibility=Visibility.PUBLIC) | Q(author=viewer)
+                | Q(visibility=Visibility.FOLLOWERS, author__in=following))
+        .exclude(author__in=i_blocked)
+        .exclude(author__in=blocked_me)
+        .filter(author__is_active=True)
+    )
+
+
+def with_display(queryset: QuerySet[Post], viewer: User) -> QuerySet[Post]:
+    """Everything a post card shows, in one query: author, video, lineage ends, 'liked by me'."""
+    return queryset.select_related(
+        "author", "generation", "parent__author", "root__author",
+    ).annotate(viewer_liked=Exists(Like.objects.filter(post=OuterRef("pk"), user=viewer)))
+
+
+def post_visible(*, viewer: User, post_id: int) -> Post:
+    post = with_display(visible_posts(viewer), viewer).filter(pk=post_id).first()
+    if post is None:
+        raise NotFound("No such post.", code="post_not_found")
+    return post
+
+
+def posts_by_ids(*, viewer: User, ids: list[int]) -> list[Post]:
+    """Visible posts in the order of `ids` (a ranked page), skipping ones gone since."""
+    found = {p.pk: p for p in with_display(visible_posts(viewer), viewer).filter(pk__in=ids)}
+    return [found[i] for i in ids if i in found]
+
+
+def user_posts(*, viewer: User, author: User) -> QuerySet[Post]:
+    return with_display(visible_posts(viewer).filter(author=author), viewer)
+
+
+def following_feed(*, viewer: User) -> QuerySet[Post]:
+    following = Follow.objects.filter(follower=viewer).values("followee")
+    return with_display(visible_posts(viewer).filter(author__in=following), viewer)
+
+
+def hashtag_posts(*, viewer: User, tag: str) -> QuerySet[Post]:
+    hashtag = Hashtag.objects.filter(tag=tag.lower().lstrip("#")).first()
+    if hashtag is None:
+        raise NotFound("No posts with this hashtag yet.", code="hashtag_not_found")
+    return with_display(visible_posts(viewer).filter(tag_links__hashtag=hashtag), viewer)
+
+
+def post_remixes(*, viewer: User, post: Post) -> QuerySet[Post]:
+    return with_display(visible_posts(viewer).filter(parent=post), viewer)
+
+
+def post_lineage(*, viewer: User, post: Post) -> list[Post | int]:
+    """The chain from the root down to `post`. An ancestor the viewer cannot see (deleted,
+    removed, private, blocked) stays in the chain as its bare id: the client shows 'removed'."""
+    ids = [*post.lineage, post.pk]
+    visible = {p.pk: p for p in with_display(visible_posts(viewer), viewer).filter(pk__in=ids)}
+    return [visible.get(i, i) for i in ids]
+
+
+def can_remix(*, viewer: User, post: Post) -> bool:
+    if post.author_id == viewer.pk:
+        return True
+    if post.remix_policy == RemixPolicy.EVERYONE:
+        return True
+    if post.remix_policy == RemixPolicy.FOLLOWERS:
+        return Follow.objects.filter(follower=viewer, followee_id=post.author_id).exists()
+    return False
+
+
+def post_comments(*, post: Post) -> QuerySet[Comment]:
+    return Comment.objects.filter(post=post, parent__isnull=True).select_related("author")
+
+
+def comment_replies(*, comment: Comment) -> QuerySet[Comment]:
+    return Comment.objects.filter(parent=comment).select_related("author")
+
+
+def comment_visible(*, viewer: User, comment_id: int) -> Comment:
+    comment = Comment.objects.filter(pk=comment_id, post__in=visible_posts(viewer)).first()
+    if comment is None:
+        raise NotFound("No such comment.", code="comment_not_found")
+    return comment
+
+
+def personalized(*, user: User) -> bool:
+    from .models import FeedPreferences
+
+    prefs = FeedPreferences.objects.filter(user=user).first()
+    return prefs.personalized if prefs is not None else True

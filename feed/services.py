@@ -1,0 +1,329 @@
+"""Functions that change feed state. Each owns its transaction; counters move with F()
+in the same transaction as the row they count, so concurrent requests never lose one."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from accounts.models import User
+from accounts.selectors import users_blocked_between
+from config.errors import ApplicationError, Conflict, Forbidden, NotFound
+from generation.models import GenerationJob, JobStatus
+
+from . import selectors
+from .models import (
+    Comment,
+    FeedPreferences,
+    Hashtag,
+    Like,
+    ModerationAction,
+    MutedAuthor,
+    MutedHashtag,
+    NotInterested,
+    Post,
+    PostHashtag,
+    PostStatus,
+    Report,
+    Share,
+    ShareClick,
+)
+from .realtime import engagement_on_commit
+
+logger = logging.getLogger(__name__)
+
+HASHTAG_RE = re.compile(r"#(\w{1,100})", re.UNICODE)
+MAX_HASHTAGS = 10
+
+
+def parse_hashtags(caption: str) -> list[str]:
+    seen: list[str] = []
+    for match in HASHTAG_RE.finditer(caption):
+        tag = match.group(1).lower()
+        if tag not in seen:
+            seen.append(tag)
+    return seen[:MAX_HASHTAGS]
+
+
+def detect_language(text: str, fallback: str) -> str:
+    stripped = HASHTAG_RE.sub(" ", text).strip()
+    if len(stripped) < 12:  # too short to tell; the author's language is a better guess
+        return fallback
+    import py3langid
+
+    language, _ = py3langid.classify(stripped)
+    return language
+
+
+def _set_hashtags(post: Post, tags: list[str]) -> None:
+    old = set(post.tag_links.values_list("hashtag__tag", flat=True))
+    new = set(tags)
+    removed, added = old - new, new - old
+    if removed:
+        gone = Hashtag.objects.filter(tag__in=removed)
+        PostHashtag.objects.filter(post=post, hashtag__in=gone).delete()
+        gone.update(posts_count=F("posts_count") - 1)
+    for tag in sorted(added):
+        hashtag, _ = Hashtag.objects.get_or_create(tag=tag)
+        PostHashtag.objects.create(post=post, hashtag=hashtag, created_at=post.created_at)
+        Hashtag.objects.filter(pk=hashtag.pk).update(posts_count=F("posts_count") + 1)
+    post.hashtags = tags
+
+
+def _own_post(user: User, post_id: int, *, for_update: bool = True) -> Post:
+    qs = Post.objects.select_for_update() if for_update else Post.objects
+    post = qs.filter(pk=post_id, author=user).exclude(status=PostStatus.DELETED).first()
+    if post is None:
+        raise NotFound("No such post.", code="post_not_found")
+    return post
+
+
+@transaction.atomic
+def post_create(*, user: User, generation_id: Any, caption: str = "", visibility: str = "public",
+                remix_policy: str = "everyone", language: str = "") -> Post:
+    """Post a succeeded generation of your own. A remix generation records its parent and root."""
+    job = GenerationJob.objects.select_for_update().filter(pk=generation_id, user=user).first()
+    if job is None:
+        raise NotFound("No such generation.", code="generation_not_found")
+    if job.status != JobStatus.SUCCEEDED or not job.video:
+        raise Conflict("Only a finished generation can be posted.", code="generation_not_ready")
+    if Post.objects.filter(generation=job).exists():
+        raise Conflict("This generation is already posted.", code="already_posted")
+    parent = None
+    if job.source_post_id:
+        parent = Post.objects.select_for_update().filter(pk=job.source_post_id).first()
+    post = Post(
+        author=user, generation=job, caption=caption, visibility=visibility, remix_policy=remix_policy,
+        language=language or detect_language(caption, (user.locale or "en").split("-")[0].lower()),
+        region=user.country,
+    )
+    if parent is not None:
+        post.parent = parent
+        post.root_id = parent.root_id or parent.pk
+        post.lineage = [*parent.lineage, parent.pk]
+    try:
+        with transaction.atomic():
+            post.save()
+    except IntegrityError as exc:  # the same generation posted twice at once
+        raise Conflict("This generation is already posted.", code="already_posted") from exc
+    _set_hashtags(post, parse_hashtags(caption))
+    post.save(update_fields=["hashtags"])
+    if parent is not None:
+        Post.objects.filter(pk=parent.pk).update(remixes_count=F("remixes_count") + 1)
+        if parent.author_id != user.pk:
+            engagement_on_commit(author_id=parent.author_id, post_id=parent.pk, kind="remixes")
+    logger.info("feed.post_created", extra={"post_id": post.pk, "user_id": user.pk, "parent_id": post.parent_id})
+    return post
+
+
+@transaction.atomic
+def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
+    post = _own_post(user, post_id)
+    if "caption" in data:
+        post.caption = data["caption"]
+        _set_hashtags(post, parse_hashtags(post.caption))
+    for field in ("visibility", "remix_policy", "language"):
+        if field in data:
+            setattr(post, field, data[field])
+    post.save()
+    return post
+
+
+@transaction.atomic
+def post_delete(*, user: User, post_id: int) -> None:
+    """A post with remixes becomes a tombstone (its remixes keep pointing at it); others go."""
+    post = _own_post(user, post_id)
+    if post.parent_id:
+        Post.objects.filter(pk=post.parent_id, remixes_count__gt=0).update(remixes_count=F("remixes_count") - 1)
+    _set_hashtags(post, [])
+    if Post.objects.filter(parent=post).exists():
+        post.status = PostStatus.DELETED
+        post.caption = ""
+        post.save(update_fields=["status", "caption", "hashtags", "updated_at"])
+        logger.info("feed.post_tombstoned", extra={"post_id": post.pk})
+        return
+    post.delete()
+
+
+def post_remix(*, user: User, post_id: int, prompt: str, duration_seconds: int, size: str,
+               seed: int | None = None, style: str = "", idempotency_key: str | None = None):
+    """Start a remix generation of a post the user can see, if its author's remix policy allows."""
+    from generation.services import generation_submit
+
+    post = selectors.post_visible(viewer=user, post_id=post_id)
+    if not selectors.can_remix(viewer=user, post=post):
+        raise Forbidden("The author does not allow remixes of this post.", code="remix_not_allowed")
+    return generation_submit(user=user, kind="remix", prompt=prompt, duration_seconds=duration_seconds, size=size,
+                             seed=seed, style=style, idempotency_key=idempotency_key, source_post=post)
+
+
+@transaction.atomic
+def like_create(*, user: User, post_id: int) -> Post:
+    post = selectors.post_visible(viewer=user, post_id=post_id)
+    try:
+        with transaction.atomic():
+            Like.objects.create(user=user, post_id=post.pk)
+    except IntegrityError:
+        return post  # already liked: idempotent
+    Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") + 1)
+    if post.author_id != user.pk:
+        engagement_on_commit(author_id=post.author_id, post_id=post.pk, kind="likes")
+    return post
+
+
+@transaction.atomic
+def like_delete(*, user: User, post_id: int) -> Post:
+    post = selectors.post_visible(viewer=user, post_id=post_id)
+    deleted, _ = Like.objects.filter(user=user, post_id=post.pk).delete()
+    if deleted:
+        Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") - 1)
+    return post
+
+
+@transaction.atomic
+def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None = None) -> Comment:
+    post = selectors.post_visible(viewer=user, post_id=post_id)
+    parent = None
+    if parent_id is not None:
+        parent = Comment.objects.filter(pk=parent_id, post=post).first()
+        if parent is None:
+            raise NotFound("No such comment on this post.", code="comment_not_found")
+        if parent.parent_id is not None:
+            raise ApplicationError("Replies go one level deep: reply to the top comment.", code="reply_depth")
+    comment = Comment.objects.create(post=post, author=user, parent=parent, body=body)
+    Post.objects.filter(pk=post.pk).update(comments_count=F("comments_count") + 1)
+    if parent is not None:
+        Comment.objects.filter(pk=parent.pk).update(replies_count=F("replies_count") + 1)
+    if post.author_id != user.pk:
+        engagement_on_commit(author_id=post.author_id, post_id=post.pk, kind="comments")
+    return comment
+
+
+@transaction.atomic
+def comment_delete(*, user: User, comment_id: int) -> None:
+    """The comment's author or the post's author may delete it (with its replies)."""
+    comment = Comment.objects.select_related("post").filter(pk=comment_id).first()
+    if comment is None or user.pk not in (comment.author_id, comment.post.author_id):
+        raise NotFound("No such comment.", code="comment_not_found")
+    removed = 1 + comment.replies.count()
+    if comment.parent_id:
+        Comment.objects.filter(pk=comment.parent_id).update(replies_count=F("replies_count") - 1)
+    comment.delete()
+    Post.objects.filter(pk=comment.post_id).update(comments_count=F("comments_count") - removed)
+
+
+@transaction.atomic
+def share_create(*, user: User, post_id: int, channel: str) -> Share:
+    post = selectors.post_visible(viewer=user, post_id=post_id)
+    share = Share.objects.create(post=post, user=user, channel=channel)
+    Post.objects.filter(pk=post.pk).update(shares_count=F("shares_count") + 1)
+    return share
+
+
+def share_visitor_key(*, ip: str, user_agent: str) -> str:
+    salt = settings.SECRET_KEY.encode()
+    return hashlib.sha256(salt + b"|" + ip.encode() + b"|" + user_agent.encode()[:300]).hexdigest()
+
+
+@transaction.atomic
+def share_click(*, token: str, visitor: str) -> Share | None:
+    """Counts a click on a tracking link once per distinct visitor. None for an unknown token."""
+    share = Share.objects.filter(token=token).select_related("post").first()
+    if share is None:
+        return None
+    try:
+        with transaction.atomic():
+            ShareClick.objects.create(share=share, visitor=visitor)
+    except IntegrityError:
+        return share
+    Share.objects.filter(pk=share.pk).update(clicks_count=F("clicks_count") + 1)
+    return share
+
+
+@transaction.atomic
+def report_create(*, user: User, post_id: int, reason: str, note: str = "") -> Report:
+    """Enough distinct reporters hide the post until staff review it."""
+    post = selectors.post_visible(viewer=user, post_id=post_id)
+    if post.author_id == user.pk:
+        raise ApplicationError("You cannot report your own post.", code="report_own_post")
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(post=post, reporter=user, reason=reason, note=note)
+    except IntegrityError as exc:
+        raise Conflict("You already reported this post.", code="already_reported") from exc
+    locked = Post.objects.select_for_update().get(pk=post.pk)
+    locked.reports_count += 1
+    fields = ["reports_count"]
+    if locked.status == PostStatus.ACTIVE and locked.reports_count >= settings.FEED_REPORT_HIDE_THRESHOLD:
+        locked.status = PostStatus.HIDDEN
+        fields.append("status")
+        ModerationAction.objects.create(post=locked, action=ModerationAction.Action.AUTO_HIDE,
+                                        reason=f"{locked.reports_count} reports")
+        logger.info("feed.post_auto_hidden", extra={"post_id": locked.pk, "reports": locked.reports_count})
+    locked.save(update_fields=[*fields, "updated_at"])
+    return report
+
+
+_MODERATION_STATUS = {
+    ModerationAction.Action.HIDE: PostStatus.HIDDEN,
+    ModerationAction.Action.RESTORE: PostStatus.ACTIVE,
+    ModerationAction.Action.REMOVE: PostStatus.REMOVED,
+}
+
+
+@transaction.atomic
+def post_moderate(*, staff: User, post_id: int, action: str, reason: str = "") -> Post:
+    """Staff decisions from the review queue, each written to the audit trail."""
+    post = Post.objects.select_for_update().get(pk=post_id)
+    if action == ModerationAction.Action.SUSPEND_AUTHOR:
+        User.objects.filter(pk=post.author_id).update(is_active=False)
+        post.status = PostStatus.REMOVED
+    else:
+        post.status = _MODERATION_STATUS[action]
+    post.save(update_fields=["status", "updated_at"])
+    Report.objects.filter(post=post, resolved=False).update(resolved=True)
+    ModerationAction.objects.create(post=post, staff=staff, action=action, reason=reason)
+    logger.info("feed.post_moderated", extra={"post_id": post.pk, "action": action, "staff_id": staff.pk})
+    return post
+
+
+@transaction.atomic
+def not_interested_create(*, user: User, post_id: int) -> None:
+    post = selectors.post_visible(viewer=user, post_id=post_id)
+    NotInterested.objects.get_or_create(user=user, post=post)
+
+
+@transaction.atomic
+def author_mute(*, user: User, author: User, muted: bool) -> None:
+    if author.pk == user.pk:
+        raise ApplicationError("You cannot mute yourself.", code="mute_self")
+    if muted:
+        MutedAuthor.objects.get_or_create(user=user, author=author)
+    else:
+        MutedAuthor.objects.filter(user=user, author=author).delete()
+
+
+@transaction.atomic
+def hashtag_mute(*, user: User, tag: str, muted: bool) -> None:
+    tag = tag.lower().lstrip("#")
+    if muted:
+        MutedHashtag.objects.get_or_create(user=user, tag=tag)
+    else:
+        MutedHashtag.objects.filter(user=user, tag=tag).delete()
+
+
+@transaction.atomic
+def preferences_update(*, user: User, personalized: bool) -> FeedPreferences:
+    prefs, _ = FeedPreferences.objects.update_or_create(user=user, defaults={"personalized": personalized})
+    return prefs
+
+
+def check_not_blocked(viewer: User, author: User) -> None:
+    if users_blocked_between(viewer, author):
+        raise NotFound("No such user.", code="user_not_found")

@@ -1,0 +1,27 @@
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("posts", apis.PostListCreateApi.as_view(), name="posts"),
+    path("posts/<int:post_id>", apis.PostDetailApi.as_view(), name="post-detail"),
+    path("posts/<int:post_id>/remix", apis.PostRemixApi.as_view(), name="post-remix"),
+    path("posts/<int:post_id>/remixes", apis.PostRemixesApi.as_view(), name="post-remixes"),
+    path("posts/<int:post_id>/lineage", apis.PostLineageApi.as_view(), name="post-lineage"),
+    path("posts/<int:post_id>/like", apis.PostLikeApi.as_view(), name="post-like"),
+    path("posts/<int:post_id>/comments", apis.PostCommentsApi.as_view(), name="post-comments"),
+    path("posts/<int:post_id>/shares", apis.PostSharesApi.as_view(), name="post-shares"),
+    path("posts/<int:post_id>/not-interested", apis.PostNotInterestedApi.as_view(), name="post-not-interested"),
+    path("posts/<int:post_id>/reports", apis.PostReportApi.as_view(), name="post-reports"),
+    path("comments/<int:comment_id>", apis.CommentDetailApi.as_view(), name="comment-detail"),
+    path("comments/<int:comment_id>/replies", apis.CommentRepliesApi.as_view(), name="comment-replies"),
+    path("users/<str:handle>/posts", apis.UserPostsApi.as_view(), name="user-posts"),
+    path("users/<str:handle>/mute", apis.UserMuteApi.as_view(), name="user-mute"),
+    path("hashtags/<str:tag>/posts", apis.HashtagPostsApi.as_view(), name="hashtag-posts"),
+    path("hashtags/<str:tag>/mute", apis.HashtagMuteApi.as_view(), name="hashtag-mute"),
+    path("me/feed-preferences", apis.PreferencesApi.as_view(), name="feed-preferences"),
+    path("views", apis.ViewsApi.as_view(), name="views"),
+    path("feed/following", apis.FollowingFeedApi.as_view(), name="feed-following"),
+    path("feed/for-you", apis.ForYouFeedApi.as_view(), name="feed-for-you"),
+    path("feed/trending", apis.TrendingFeedApi.as_view(), name="feed-trending"),
+]
