@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Block, Follow, User
-from config.errors import NotFound
+from config.errors import Forbidden, NotFound
 
 from .models import Comment, Hashtag, Like, Post, PostStatus, RemixPolicy, Visibility
 
@@ -91,6 +91,14 @@ def can_remix(*, viewer: User, post: Post) -> bool:
     if post.remix_policy == RemixPolicy.FOLLOWERS:
         return Follow.objects.filter(follower=viewer, followee_id=post.author_id).exists()
     return False
+
+
+def remixable_post(*, viewer: User, post_id: int) -> Post:
+    """The post, if the viewer may see it and its author's remix policy lets them remix it."""
+    post = post_visible(viewer=viewer, post_id=post_id)
+    if not can_remix(viewer=viewer, post=post):
+        raise Forbidden("The author does not allow remixes of this post.", code="remix_not_allowed")
+    return post
 
 
 def post_comments(*, post: Post) -> QuerySet[Comment]:

@@ -14,7 +14,7 @@ from django.db.models import F
 
 from accounts.models import User
 from accounts.selectors import users_blocked_between
-from config.errors import ApplicationError, Conflict, Forbidden, NotFound
+from config.errors import ApplicationError, Conflict, NotFound
 from generation.models import GenerationJob, JobStatus
 
 from . import selectors
@@ -156,9 +156,7 @@ def post_remix(*, user: User, post_id: int, prompt: str, duration_seconds: int, 
     """Start a remix generation of a post the user can see, if its author's remix policy allows."""
     from generation.services import generation_submit
 
-    post = selectors.post_visible(viewer=user, post_id=post_id)
-    if not selectors.can_remix(viewer=user, post=post):
-        raise Forbidden("The author does not allow remixes of this post.", code="remix_not_allowed")
+    post = selectors.remixable_post(viewer=user, post_id=post_id)
     return generation_submit(user=user, kind="remix", prompt=prompt, duration_seconds=duration_seconds, size=size,
                              seed=seed, style=style, idempotency_key=idempotency_key, source_post=post)
 

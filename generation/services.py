@@ -32,7 +32,7 @@ from accounts.realtime import user_send_now
 from billing import services as ledger
 from billing.selectors import generation_cost, user_entitlements
 from config.celery import app as celery_app
-from config.errors import ApplicationError, Conflict, Forbidden
+from config.errors import ApplicationError, Conflict
 
 from . import selectors
 from .backends import JobCanceled, PermanentBackendError, RenderSpec, get_backend
@@ -286,6 +286,11 @@ def generation_retry(*, user: User, job_id: Any) -> GenerationJob:
     old = selectors.job_of_user(user_id=user.pk, job_id=job_id)
     if old.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise Conflict("Only a failed or canceled generation can be retried.", code="job_not_retryable")
+    if old.source_post_id:
+        # The post's author may have changed the remix policy, or blocked the user, since.
+        from feed.selectors import remixable_post
+
+        remixable_post(viewer=user, post_id=old.source_post_id)
     params = _Params(kind=old.kind, prompt=old.prompt, duration_seconds=old.duration_seconds, width=old.width,
                      height=old.height, seed=old.seed, style=old.style,
                      source_job_id=str(old.source_job_id) if old.source_job_id else None,

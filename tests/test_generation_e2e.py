@@ -2,7 +2,6 @@
 the websocket receives the events in order -> the MP4 downloads and decodes."""
 
 import asyncio
-import io
 from pathlib import Path
 
 import pytest
