@@ -106,7 +106,7 @@ def _auth_app() -> firebase_admin.App:
     app = firebase_app()
     if app is None:
         raise ApplicationError(
-            "Firebase sign-in is not configured on this server.", code="firebase_not_configured", status_code=501
+            "Firebase sign-in is not configured on this server.", code="firebase_not_configured", status_code=503
         )
     return app
 

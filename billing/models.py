@@ -130,7 +130,7 @@ class CheckoutSession(models.Model):
     # Snapshot at purchase: editing the pack later changes nothing already sold.
     credits = models.PositiveIntegerField(default=0)
     stripe_session_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
-    url = models.URLField(max_length=1000, blank=True)
+    url = models.CharField(max_length=1000, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     expires_at = models.DateTimeField(null=True, blank=True)
     stripe_subscription_id = models.CharField(max_length=100, blank=True)
@@ -196,6 +196,34 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_subscription_id} ({self.status})"
+
+
+class PlanChange(models.Model):
+    """A subscriber's move to another plan through a subscription update (never a second
+    subscription). Its id is the idempotency key of the Stripe update."""
+
+    class Direction(models.TextChoices):
+        UPGRADE = "upgrade", "Upgrade (now, prorated)"
+        DOWNGRADE = "downgrade", "Downgrade (paid plan kept to the period end)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="plan_changes")
+    stripe_subscription_id = models.CharField(max_length=100, db_index=True)
+    from_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    stripe_price_id = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.direction} to {self.to_plan_id} ({self.status})"
 
 
 class StripeEvent(models.Model):

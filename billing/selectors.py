@@ -1,30 +1,72 @@
-"""Reads of billing state: balances, prices, entitlements."""
+"""Reads of billing state: balances, prices, plans, subscriptions, entitlements."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
-from .models import CreditAccount
+from .models import (
+    BillingCustomer,
+    CreditAccount,
+    CreditEntry,
+    CreditKind,
+    CreditLot,
+    CreditPack,
+    PackPrice,
+    Plan,
+    PlanPrice,
+    Subscription,
+)
+
+# --- credits ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Balance:
     available: int
     reserved: int
+    # Available credits per kind (plan, bonus, pack); they add up to `available`.
+    by_kind: dict[str, int] = field(default_factory=dict)
+    # Plan credits and when they expire, soonest first: [(amount, expires_at)].
+    expiring: list[tuple[int, datetime]] = field(default_factory=list)
 
 
 def credit_balance(*, user_id: int) -> Balance:
-    account = CreditAccount.objects.filter(user_id=user_id).first()
-    if account is None:
-        # Materialise the account (and its sign-up grant) on first read.
-        from .services import _locked_account
+    from .services import ledger
 
+    now = ledger._now()
+    account = CreditAccount.objects.filter(user_id=user_id).first()
+    due = CreditLot.objects.filter(user_id=user_id, closed_at__isnull=True, expires_at__lte=now).exists()
+    if account is None or due:
+        # Materialise the account (and its sign-up grant) on first read; expire what is due
+        # so a read never shows credits that can no longer be spent.
         with transaction.atomic():
-            account = _locked_account(user_id)
-    return Balance(available=account.available, reserved=account.reserved)
+            account = ledger._locked_account(user_id)
+            ledger._expire_due(account, now)
+    open_lots = CreditLot.objects.filter(user_id=user_id, closed_at__isnull=True, remaining__gt=0)
+    by_kind = {kind: 0 for kind in CreditKind.values}
+    for row in open_lots.values("kind").annotate(total=Sum("remaining")):
+        by_kind[row["kind"]] = row["total"]
+    expiring = [(lot.remaining, lot.expires_at) for lot in open_lots.filter(expires_at__isnull=False)
+                .order_by("expires_at", "id")]
+    return Balance(available=account.available, reserved=account.reserved, by_kind=by_kind, expiring=expiring)
+
+
+def credit_entries(*, user_id: int) -> QuerySet[CreditEntry]:
+    return CreditEntry.objects.filter(user_id=user_id).prefetch_related("movements__lot")
+
+
+def entry_by_kind(entry: CreditEntry) -> dict[str, int]:
+    """How an entry changed each kind's available credits (from its movements)."""
+    out: dict[str, int] = {}
+    for movement in entry.movements.all():
+        out[movement.lot.kind] = out.get(movement.lot.kind, 0) + movement.amount
+    return out
 
 
 # Credits per second of video by the short side of the frame.
@@ -37,20 +79,90 @@ def generation_cost(*, kind: str, duration_seconds: int, width: int, height: int
     return rate * duration_seconds
 
 
+# --- catalogue and prices ---------------------------------------------------------------
+
+
+def currency_for_user(*, user) -> str:
+    """The currency a user pays in: the one their Stripe customer already uses (Stripe keeps
+    one per customer), else their country's market, else the default (USD)."""
+    customer = BillingCustomer.objects.filter(user_id=user.pk).first()
+    if customer is not None and customer.currency:
+        return customer.currency
+    return currency_for_country(user.country)
+
+
+def currency_for_country(country: str) -> str:
+    mapping = {k.upper(): v.lower() for k, v in settings.BILLING_COUNTRY_CURRENCIES.items()}
+    return mapping.get((country or "").upper(), settings.BILLING_DEFAULT_CURRENCY)
+
+
+def _pick(prices: list, currency: str, *, strict: bool):
+    by_currency = {p.currency: p for p in prices}
+    if currency in by_currency:
+        return by_currency[currency]
+    return None if strict else by_currency.get(settings.BILLING_DEFAULT_CURRENCY)
+
+
+def plan_price(*, plan: Plan, currency: str, strict: bool = False) -> PlanPrice | None:
+    """The plan's price in `currency`, else (unless strict) in the default currency."""
+    return _pick(list(plan.prices.all()), currency, strict=strict)
+
+
+def pack_price(*, pack: CreditPack, currency: str, strict: bool = False) -> PackPrice | None:
+    return _pick(list(pack.prices.all()), currency, strict=strict)
+
+
+def plans_on_sale() -> QuerySet[Plan]:
+    return Plan.objects.filter(is_active=True).prefetch_related("prices")
+
+
+def packs_on_sale() -> QuerySet[CreditPack]:
+    return CreditPack.objects.filter(is_active=True).prefetch_related("prices")
+
+
+def plan_for_price(stripe_price_id: str) -> Plan | None:
+    price = PlanPrice.objects.select_related("plan").filter(stripe_price_id=stripe_price_id).first()
+    return price.plan if price else None
+
+
+# --- subscriptions and entitlements -----------------------------------------------------
+
+# Statuses in which a subscription still exists in Stripe and may bill again.
+LIVE_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.TRIALING, Subscription.Status.PAST_DUE,
+                 Subscription.Status.UNPAID, Subscription.Status.PAUSED)
+PAID_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.TRIALING)
+
+
+def current_subscription(*, user_id: int) -> Subscription | None:
+    """The user's live subscription, else their latest one (ended, for history)."""
+    subs = Subscription.objects.filter(user_id=user_id).select_related("plan", "paid_plan")
+    return (subs.filter(status__in=LIVE_STATUSES).order_by("-created_at", "-id").first()
+            or subs.order_by("-created_at", "-id").first())
+
+
 @dataclass(frozen=True)
 class Entitlements:
-    """What a user may do now. The billing issue derives this from the subscription;
-    until then every user is on the free tier configured in settings."""
+    """What a user may do now, and why (for staff and support)."""
 
-    tier: str
+    tier: str  # "free" or the plan's code
     max_concurrent_jobs: int
     queue_priority: int  # higher runs sooner, 0-9
     max_duration_seconds: int
     max_short_side: int
     watermark: bool
+    plan_code: str = "free"
+    plan_name: str = "Free"
+    monthly_credits: int = 0
+    # "free", "subscription" or "grace"
+    source: str = "free"
+    reason: str = "No subscription."
+    subscription_id: str = ""
+    # Until when these hold without Stripe telling us more (period end, grace end); None for free.
+    valid_until: datetime | None = None
 
 
-def user_entitlements(*, user_id: int) -> Entitlements:
+def free_entitlements(reason: str, subscription_id: str = "") -> Entitlements:
+    """The free tier comes from settings (GENERATION_FREE_*), not from a Plan row."""
     return Entitlements(
         tier="free",
         max_concurrent_jobs=settings.GENERATION_FREE_CONCURRENT_JOBS,
@@ -58,4 +170,69 @@ def user_entitlements(*, user_id: int) -> Entitlements:
         max_duration_seconds=settings.GENERATION_FREE_MAX_DURATION,
         max_short_side=settings.GENERATION_FREE_MAX_SHORT_SIDE,
         watermark=True,
+        reason=reason,
+        subscription_id=subscription_id,
     )
+
+
+def _paid(plan: Plan, *, source: str, reason: str, sub: Subscription, valid_until: datetime | None) -> Entitlements:
+    return Entitlements(
+        tier=plan.code, plan_code=plan.code, plan_name=plan.name, monthly_credits=plan.monthly_credits,
+        max_concurrent_jobs=plan.max_concurrent_jobs, queue_priority=plan.queue_priority,
+        max_duration_seconds=plan.max_duration_seconds, max_short_side=plan.max_short_side,
+        watermark=not plan.removes_watermark, source=source, reason=reason,
+        subscription_id=sub.stripe_subscription_id, valid_until=valid_until,
+    )
+
+
+def _effective_plan(sub: Subscription, now: datetime) -> tuple[Plan | None, str]:
+    """The subscribed plan, or the better plan last paid for while its period runs (a
+    downgrade takes effect at the period end; an upgrade at once)."""
+    plan = sub.plan
+    paid = sub.paid_plan
+    if paid is not None and sub.paid_through and sub.paid_through > now and (plan is None or paid.rank > plan.rank):
+        return paid, f" Keeps {paid.code}, paid for until {sub.paid_through:%Y-%m-%d %H:%M} UTC."
+    return plan, ""
+
+
+def _fmt(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "an unknown date"
+
+
+def user_entitlements(*, user_id: int, now: datetime | None = None) -> Entitlements:
+    """What the user is entitled to now, derived from their subscription as Stripe last told us:
+    paid while active or trialing, paid for BILLING_GRACE_DAYS after the period a failed
+    payment was for began (past due), free otherwise."""
+    now = now or timezone.now()
+    sub = current_subscription(user_id=user_id)
+    if sub is None:
+        return free_entitlements("No subscription.")
+    grace = timedelta(days=settings.BILLING_GRACE_DAYS)
+    sid = sub.stripe_subscription_id
+    plan, kept = _effective_plan(sub, now)
+    if plan is None:
+        return free_entitlements(f"Subscription {sid} is on price {sub.stripe_price_id}, which is no plan of ours.",
+                                 sid)
+    if sub.status in PAID_STATUSES:
+        end = sub.current_period_end
+        if end is not None and now > end + grace:
+            # Stripe should have renewed or ended it long ago: our copy is stale, so do not
+            # hand out paid limits on it (the next event or a replay refreshes it).
+            return free_entitlements(f"Subscription {sid} is {sub.status} but its period ended {_fmt(end)} and "
+                                     "nothing newer was heard from Stripe.", sid)
+        what = "trial" if sub.status == Subscription.Status.TRIALING else "subscription"
+        ending = (f" It cancels at the period end, {_fmt(end)}." if sub.cancel_at_period_end
+                  else f" Renews {_fmt(end)}.")
+        return _paid(plan, source="subscription", sub=sub, valid_until=end,
+                     reason=f"Paid {what} {sid} on {plan.code} is {sub.status}.{ending}{kept}")
+    if sub.status == Subscription.Status.PAST_DUE:
+        # The failed payment is the renewal of the current period: grace counts from its start.
+        started = sub.current_period_start or sub.synced_at
+        grace_end = started + grace
+        if now < grace_end:
+            return _paid(plan, source="grace", sub=sub, valid_until=grace_end,
+                         reason=f"Payment for subscription {sid} failed; {plan.code} is kept during the grace "
+                                f"period until {_fmt(grace_end)}.{kept}")
+        return free_entitlements(f"Payment for subscription {sid} failed and the grace period ended "
+                                 f"{_fmt(grace_end)}.", sid)
+    return free_entitlements(f"Subscription {sid} is {sub.status}.", sid)

@@ -83,6 +83,11 @@ def _configure(app: Celery) -> None:
                 "schedule": float(settings.GENERATION_SWEEP_INTERVAL),
                 "options": {"queue": "default", "expires": float(settings.GENERATION_SWEEP_INTERVAL)},
             },
+            "billing-expire-credits": {
+                "task": "billing.tasks.expire_credits",
+                "schedule": float(settings.BILLING_EXPIRE_INTERVAL),
+                "options": {"queue": "default", "expires": float(settings.BILLING_EXPIRE_INTERVAL)},
+            },
         },
     )
 

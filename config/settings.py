@@ -264,6 +264,34 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # --- Credits -------------------------------------------------------------------------------
 CREDITS_SIGNUP_GRANT = env.int("CREDITS_SIGNUP_GRANT", default=100)
 
+# --- Billing (Stripe) ------------------------------------------------------------------
+# STRIPE_SECRET_KEY switches billing on; without it the purchase endpoints answer 503
+# billing_not_configured (credits and entitlements still work: everyone is on the free tier).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Where the stripe library sends requests: Stripe's API unless a local fake (tests, development).
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=20.0)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+BILLING_CHECKOUT_SUCCESS_URL = env.str("BILLING_CHECKOUT_SUCCESS_URL", default="http://localhost:8000/billing/success")
+BILLING_CHECKOUT_CANCEL_URL = env.str("BILLING_CHECKOUT_CANCEL_URL", default="http://localhost:8000/billing/cancel")
+BILLING_PORTAL_RETURN_URL = env.str("BILLING_PORTAL_RETURN_URL", default="http://localhost:8000/billing/return")
+# Stripe accepts 30 minutes to 24 hours; short keeps abandoned sessions from lingering.
+BILLING_CHECKOUT_EXPIRE_MINUTES = env.int("BILLING_CHECKOUT_EXPIRE_MINUTES", default=60)
+# Days a past-due subscriber keeps the paid plan, counted from the start of the unpaid period.
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=7)
+# Prices differ by market: the user's country picks the currency; other countries pay the default.
+BILLING_DEFAULT_CURRENCY = env.str("BILLING_DEFAULT_CURRENCY", default="usd").lower()
+_EURO_COUNTRIES = ("AT", "BE", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "IE", "IT", "LT", "LU", "LV", "MT",
+                   "NL", "PT", "SI", "SK")
+BILLING_COUNTRY_CURRENCIES = env.json("BILLING_COUNTRY_CURRENCIES", default={
+    **{c: "eur" for c in _EURO_COUNTRIES},
+    "GB": "gbp", "JP": "jpy", "IN": "inr", "BR": "brl", "MX": "mxn", "CA": "cad", "AU": "aud", "KR": "krw",
+    "ID": "idr", "TR": "try",
+})
+# Seconds between sweeps that close expired plan credits (reads and ledger writes also do it lazily).
+BILLING_EXPIRE_INTERVAL = env.int("BILLING_EXPIRE_INTERVAL", default=300)
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],

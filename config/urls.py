@@ -14,6 +14,7 @@ handler500 = "config.errors.json_500"
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("generation.urls")),
+    path("", include("billing.urls")),
     path("", include("feed.urls")),
 ]
 

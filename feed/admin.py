@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 
+from config.errors import ApplicationError
+
 from . import services
 from .models import Comment, Hashtag, ModerationAction, Post, Report
 
@@ -38,7 +40,8 @@ class PostAdmin(admin.ModelAdmin):
     list_filter = ("status", "visibility", "language", "region", "created_at")
     search_fields = ("=id", "author__handle", "caption")
     raw_id_fields = ("author", "generation", "parent", "root")
-    readonly_fields = ("likes_count", "comments_count", "remixes_count", "views_count", "shares_count",
+    # Status changes only through the actions below, so each one lands in the audit trail.
+    readonly_fields = ("status", "likes_count", "comments_count", "remixes_count", "views_count", "shares_count",
                        "reports_count", "score", "lineage", "hashtags", "created_at", "updated_at")
     list_select_related = ("author",)
     date_hierarchy = "created_at"
@@ -48,9 +51,15 @@ class PostAdmin(admin.ModelAdmin):
 
     def _moderate(self, request, queryset, action: str) -> None:
         reason = request.POST.get("reason", "")
+        done = 0
         for post in queryset:
-            services.post_moderate(staff=request.user, post_id=post.pk, action=action, reason=reason)
-        self.message_user(request, f"{action}: {queryset.count()} post(s)", level=messages.SUCCESS)
+            try:
+                services.post_moderate(staff=request.user, post_id=post.pk, action=action, reason=reason)
+            except ApplicationError as exc:
+                self.message_user(request, f"Post {post.pk}: {exc.message}", level=messages.WARNING)
+            else:
+                done += 1
+        self.message_user(request, f"{action}: {done} post(s)", level=messages.SUCCESS)
 
     @admin.action(description="Hide (pending review)")
     def hide(self, request, queryset):

@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.selectors import user_visible_by_handle
@@ -135,7 +136,8 @@ class PostCommentsApi(APIView):
     def get(self, request: Request, post_id: int) -> Response:
         post = selectors.post_visible(viewer=request.user, post_id=post_id)
         paginator = FeedPagination()
-        page = paginator.paginate_queryset(selectors.post_comments(post=post), request, view=self)
+        comments = selectors.post_comments(viewer=request.user, post=post)
+        page = paginator.paginate_queryset(comments, request, view=self)
         return paginator.get_paginated_response(CommentSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer}, tags=["comments"])
@@ -157,7 +159,8 @@ class CommentRepliesApi(APIView):
     def get(self, request: Request, comment_id: int) -> Response:
         comment = selectors.comment_visible(viewer=request.user, comment_id=comment_id)
         paginator = FeedPagination()
-        page = paginator.paginate_queryset(selectors.comment_replies(comment=comment), request, view=self)
+        replies = selectors.comment_replies(viewer=request.user, comment=comment)
+        page = paginator.paginate_queryset(replies, request, view=self)
         return paginator.get_paginated_response(CommentSerializer(page, many=True, context={"request": request}).data)
 
 
@@ -172,8 +175,9 @@ def share_redirect(request: HttpRequest, token: str):
     """GET /s/<token>: count a distinct visitor and send them to the post's landing page."""
     from django.http import Http404
 
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    ip = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR", "")
+    # The client address as the throttles see it: X-Forwarded-For is read according to
+    # NUM_PROXIES, so a visitor cannot pass for many by forging the header's first entry.
+    ip = BaseThrottle().get_ident(request) or ""
     share = services.share_click(token=token, visitor=services.share_visitor_key(
         ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")))
     if share is None:

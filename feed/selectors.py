@@ -36,10 +36,16 @@ def visible_posts(viewer: User) -> QuerySet[Post]:
 
 
 def with_display(queryset: QuerySet[Post], viewer: User) -> QuerySet[Post]:
-    """Everything a post card shows, in one query: author, video, lineage ends, 'liked by me'."""
+    """Everything a post card shows, in one query: author, video, lineage ends, 'liked by me'.
+    A parent or root the viewer may not see is shown as removed, as in /lineage."""
+    visible = visible_posts(viewer)
     return queryset.select_related(
         "author", "generation", "parent__author", "root__author",
-    ).annotate(viewer_liked=Exists(Like.objects.filter(post=OuterRef("pk"), user=viewer)))
+    ).annotate(
+        viewer_liked=Exists(Like.objects.filter(post=OuterRef("pk"), user=viewer)),
+        parent_visible=Exists(visible.filter(pk=OuterRef("parent_id"))),
+        root_visible=Exists(visible.filter(pk=OuterRef("root_id"))),
+    )
 
 
 def post_visible(*, viewer: User, post_id: int) -> Post:
@@ -101,16 +107,23 @@ def remixable_post(*, viewer: User, post_id: int) -> Post:
     return post
 
 
-def post_comments(*, post: Post) -> QuerySet[Comment]:
-    return Comment.objects.filter(post=post, parent__isnull=True).select_related("author")
+def _comments_for(viewer: User) -> QuerySet[Comment]:
+    """Comments the viewer may read: none by someone they blocked or who blocked them."""
+    i_blocked, blocked_me = _blocked_either_way(viewer)
+    return (Comment.objects.exclude(author__in=i_blocked).exclude(author__in=blocked_me)
+            .filter(author__is_active=True).select_related("author"))
 
 
-def comment_replies(*, comment: Comment) -> QuerySet[Comment]:
-    return Comment.objects.filter(parent=comment).select_related("author")
+def post_comments(*, viewer: User, post: Post) -> QuerySet[Comment]:
+    return _comments_for(viewer).filter(post=post, parent__isnull=True)
+
+
+def comment_replies(*, viewer: User, comment: Comment) -> QuerySet[Comment]:
+    return _comments_for(viewer).filter(parent=comment)
 
 
 def comment_visible(*, viewer: User, comment_id: int) -> Comment:
-    comment = Comment.objects.filter(pk=comment_id, post__in=visible_posts(viewer)).first()
+    comment = _comments_for(viewer).filter(pk=comment_id, post__in=visible_posts(viewer)).first()
     if comment is None:
         raise NotFound("No such comment.", code="comment_not_found")
     return comment

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import UserSummarySerializer
@@ -13,16 +14,18 @@ class PostRefSerializer(serializers.Serializer):
     """The parent or root of a remix: enough to show "remix of @x", or "removed"."""
 
     id = serializers.IntegerField()
-    author = serializers.SerializerMethodField()
-    removed = serializers.SerializerMethodField()
+    author = serializers.DictField(allow_null=True)
+    removed = serializers.BooleanField()
 
-    def get_author(self, post: Post) -> dict | None:
-        if post.is_tombstone:
-            return None
-        return {"handle": post.author.handle, "display_name": post.author.display_name}
 
-    def get_removed(self, post: Post) -> bool:
-        return post.is_tombstone
+def post_ref(post: Post | None, *, visible: bool) -> dict | None:
+    """`visible`: whether the viewer may see that post (blocks, visibility); if not, it reads as removed."""
+    if post is None:
+        return None
+    if post.is_tombstone or not visible:
+        return {"id": post.pk, "author": None, "removed": True}
+    return {"id": post.pk, "author": {"handle": post.author.handle, "display_name": post.author.display_name},
+            "removed": False}
 
 
 class PostSerializer(serializers.ModelSerializer):
@@ -31,8 +34,8 @@ class PostSerializer(serializers.ModelSerializer):
     poster_url = serializers.SerializerMethodField()
     duration_seconds = serializers.SerializerMethodField()
     liked = serializers.SerializerMethodField()
-    parent = PostRefSerializer(allow_null=True)
-    root = PostRefSerializer(allow_null=True)
+    parent = serializers.SerializerMethodField()
+    root = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
 
     class Meta:
@@ -55,6 +58,14 @@ class PostSerializer(serializers.ModelSerializer):
 
     def get_duration_seconds(self, post: Post) -> float | None:
         return post.generation.result_duration if post.generation is not None else None
+
+    @extend_schema_field(PostRefSerializer(allow_null=True))
+    def get_parent(self, post: Post) -> dict | None:
+        return post_ref(post.parent, visible=getattr(post, "parent_visible", True))
+
+    @extend_schema_field(PostRefSerializer(allow_null=True))
+    def get_root(self, post: Post) -> dict | None:
+        return post_ref(post.root, visible=getattr(post, "root_visible", True))
 
     def get_liked(self, post: Post) -> bool:
         return bool(getattr(post, "viewer_liked", False))

@@ -137,12 +137,14 @@ def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
 
 @transaction.atomic
 def post_delete(*, user: User, post_id: int) -> None:
-    """A post with remixes becomes a tombstone (its remixes keep pointing at it); others go."""
+    """A post with remixes becomes a tombstone (its remixes keep pointing at it); so does one
+    with reports or staff decisions, whose audit trail would go with the row. Others go."""
     post = _own_post(user, post_id)
     if post.parent_id:
         Post.objects.filter(pk=post.parent_id, remixes_count__gt=0).update(remixes_count=F("remixes_count") - 1)
     _set_hashtags(post, [])
-    if Post.objects.filter(parent=post).exists():
+    if (Post.objects.filter(parent=post).exists() or Report.objects.filter(post=post).exists()
+            or ModerationAction.objects.filter(post=post).exists()):
         post.status = PostStatus.DELETED
         post.caption = ""
         post.save(update_fields=["status", "caption", "hashtags", "updated_at"])
@@ -209,10 +211,14 @@ def comment_delete(*, user: User, comment_id: int) -> None:
     comment = Comment.objects.select_related("post").filter(pk=comment_id).first()
     if comment is None or user.pk not in (comment.author_id, comment.post.author_id):
         raise NotFound("No such comment.", code="comment_not_found")
-    removed = 1 + comment.replies.count()
+    # Count what this delete removed, not what was there when we looked: two deletes of one
+    # comment at once (or of a reply and its parent) must not take the counters down twice.
+    _, per_model = comment.delete()
+    removed = per_model.get(Comment._meta.label, 0)
+    if not removed:
+        return
     if comment.parent_id:
         Comment.objects.filter(pk=comment.parent_id).update(replies_count=F("replies_count") - 1)
-    comment.delete()
     Post.objects.filter(pk=comment.post_id).update(comments_count=F("comments_count") - removed)
 
 
@@ -258,12 +264,15 @@ def report_create(*, user: User, post_id: int, reason: str, note: str = "") -> R
     locked = Post.objects.select_for_update().get(pk=post.pk)
     locked.reports_count += 1
     fields = ["reports_count"]
-    if locked.status == PostStatus.ACTIVE and locked.reports_count >= settings.FEED_REPORT_HIDE_THRESHOLD:
+    # Only reports staff have not reviewed count towards hiding: once a post is restored, the
+    # reports that hid it are resolved, and a single new one must not hide it again.
+    pending = Report.objects.filter(post=locked, resolved=False).count()
+    if locked.status == PostStatus.ACTIVE and pending >= settings.FEED_REPORT_HIDE_THRESHOLD:
         locked.status = PostStatus.HIDDEN
         fields.append("status")
         ModerationAction.objects.create(post=locked, action=ModerationAction.Action.AUTO_HIDE,
-                                        reason=f"{locked.reports_count} reports")
-        logger.info("feed.post_auto_hidden", extra={"post_id": locked.pk, "reports": locked.reports_count})
+                                        reason=f"{pending} reports")
+        logger.info("feed.post_auto_hidden", extra={"post_id": locked.pk, "reports": pending})
     locked.save(update_fields=[*fields, "updated_at"])
     return report
 
@@ -279,9 +288,14 @@ _MODERATION_STATUS = {
 def post_moderate(*, staff: User, post_id: int, action: str, reason: str = "") -> Post:
     """Staff decisions from the review queue, each written to the audit trail."""
     post = Post.objects.select_for_update().get(pk=post_id)
+    deleted = post.status == PostStatus.DELETED
+    if deleted and action != ModerationAction.Action.SUSPEND_AUTHOR:
+        # A tombstone its author deleted: hiding or restoring it would publish what they took down.
+        raise Conflict("The author deleted this post.", code="post_deleted")
     if action == ModerationAction.Action.SUSPEND_AUTHOR:
         User.objects.filter(pk=post.author_id).update(is_active=False)
-        post.status = PostStatus.REMOVED
+        if not deleted:
+            post.status = PostStatus.REMOVED
     else:
         post.status = _MODERATION_STATUS[action]
     post.save(update_fields=["status", "updated_at"])

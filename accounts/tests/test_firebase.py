@@ -132,6 +132,6 @@ def test_firebase_not_configured_is_a_clear_error(api, settings, monkeypatch):
 
     response = api.post(URL, {"id_token": unsigned_token("uid-7")})
 
-    assert response.status_code == 501
+    assert response.status_code == 503
     assert response.json()["error"]["code"] == "firebase_not_configured"
     assert User.objects.count() == 0

@@ -1,0 +1,167 @@
+"""HTTP endpoints of billing. Views only parse, call a service or selector, and render."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.errors import error_body
+from config.pagination import NewestFirstCursorPagination
+
+from . import selectors
+from .serializers import (
+    BalanceSerializer,
+    CheckoutRequestSerializer,
+    CheckoutSessionSerializer,
+    CreditEntrySerializer,
+    CreditsResponseSerializer,
+    PlanChangeResponseSerializer,
+    PlanChangeSerializer,
+    PlansResponseSerializer,
+    SubscriptionResponseSerializer,
+    SubscriptionSerializer,
+    UrlSerializer,
+    entitlements_data,
+)
+from .services import checkout, webhooks
+from .stripe_api import require_stripe
+
+
+class _StripeRequired:
+    """Endpoints that need Stripe answer 503 billing_not_configured without STRIPE_SECRET_KEY."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if hasattr(self, request.method.lower()):  # an unsupported method stays a 405
+            require_stripe()
+
+
+def _price(price, *, interval: str | None = None) -> dict | None:
+    if price is None:
+        return None
+    out = {"currency": price.currency, "unit_amount": price.unit_amount}
+    if interval:
+        out["interval"] = interval
+    return out
+
+
+class PlansApi(_StripeRequired, APIView):
+    """Plans (the free tier first) and credit packs, priced in the user's currency: the
+    currency their Stripe customer already uses, else their country's, else USD."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=[OpenApiParameter("country", str, description="ISO-2; for signed-out visitors")],
+                   responses={200: PlansResponseSerializer}, tags=["billing"])
+    def get(self, request: Request) -> Response:
+        user = request.user if request.user.is_authenticated else None
+        currency = (selectors.currency_for_user(user=user) if user
+                    else selectors.currency_for_country(request.query_params.get("country", "")))
+        free = selectors.free_entitlements("")
+        plans = [{
+            "code": "free", "name": "Free", "monthly_credits": 0, "max_concurrent_jobs": free.max_concurrent_jobs,
+            "max_duration_seconds": free.max_duration_seconds, "max_short_side": free.max_short_side,
+            "queue_priority": free.queue_priority, "watermark": True, "price": None,
+        }]
+        for plan in selectors.plans_on_sale():
+            price = selectors.plan_price(plan=plan, currency=currency)
+            if price is None:
+                continue  # not sold in this market
+            plans.append({
+                "code": plan.code, "name": plan.name, "monthly_credits": plan.monthly_credits,
+                "max_concurrent_jobs": plan.max_concurrent_jobs, "max_duration_seconds": plan.max_duration_seconds,
+                "max_short_side": plan.max_short_side, "queue_priority": plan.queue_priority,
+                "watermark": not plan.removes_watermark, "price": _price(price, interval="month"),
+            })
+        packs = []
+        for pack in selectors.packs_on_sale():
+            price = selectors.pack_price(pack=pack, currency=currency)
+            if price is not None:
+                packs.append({"code": pack.code, "name": pack.name, "credits": pack.credits, "price": _price(price)})
+        current = selectors.user_entitlements(user_id=user.pk).plan_code if user else None
+        return Response({"currency": currency, "current_plan": current, "plans": plans, "packs": packs})
+
+
+class CheckoutApi(_StripeRequired, APIView):
+    """Buy a plan or a pack: a Stripe Checkout Session URL (201). A subscriber choosing another
+    plan gets their subscription updated in place (200), never a second subscription."""
+
+    @extend_schema(request=CheckoutRequestSerializer,
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+                   responses={201: CheckoutSessionSerializer, 200: PlanChangeResponseSerializer}, tags=["billing"])
+    def post(self, request: Request) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (1 <= len(key) <= 128):
+            raise ValidationError({"Idempotency-Key": ["Use 1-128 characters."]}, code="idempotency_key_invalid")
+        serializer = CheckoutRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = checkout.checkout_start(user=request.user, plan_code=serializer.validated_data.get("plan"),
+                                         pack_code=serializer.validated_data.get("pack"), idempotency_key=key)
+        if result.checkout is None:
+            return Response({"plan_change": PlanChangeSerializer(result.plan_change).data,
+                             "subscription": SubscriptionSerializer(result.subscription).data})
+        return Response(CheckoutSessionSerializer(result.checkout).data,
+                        status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class PortalApi(_StripeRequired, APIView):
+    """A Stripe customer portal URL: payment method, invoices, cancel."""
+
+    @extend_schema(request=None, responses={201: UrlSerializer}, tags=["billing"])
+    def post(self, request: Request) -> Response:
+        return Response({"url": checkout.portal_session_create(user=request.user)}, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionApi(APIView):
+    """Local state only: works without Stripe (then everyone is free)."""
+
+    @extend_schema(responses={200: SubscriptionResponseSerializer}, tags=["billing"])
+    def get(self, request: Request) -> Response:
+        sub = selectors.current_subscription(user_id=request.user.pk)
+        return Response({
+            "subscription": SubscriptionSerializer(sub).data if sub else None,
+            "entitlements": entitlements_data(selectors.user_entitlements(user_id=request.user.pk)),
+        })
+
+
+class CreditsApi(APIView):
+    """Balance by kind and the ledger, newest first, in cursor pages. Works without Stripe."""
+
+    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+                   responses={200: CreditsResponseSerializer}, tags=["billing"])
+    def get(self, request: Request) -> Response:
+        balance = selectors.credit_balance(user_id=request.user.pk)
+        paginator = NewestFirstCursorPagination()
+        page = paginator.paginate_queryset(selectors.credit_entries(user_id=request.user.pk), request, view=self)
+        return Response({
+            "balance": BalanceSerializer({
+                "available": balance.available, "reserved": balance.reserved, "by_kind": balance.by_kind,
+                "expiring": [{"amount": amount, "expires_at": at} for amount, at in balance.expiring],
+            }).data,
+            "next": paginator.get_next_link(),
+            "previous": paginator.get_previous_link(),
+            "results": CreditEntrySerializer(page, many=True).data,
+        })
+
+
+class StripeWebhookApi(APIView):
+    """Stripe calls this; the signature is the authentication."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses={200: None, 400: None, 500: None, 503: None}, tags=["billing"])
+    def post(self, request: Request) -> Response:
+        # The raw bytes, exactly as signed: never the parsed body.
+        result = webhooks.stripe_webhook_receive(
+            payload=request.body, signature=request.headers.get("Stripe-Signature"),
+            remote_addr=request.META.get("REMOTE_ADDR", ""),
+        )
+        if result.http_status == 200:
+            return Response({"received": True, "outcome": result.outcome})
+        return Response(error_body(result.code, result.message), status=result.http_status)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("billing/plans", apis.PlansApi.as_view(), name="billing-plans"),
+    path("billing/checkout", apis.CheckoutApi.as_view(), name="billing-checkout"),
+    path("billing/portal", apis.PortalApi.as_view(), name="billing-portal"),
+    path("billing/subscription", apis.SubscriptionApi.as_view(), name="billing-subscription"),
+    path("billing/credits", apis.CreditsApi.as_view(), name="billing-credits"),
+    path("billing/stripe/webhook", apis.StripeWebhookApi.as_view(), name="billing-stripe-webhook"),
+]
