@@ -1,4 +1,4 @@
-.PHONY: run test bench-generation
+.PHONY: run test bench-generation bench-feed
 
 # Run the backend (API + websocket + worker) on embedded defaults.
 run:
@@ -11,3 +11,7 @@ test:
 # Generation benchmark: dispatch latency, websocket latency, preview render speed.
 bench-generation:
 	./scripts/bench.sh generation
+
+# Feed benchmark: seeds 1M posts (reused between runs), loads the production server with wrk.
+bench-feed:
+	./scripts/bench.sh feed
