@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from datetime import timedelta
@@ -140,6 +141,8 @@ def _use_database(name: str) -> None:
 
     conn = connections["default"]
     conn.close()
+    if getattr(conn, "pool", None) is not None:  # a psycopg pool keeps the old database's address
+        conn.close_pool()
     conn.settings_dict["NAME"] = name
 
 
@@ -223,7 +226,7 @@ def _copy(cursor, table: str, columns: list[str], total: int, rows, label: str, 
     for definition, _ in indexes:
         cursor.execute(definition)
     if indexes:
-        print(f"  {'':<18} {len(indexes)} indexes built again in {time.perf_counter() - started:.1f}s", flush=True)
+        print(f"  {label:<18} {len(indexes)} indexes built again in {time.perf_counter() - started:.1f}s", flush=True)
 
 
 def _generate(users: int, posts: int, likes: int, seed: int, now_us: int) -> dict:
@@ -534,6 +537,11 @@ class Server:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        # The log lives in a temporary folder: show what went wrong before it goes.
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        errors = [line for line in lines if " ERROR " in line]
+        if errors:
+            print(f"server logged {len(errors)} errors; the last lines of its log:", *lines[-15:], sep="\n  ")
 
 
 def wrk(server: Server, lines_file: Path, script: Path, *, connections: int, seconds: float) -> dict:
@@ -545,7 +553,10 @@ def wrk(server: Server, lines_file: Path, script: Path, *, connections: int, sec
         if line.startswith("BENCH-JSON "):
             stats = json.loads(line[len("BENCH-JSON "):])
             stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
-            stats["errors"] = stats.pop("status_errors") + stats.pop("timeouts") + stats.pop("socket_errors")
+            kinds = {"non-2xx": stats.pop("status_errors"), "timeout": stats.pop("timeouts"),
+                     "socket": stats.pop("socket_errors")}
+            stats["error_kinds"] = {k: v for k, v in kinds.items() if v}
+            stats["errors"] = sum(kinds.values())
             return stats
     raise SystemExit(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
@@ -585,30 +596,35 @@ def open_loop(server: Server, pairs: list[tuple[str, str]], *, rate: float, seco
         loop = asyncio.get_running_loop()
         idle: list = []
         latencies: list[float] = []
-        errors = 0
+        errors: dict[str, int] = {}
         opened = 0
 
+        def error(kind: str) -> None:
+            errors[kind] = errors.get(kind, 0) + 1
+
         async def one(due: float) -> None:
-            nonlocal errors, opened
+            nonlocal opened
+            while idle and loop.time() - idle[-1][2] > 2.0:  # uvicorn closes keep-alive sockets idle for 5 s
+                idle.pop()[1].close()
             try:
                 if idle:
-                    conn = idle.pop()
+                    conn = idle.pop()[:2]
                 else:
                     opened += 1
                     conn = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.port), timeout)
-            except (OSError, asyncio.TimeoutError):
-                errors += 1
+            except (OSError, asyncio.TimeoutError) as exc:
+                error(f"connect {type(exc).__name__}")
                 return
             try:
                 status = await asyncio.wait_for(_http_get(*conn, picker.choice(requests)), timeout)
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
-                errors += 1
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+                error(type(exc).__name__)
                 conn[1].close()
                 return
             latencies.append(loop.time() - due)
             if status != 200:
-                errors += 1
-            idle.append(conn)
+                error(f"HTTP {status}")
+            idle.append((*conn, loop.time()))
 
         start = loop.time() + 0.05
         tasks = []
@@ -619,7 +635,7 @@ def open_loop(server: Server, pairs: list[tuple[str, str]], *, rate: float, seco
             tasks.append(asyncio.create_task(one(due)))
         await asyncio.gather(*tasks)
         elapsed = loop.time() - start
-        for _, writer in idle:
+        for _, writer, _ in idle:
             writer.close()
         latencies.sort()
 
@@ -628,7 +644,8 @@ def open_loop(server: Server, pairs: list[tuple[str, str]], *, rate: float, seco
                 if latencies else 0.0
 
         return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50_us": pct(50), "p90_us": pct(90),
-                "p99_us": pct(99), "max_us": pct(100), "errors": errors, "connections": opened}
+                "p99_us": pct(99), "max_us": pct(100), "errors": sum(errors.values()),
+                "error_kinds": errors, "connections": opened}
 
     return asyncio.run(run())
 
@@ -636,7 +653,7 @@ def open_loop(server: Server, pairs: list[tuple[str, str]], *, rate: float, seco
 def _fmt(stats: dict) -> str:
     return (f"{stats['rps']:7.1f} req/s  p50 {stats['p50_us'] / 1000:6.1f} ms  p90 {stats['p90_us'] / 1000:6.1f} ms  "
             f"p99 {stats['p99_us'] / 1000:6.1f} ms  max {stats['max_us'] / 1000:6.1f} ms  n={stats['requests']}"
-            + (f"  ERRORS {stats['errors']}" if stats["errors"] else ""))
+            + (f"  ERRORS {stats['errors']} {stats.get('error_kinds', '')}" if stats["errors"] else ""))
 
 
 def probe(server: Server, pairs: list[tuple[str, str]], count: int = 6) -> float:
@@ -647,8 +664,11 @@ def probe(server: Server, pairs: list[tuple[str, str]], count: int = 6) -> float
     for token, path in pairs[:count]:
         request = urllib.request.Request(server.base + path, headers={"Authorization": f"Bearer {token}"})
         started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=60) as response:
-            response.read()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:  # counted by the load runs; the server log tells why
+            exc.read()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -756,7 +776,7 @@ def main() -> None:
                 alone = probe(server, pairs[key])
                 # Enough connections to keep every worker busy, few enough that a slow endpoint
                 # still completes requests within the run (Little's law).
-                connections = max(2 * args.workers, min(args.connections, int(args.capacity_seconds / 4 / alone)))
+                connections = max(args.workers, min(args.connections, int(args.capacity_seconds / 4 / alone)))
                 wrk(server, files[key], script, connections=connections, seconds=3)  # warm every worker
                 capacity = wrk(server, files[key], script, connections=connections, seconds=args.capacity_seconds)
                 print(f"{label:<25} alone       p50 {alone * 1000:6.1f} ms (sequential requests)", flush=True)

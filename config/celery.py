@@ -88,6 +88,16 @@ def _configure(app: Celery) -> None:
                 "schedule": float(settings.BILLING_EXPIRE_INTERVAL),
                 "options": {"queue": "default", "expires": float(settings.BILLING_EXPIRE_INTERVAL)},
             },
+            "creators-evaluate-campaigns": {
+                "task": "creators.tasks.evaluate_campaigns",
+                "schedule": float(settings.CREATORS_EVALUATE_INTERVAL),
+                "options": {"queue": "default", "expires": float(settings.CREATORS_EVALUATE_INTERVAL)},
+            },
+            "creators-run-payouts": {
+                "task": "creators.tasks.run_payouts",
+                "schedule": float(settings.CREATORS_PAYOUT_INTERVAL),
+                "options": {"queue": "default", "expires": float(settings.CREATORS_PAYOUT_INTERVAL)},
+            },
         },
     )
 

@@ -292,6 +292,29 @@ BILLING_COUNTRY_CURRENCIES = env.json("BILLING_COUNTRY_CURRENCIES", default={
 # Seconds between sweeps that close expired plan credits (reads and ledger writes also do it lazily).
 BILLING_EXPIRE_INTERVAL = env.int("BILLING_EXPIRE_INTERVAL", default=300)
 
+# --- Creators (campaigns, rewards, payouts) ----------------------------------------------
+# Engagement from accounts younger than this (when they engaged) does not count toward milestones.
+CREATORS_MIN_ACCOUNT_AGE_DAYS = env.int("CREATORS_MIN_ACCOUNT_AGE_DAYS", default=7)
+# A spike: a gain of at least the metric's minimum since the last evaluation, arriving more than
+# FACTOR times faster than the post's rate before. It flags the submission for review.
+CREATORS_SPIKE_FACTOR = env.float("CREATORS_SPIKE_FACTOR", default=10.0)
+CREATORS_SPIKE_MIN_GAIN = {
+    "views": 5000, "likes": 300, "remixes": 50, "share_clicks": 300,
+    **env.json("CREATORS_SPIKE_MIN_GAIN", default={}),
+}
+# Seconds between milestone evaluations (Celery beat) and between runs paying due cash balances.
+CREATORS_EVALUATE_INTERVAL = env.int("CREATORS_EVALUATE_INTERVAL", default=300)
+CREATORS_PAYOUT_INTERVAL = env.int("CREATORS_PAYOUT_INTERVAL", default=86400)
+# Smallest cash balance (minor units) paid out by transfer; smaller ones wait for more rewards.
+CREATORS_MIN_PAYOUT = env.int("CREATORS_MIN_PAYOUT", default=1000)
+CREATORS_MAX_SUBMISSIONS = env.int("CREATORS_MAX_SUBMISSIONS", default=10)
+# Followers from which the rules give a tier (staff may set any tier by hand).
+CREATORS_TIER_FOLLOWERS = env.json("CREATORS_TIER_FOLLOWERS", default={"rising": 1000, "pro": 10000,
+                                                                        "elite": 100000})
+# Where Stripe's Connect onboarding sends the creator back (refresh: the link expired; return: done).
+STRIPE_CONNECT_REFRESH_URL = env.str("STRIPE_CONNECT_REFRESH_URL", default="http://localhost:8000/creators/connect/refresh")
+STRIPE_CONNECT_RETURN_URL = env.str("STRIPE_CONNECT_RETURN_URL", default="http://localhost:8000/creators/connect/return")
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],

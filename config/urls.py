@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("generation.urls")),
     path("", include("billing.urls")),
     path("", include("feed.urls")),
+    path("", include("creators.urls")),
 ]
 
 urlpatterns = [

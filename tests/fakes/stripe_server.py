@@ -17,6 +17,9 @@ objects and no Idempotency-Key handling, and it answers with pre-basil shapes.
     DELETE /v1/subscriptions/{id} (cancel now)
     GET    /v1/invoices/{id}  /v1/charges/{id}  /v1/payment_intents/{id}  /v1/prices/{id}
     POST   /v1/refunds
+    POST   /v1/accounts (Connect Express)             GET /v1/accounts/{id}
+    POST   /v1/account_links (onboarding)
+    POST   /v1/transfers (to a connected account)     GET /v1/transfers/{id}
 
 `Authorization: Bearer <api_key>` is required (401 otherwise). A POST with an
 `Idempotency-Key` seen before answers the first answer again (header
@@ -27,7 +30,9 @@ What Stripe does on its side (the customer paying, renewals, refunds from the
 dashboard) are Python methods that change the state and append the events Stripe
 would send, with the object as it was at that moment (`data.object` is a snapshot):
 `complete_checkout`, `expire_session`, `renew`, `pay_invoice`, `schedule_cancel`,
-`cancel`, `refund`, `decline_cards`. `sign()` signs a payload the way Stripe does
+`cancel`, `refund`, `decline_cards`, and for Connect `complete_onboarding` (the
+creator finishes Stripe's onboarding: transfers become possible). `sign()` signs a
+payload the way Stripe does
 (`Stripe-Signature: t=<ts>,v1=<hex HMAC-SHA256 of "<ts>.<payload>">`).
 
 `clock` (epoch seconds) backdates what happens next, like Stripe's test clocks.
@@ -454,6 +459,73 @@ class FakeStripe:
         intent = self.objects[self.objects[session_id]["payment_intent"]]
         return self.objects[intent["latest_charge"]]
 
+    # --- Connect (accounts that receive transfers) --------------------------------------
+
+    def _account(self, params: dict) -> dict:
+        account = {
+            "id": "acct_" + secrets.token_hex(8), "object": "account", "type": params.get("type") or "express",
+            "country": params.get("country") or "US", "email": params.get("email") or None,
+            "default_currency": "usd", "metadata": params.get("metadata") or {}, "created": self.now(),
+            "charges_enabled": False, "payouts_enabled": False, "details_submitted": False,
+            "capabilities": {name: "inactive" for name in (params.get("capabilities") or {})},
+            "requirements": {"currently_due": ["external_account", "tos_acceptance.date"], "disabled_reason":
+                             "requirements.past_due", "past_due": ["external_account"], "eventually_due": []},
+            "livemode": False,
+        }
+        self.objects[account["id"]] = account
+        return account
+
+    def _account_link(self, params: dict) -> dict:
+        account = params.get("account")
+        if account not in self.objects or self.objects[account]["object"] != "account":
+            raise _missing("account", account, "account")
+        for name in ("refresh_url", "return_url", "type"):
+            if not params.get(name):
+                raise StripeFakeError(400, "invalid_request_error", f"Missing required param: {name}.",
+                                      code="parameter_missing", param=name)
+        return {"object": "account_link", "created": self.now(), "expires_at": self.now() + 300,
+                "url": f"https://connect.stripe.com/setup/e/{account}/{secrets.token_hex(6)}"}
+
+    def _transfer(self, params: dict) -> dict:
+        destination = params.get("destination")
+        account = self.objects.get(destination)
+        if account is None or account["object"] != "account":
+            raise _missing("destination", destination, "destination")
+        if account["capabilities"].get("transfers") != "active":
+            raise StripeFakeError(
+                400, "invalid_request_error",
+                "Your destination account needs to have at least one of the following capabilities enabled: "
+                "transfers, crypto_transfers, legacy_payments", code="insufficient_capabilities_for_transfer",
+                param="destination")
+        amount = int(params.get("amount") or 0)
+        if amount < 1:
+            raise StripeFakeError(400, "invalid_request_error", "Invalid positive integer",
+                                  code="parameter_invalid_integer", param="amount")
+        transfer = {
+            "id": self._id("tr"), "object": "transfer", "amount": amount, "amount_reversed": 0,
+            "currency": params.get("currency"), "destination": destination,
+            "transfer_group": params.get("transfer_group"), "metadata": params.get("metadata") or {},
+            "description": params.get("description"), "reversed": False, "created": self.now(), "livemode": False,
+        }
+        self.objects[transfer["id"]] = transfer
+        self._emit("transfer.created", transfer)
+        return transfer
+
+    def complete_onboarding(self, account_id: str) -> dict:
+        """The creator finishes Stripe's onboarding: the account can receive transfers."""
+        with self._lock:
+            account = self.objects[account_id]
+            previous = {"payouts_enabled": account["payouts_enabled"]}
+            account.update(charges_enabled=True, payouts_enabled=True, details_submitted=True,
+                           requirements={"currently_due": [], "disabled_reason": None, "past_due": [],
+                                         "eventually_due": []})
+            account["capabilities"]["transfers"] = "active"
+            self._emit("account.updated", account, previous)
+            return account
+
+    def transfers(self) -> list[dict]:
+        return [o for o in self.objects.values() if o["object"] == "transfer"]
+
     # --- API operations -----------------------------------------------------------------
 
     def _update_subscription(self, sub_id: str, params: dict) -> dict:
@@ -543,6 +615,12 @@ class FakeStripe:
                 return self._portal_session(params)
             if method == "POST" and parts == ["refunds"]:
                 return self._refund_api(params)
+            if method == "POST" and parts == ["accounts"]:
+                return self._account(params)
+            if method == "POST" and parts == ["account_links"]:
+                return self._account_link(params)
+            if method == "POST" and parts == ["transfers"]:
+                return self._transfer(params)
             if len(parts) == 2 and method == "POST" and parts[0] == "subscriptions":
                 return self._update_subscription(parts[1], params)
             if len(parts) == 2 and method == "DELETE" and parts[0] == "subscriptions":
@@ -550,7 +628,7 @@ class FakeStripe:
                 return self.cancel(parts[1])
             kinds = {"customers": "customer", "subscriptions": "subscription", "invoices": "invoice",
                      "charges": "charge", "payment_intents": "payment_intent", "prices": "price",
-                     "checkout/sessions": "checkout.session"}
+                     "checkout/sessions": "checkout.session", "accounts": "account", "transfers": "transfer"}
             if method == "GET":
                 name, oid = "/".join(parts[:-1]), parts[-1] if parts else ""
                 if name in kinds:

@@ -1,0 +1,404 @@
+"""The operations team's tool: the campaign builder, the review queue, budget burn-down,
+leaderboards and payouts. Every state change goes through a service; rewards, ledger
+entries and payouts are never edited by hand."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from config.errors import ApplicationError
+
+from . import selectors, services
+from .models import (
+    Campaign,
+    CampaignTask,
+    CampaignText,
+    CreatorProfile,
+    Enrolment,
+    Payout,
+    Reward,
+    Submission,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _run(modeladmin, request, queryset, call, label: str) -> None:
+    """Apply a service to each selected row; report what worked and what was refused."""
+    done = 0
+    for obj in queryset:
+        try:
+            call(obj)
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", level=messages.WARNING)
+        else:
+            done += 1
+    modeladmin.message_user(request, f"{label}: {done}", level=messages.SUCCESS)
+
+
+# --- campaign builder ---------------------------------------------------------------------------
+
+
+class CampaignTextInline(admin.StackedInline):
+    model = CampaignText
+    extra = 1
+
+
+class CampaignTaskInline(admin.TabularInline):
+    """The rules, as data. Frozen once the campaign is launched: creators work toward them."""
+
+    model = CampaignTask
+    extra = 1
+    fields = ("position", "kind", "threshold", "window_days", "reward")
+
+    def _draft(self, obj) -> bool:
+        return obj is None or obj.status == Campaign.Status.DRAFT
+
+    def has_add_permission(self, request, obj=None):
+        return self._draft(obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._draft(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._draft(obj)
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = "__all__"
+
+    def clean_hashtag(self) -> str:
+        return self.cleaned_data["hashtag"].strip().lstrip("#").lower()
+
+    def clean_countries(self) -> list[str]:
+        value = self.cleaned_data["countries"] or []
+        if not isinstance(value, list) or not all(isinstance(c, str) and len(c) == 2 for c in value):
+            raise forms.ValidationError('A list of ISO-2 codes, e.g. ["US", "MX"].')
+        return sorted({c.upper() for c in value})
+
+    def clean_languages(self) -> list[str]:
+        value = self.cleaned_data["languages"] or []
+        if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
+            raise forms.ValidationError('A list of language codes, e.g. ["es", "pt"].')
+        return sorted({selectors.base_language(c) for c in value})
+
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"].strip().lower()
+
+    def clean(self):
+        data = super().clean()
+        kind, currency = data.get("budget_kind"), data.get("currency", "")
+        if kind == Campaign.BudgetKind.CASH and len(currency or "") != 3:
+            self.add_error("currency", "A cash budget needs a currency, e.g. usd.")
+        if kind == Campaign.BudgetKind.CREDITS and currency:
+            self.add_error("currency", "A credits budget has no currency.")
+        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
+            self.add_error("ends_at", "The end must come after the start.")
+        return data
+
+
+class CampaignActionForm(admin.helpers.ActionForm):
+    amount = forms.IntegerField(required=False, min_value=1, help_text="For 'add budget'.")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ("name", "status", "budget_kind", "spent_of_total", "burn", "enrolled", "to_review",
+                    "starts_at", "ends_at")
+    list_filter = ("status", "budget_kind", "review_mode")
+    search_fields = ("name", "hashtag", "texts__title")
+    raw_id_fields = ("template_post",)
+    inlines = [CampaignTextInline, CampaignTaskInline]
+    action_form = CampaignActionForm
+    actions = ("activate", "pause", "close", "add_budget")
+    fieldsets = (
+        (None, {"fields": ("name", "default_language", "cover", "template_post", "hashtag")}),
+        ("Market and eligibility", {"fields": ("countries", "languages", "min_tier", "min_followers")}),
+        ("Schedule and budget", {"fields": ("starts_at", "ends_at", "budget_kind", "currency", "budget_total",
+                                            "per_creator_cap", "review_mode")}),
+        ("State", {"fields": ("status", "budget_remaining", "closed_reason", "activated_at", "closed_at",
+                              "created_by")}),
+        ("Budget burn-down", {"fields": ("burn_down",)}),
+        ("Leaderboard", {"fields": ("leaderboard",)}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            enrolled_count=Count("enrolments", filter=Q(enrolments__status=Enrolment.Status.ENROLLED), distinct=True),
+            review_count=Count("submissions", filter=Q(submissions__status__in=[
+                Submission.Status.PENDING_REVIEW, Submission.Status.FLAGGED]), distinct=True),
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["status", "budget_remaining", "closed_reason", "activated_at", "closed_at", "created_by",
+                 "burn_down", "leaderboard"]
+        if obj is not None and obj.status != Campaign.Status.DRAFT:
+            # Launched: money and its unit move only through 'add budget'.
+            fixed += ["budget_kind", "currency", "budget_total"]
+        return fixed
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        if obj.status == Campaign.Status.DRAFT:
+            obj.budget_remaining = obj.budget_total  # nothing spent before launch
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Spent / total")
+    def spent_of_total(self, obj):
+        unit = obj.currency.upper() if obj.is_cash else "credits"
+        spent = obj.budget_total - obj.budget_remaining if obj.status != Campaign.Status.DRAFT else 0
+        return f"{spent} / {obj.budget_total} {unit}"
+
+    @admin.display(description="Burn")
+    def burn(self, obj):
+        if not obj.budget_total or obj.status == Campaign.Status.DRAFT:
+            return "-"
+        share = (obj.budget_total - obj.budget_remaining) / obj.budget_total
+        return format_html('<progress value="{}" max="1000" title="{}%"></progress>', round(share * 1000),
+                           f"{share * 100:.1f}")
+
+    @admin.display(description="Enrolled", ordering="enrolled_count")
+    def enrolled(self, obj):
+        return obj.enrolled_count
+
+    @admin.display(description="To review", ordering="review_count")
+    def to_review(self, obj):
+        if not obj.review_count:
+            return 0
+        url = reverse("admin:creators_submission_changelist") + f"?campaign__id__exact={obj.pk}&in_review=1"
+        return format_html('<a href="{}">{}</a>', url, obj.review_count)
+
+    @admin.display(description="Per day")
+    def burn_down(self, obj):
+        if obj.pk is None:
+            return "-"
+        rows = selectors.budget_burn_down(campaign=obj)
+        if not rows:
+            return "Nothing spent yet."
+        return format_html(
+            "<table><tr><th>Day</th><th>Rewards</th><th>Spent</th><th>Left at end of day</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                             ((r["day"], r["rewards"], r["spent"], r["remaining"]) for r in rows)))
+
+    @admin.display(description="Top creators")
+    def leaderboard(self, obj):
+        if obj.pk is None:
+            return "-"
+        rows = selectors.leaderboard(campaign=obj, limit=20)
+        if not rows:
+            return "No rewards yet."
+        return format_html(
+            "<table><tr><th>#</th><th>Creator</th><th>Earned</th><th>Rewards</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>@{}</td><td>{}</td><td>{}</td></tr>",
+                             ((i, e.user.handle, e.earned, e.rewards_count) for i, e in enumerate(rows, start=1))))
+
+    @admin.action(description="Activate (launch or resume)")
+    def activate(self, request, queryset):
+        _run(self, request, queryset, lambda c: services.campaign_activate(staff=request.user, campaign_id=c.pk),
+             "Activated")
+
+    @admin.action(description="Pause")
+    def pause(self, request, queryset):
+        _run(self, request, queryset, lambda c: services.campaign_pause(staff=request.user, campaign_id=c.pk),
+             "Paused")
+
+    @admin.action(description="Close (creators are told)")
+    def close(self, request, queryset):
+        _run(self, request, queryset, lambda c: services.campaign_close(staff=request.user, campaign_id=c.pk),
+             "Closed")
+
+    @admin.action(description="Add budget (amount below)")
+    def add_budget(self, request, queryset):
+        try:
+            amount = int(request.POST.get("amount") or 0)
+        except ValueError:
+            amount = 0
+        _run(self, request, queryset,
+             lambda c: services.campaign_budget_add(staff=request.user, campaign_id=c.pk, amount=amount),
+             "Budget added")
+
+
+# --- review queue -----------------------------------------------------------------------------
+
+
+class InReviewFilter(admin.SimpleListFilter):
+    title = "review queue"
+    parameter_name = "in_review"
+
+    def lookups(self, request, model_admin):
+        return (("1", "Waiting for review (manual or flagged)"),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.filter(pk__in=selectors.review_queue().values("pk"))
+        return queryset
+
+
+class ReviewForm(admin.helpers.ActionForm):
+    reason = forms.CharField(required=False, max_length=500, help_text="Required to reject; the creator sees it.")
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ("id", "campaign", "user", "post_link", "status", "flag_reason", "submitted_at", "reviewed_by",
+                    "review_reason")
+    list_filter = (InReviewFilter, "status", "campaign")
+    search_fields = ("=id", "user__handle", "=post__id")
+    list_select_related = ("campaign", "user", "reviewed_by")
+    action_form = ReviewForm
+    actions = ("approve", "reject")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Submission._meta.fields] + ["post_link"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Post")
+    def post_link(self, obj):
+        if obj.post_id is None:
+            return "(deleted)"
+        return format_html('<a href="{}">{}</a>', reverse("admin:feed_post_change", args=[obj.post_id]), obj.post_id)
+
+    @admin.action(description="Approve")
+    def approve(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        _run(self, request, queryset, lambda s: services.submission_review(
+            staff=request.user, submission_id=s.pk, approve=True, reason=reason), "Approved")
+
+    @admin.action(description="Reject (reason required)")
+    def reject(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        _run(self, request, queryset, lambda s: services.submission_review(
+            staff=request.user, submission_id=s.pk, approve=False, reason=reason), "Rejected")
+
+
+# --- creators, rewards, payouts ------------------------------------------------------------------
+
+
+class TierActionForm(admin.helpers.ActionForm):
+    tier = forms.ChoiceField(required=False, choices=[("", "(rules)"), *CreatorProfile._meta.get_field("tier").choices])
+
+
+@admin.register(CreatorProfile)
+class CreatorProfileAdmin(ReadOnlyAdmin):
+    list_display = ("user", "active", "tier", "tier_source", "country", "languages", "payout_method",
+                    "connect_status", "opted_in_at")
+    list_filter = ("active", "tier", "tier_source", "payout_method", "connect_status", "country")
+    search_fields = ("user__handle", "user__email", "tiktok_handle", "instagram_handle", "youtube_handle")
+    list_select_related = ("user",)
+    action_form = TierActionForm
+    actions = ("set_tier",)
+
+    @admin.action(description="Set tier (blank: back to the rules)")
+    def set_tier(self, request, queryset):
+        tier = request.POST.get("tier") or None
+        _run(self, request, queryset,
+             lambda p: services.creator_tier_set(staff=request.user, user_id=p.user_id, tier=tier), "Tier set")
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(ReadOnlyAdmin):
+    list_display = ("campaign", "user", "status", "earned", "rewards_count", "enrolled_at", "last_reward_at")
+    list_filter = ("status", "campaign")
+    search_fields = ("user__handle",)
+    list_select_related = ("campaign", "user")
+
+
+@admin.register(Reward)
+class RewardAdmin(ReadOnlyAdmin):
+    list_display = ("id", "campaign", "user", "task", "kind", "amount", "currency", "credit_entry", "payout",
+                    "created_at")
+    list_filter = ("kind", "campaign")
+    search_fields = ("=id", "user__handle")
+    list_select_related = ("campaign", "user", "task")
+    date_hierarchy = "created_at"
+
+
+class PayoutActionForm(admin.helpers.ActionForm):
+    reason = forms.CharField(required=False, max_length=300, help_text="Required to mark failed.")
+
+
+@admin.register(Payout)
+class PayoutAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "currency", "amount", "method", "status", "stripe_transfer_id", "attempts",
+                    "error", "created_at", "paid_at")
+    list_filter = ("status", "method", "currency")
+    search_fields = ("=id", "user__handle", "=stripe_transfer_id")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    action_form = PayoutActionForm
+    actions = ("download_csv", "mark_paid", "mark_failed", "send_transfer")
+    change_list_template = "admin/creators/payout/change_list.html"
+
+    def get_urls(self):
+        return [path("export-manual/", self.admin_site.admin_view(self.export_manual),
+                     name="creators_payout_export_manual"), *super().get_urls()]
+
+    def export_manual(self, request):
+        if not request.user.has_perm("creators.change_payout"):
+            return redirect("admin:creators_payout_changelist")
+        if request.method != "POST":
+            due = (Reward.objects.filter(kind=Campaign.BudgetKind.CASH, payout__isnull=True)
+                   .exclude(user__creator_profile__connect_status=CreatorProfile.ConnectStatus.ENABLED)
+                   .values("user_id", "currency").distinct().count())
+            return TemplateResponse(request, "admin/creators/payout/export_manual.html",
+                                    {**self.admin_site.each_context(request), "title": "Export manual payouts",
+                                     "due": due})
+        payouts = services.payouts_export_manual(staff=request.user)
+        return self._csv(selectors.payouts_csv(payouts=payouts), "manual-payouts")
+
+    @staticmethod
+    def _csv(body: str, name: str) -> HttpResponse:
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+        return response
+
+    @admin.action(description="Download CSV")
+    def download_csv(self, request, queryset):
+        return self._csv(selectors.payouts_csv(payouts=list(queryset.order_by("pk"))), "payouts")
+
+    @admin.action(description="Mark paid (manual payouts)")
+    def mark_paid(self, request, queryset):
+        _run(self, request, queryset, lambda p: services.payout_mark_paid(staff=request.user, payout_id=p.pk),
+             "Marked paid")
+
+    @admin.action(description="Mark failed: back to the balance (reason required)")
+    def mark_failed(self, request, queryset):
+        reason = request.POST.get("reason", "")
+        _run(self, request, queryset,
+             lambda p: services.payout_mark_failed(staff=request.user, payout_id=p.pk, reason=reason), "Failed")
+
+    @admin.action(description="Send pending Stripe transfers now")
+    def send_transfer(self, request, queryset):
+        def send(payout):
+            try:
+                services.payout_send(payout_id=payout.pk)
+            except services.PayoutPending as exc:
+                raise ApplicationError(f"Stripe had no answer; still pending ({exc}).") from exc
+
+        _run(self, request, queryset.filter(method=Payout.Method.STRIPE, status=Payout.Status.PENDING), send, "Sent")
