@@ -552,9 +552,10 @@ def wrk(server: Server, lines_file: Path, script: Path, *, connections: int, sec
     for line in result.stdout.splitlines():
         if line.startswith("BENCH-JSON "):
             stats = json.loads(line[len("BENCH-JSON "):])
-            stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
             kinds = {"non-2xx": stats.pop("status_errors"), "timeout": stats.pop("timeouts"),
                      "socket": stats.pop("socket_errors")}
+            # Capacity counts answers that worked: an error page is cheap and would flatter it.
+            stats["rps"] = (stats["requests"] - kinds["non-2xx"]) / (stats["duration_us"] / 1e6)
             stats["error_kinds"] = {k: v for k, v in kinds.items() if v}
             stats["errors"] = sum(kinds.values())
             return stats
@@ -718,7 +719,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="uvicorn worker processes")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections for the capacity runs")
     parser.add_argument("--capacity-seconds", type=float, default=10)
-    parser.add_argument("--seconds", type=float, default=15, help="length of each constant-rate run")
+    parser.add_argument("--seconds", type=float, default=12, help="length of each constant-rate run")
     parser.add_argument("--load", type=float, default=0.70, help="fraction of capacity for the latency runs")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE of the API")
     parser.add_argument("--viewers", type=int, default=200, help="seeded users whose tokens rotate")
@@ -817,7 +818,8 @@ def _summary(results: dict, small: dict, labels: dict, args) -> None:
         cap, loaded = r["capacity"]["rps"], r["loaded"]
         print(f"{labels[key]:<25} {cap:>14.1f} {cap / trivial:>6.2f} | {loaded['rps']:>13.1f} "
               f"{loaded['p50_us'] / 1000:>7.1f} {loaded['p99_us'] / 1000:>7.1f}"
-              + (f"  ({loaded['errors']} errors)" if loaded["errors"] else ""))
+              + (f"  ({r['capacity']['errors'] + loaded['errors']} errors)"
+                 if r["capacity"]["errors"] + loaded["errors"] else ""))
     print("targets: ratio (feed capacity / trivial capacity) >= 0.30; p99 <= 150 ms at 70 % of capacity")
     print(f"p50 at {args.small_posts:,} posts -> {args.posts:,} posts (same request rate; target <= 1.5x):")
     for key in small:

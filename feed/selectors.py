@@ -7,7 +7,7 @@ number of queries whatever its size.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from accounts.models import Block, Follow, User
 from config.errors import Forbidden, NotFound
@@ -20,31 +20,39 @@ def _blocked_either_way(viewer: User) -> tuple[QuerySet, QuerySet]:
             Block.objects.filter(blocked=viewer).values("blocker"))
 
 
-def visible_posts(viewer: User) -> QuerySet[Post]:
-    """Active posts the viewer may see: public ones, followers-only ones of people they
-    follow, their own; never posts of someone they blocked or who blocked them."""
+def _visible_q(viewer: User, relation: str = "") -> Q:
+    """The visibility rule as a condition on a post, or on a related post (`relation="parent"`):
+    active; public, the viewer's own, or followers-only of someone they follow; never by
+    someone they blocked or who blocked them; by an active account."""
+    p = f"{relation}__" if relation else ""
     i_blocked, blocked_me = _blocked_either_way(viewer)
     following = Follow.objects.filter(follower=viewer).values("followee")
     return (
-        Post.objects.filter(status=PostStatus.ACTIVE)
-        .filter(Q(visibility=Visibility.PUBLIC) | Q(author=viewer)
-                | Q(visibility=Visibility.FOLLOWERS, author__in=following))
-        .exclude(author__in=i_blocked)
-        .exclude(author__in=blocked_me)
-        .filter(author__is_active=True)
+        Q(**{f"{p}status": PostStatus.ACTIVE})
+        & (Q(**{f"{p}visibility": Visibility.PUBLIC}) | Q(**{f"{p}author": viewer})
+           | Q(**{f"{p}visibility": Visibility.FOLLOWERS, f"{p}author__in": following}))
+        & ~Q(**{f"{p}author__in": i_blocked})
+        & ~Q(**{f"{p}author__in": blocked_me})
+        & Q(**{f"{p}author__is_active": True})
     )
+
+
+def visible_posts(viewer: User) -> QuerySet[Post]:
+    """Active posts the viewer may see (see _visible_q)."""
+    return Post.objects.filter(_visible_q(viewer))
 
 
 def with_display(queryset: QuerySet[Post], viewer: User) -> QuerySet[Post]:
     """Everything a post card shows, in one query: author, video, lineage ends, 'liked by me'.
-    A parent or root the viewer may not see is shown as removed, as in /lineage."""
-    visible = visible_posts(viewer)
+    A parent or root the viewer may not see is shown as removed, as in /lineage. Their
+    visibility is computed on the rows already joined for display: an EXISTS over
+    visible posts made PostgreSQL hash every visible post for each page (1.5 s at 1M posts)."""
     return queryset.select_related(
         "author", "generation", "parent__author", "root__author",
     ).annotate(
         viewer_liked=Exists(Like.objects.filter(post=OuterRef("pk"), user=viewer)),
-        parent_visible=Exists(visible.filter(pk=OuterRef("parent_id"))),
-        root_visible=Exists(visible.filter(pk=OuterRef("root_id"))),
+        parent_visible=ExpressionWrapper(_visible_q(viewer, "parent"), output_field=BooleanField()),
+        root_visible=ExpressionWrapper(_visible_q(viewer, "root"), output_field=BooleanField()),
     )
 
 
