@@ -116,15 +116,6 @@ def test_after_a_downgrade_the_paid_plan_holds_until_the_period_end(pro):
 # --- generation reads them -------------------------------------------------------------
 
 
-@pytest.fixture
-def sent_tasks(monkeypatch):
-    from config.celery import app
-
-    sent: list[tuple[str, list, dict]] = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: sent.append((name, list(args or []), kw)))
-    return sent
-
-
 def _submit(client, size="1080x1920", duration=8):
     return client.post("/api/v1/generations", {"kind": "text_to_video", "prompt": "a lighthouse at dawn",
                                                "duration_seconds": duration, "size": size}, format="multipart")

@@ -1,8 +1,4 @@
-import asyncio
 import pytest
-from channels.layers import get_channel_layer
-
-from accounts.realtime import user_group
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +14,8 @@ def _creators_settings(settings, tmp_path):
 
 @pytest.fixture
 def sent_tasks(monkeypatch):
-    """Task messages the code sends, recorded instead of published."""
+    """Task messages the code sends, recorded as (name, args): the creators tests compare
+    whole lists of them, where the options would only add noise."""
     from config.celery import app
 
     sent: list[tuple[str, list]] = []
@@ -50,32 +47,6 @@ def committed(django_capture_on_commit_callbacks, sent_tasks):
             return call()
 
     return run
-
-
-@pytest.fixture
-def events_of():
-    """events_of(user) subscribes to the user's group on the Redis channel layer and returns a
-    function draining the events sent to it so far (one event loop for every read)."""
-    layer = get_channel_layer()
-    loop = asyncio.new_event_loop()
-
-    async def receive_all(channel):
-        out = []
-        while True:
-            try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout=0.1)
-            except TimeoutError:
-                return out
-            out.append(message["event"])
-
-    def subscribe(user):
-        channel = loop.run_until_complete(layer.new_channel())
-        loop.run_until_complete(layer.group_add(user_group(user.pk), channel))
-        return lambda: loop.run_until_complete(receive_all(channel))
-
-    yield subscribe
-    loop.run_until_complete(layer.flush())
-    loop.close()
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from accounts.realtime import user_group
 from billing.models import CreditEntry
 from billing.selectors import credit_balance
 from generation import backends, services
@@ -39,28 +36,9 @@ def user():
 
 
 @pytest.fixture
-def events(user):
+def events(user, events_of):
     """Everything sent to the user's group, read back from the Redis channel layer."""
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(user_group(user.pk), channel)
-
-    def drain():
-        out = []
-        while True:
-            try:
-                message = async_to_sync(_receive_with_timeout)(layer, channel)
-            except TimeoutError:
-                return out
-            out.append(message["event"])
-
-    return drain
-
-
-async def _receive_with_timeout(layer, channel):
-    import asyncio
-
-    return await asyncio.wait_for(layer.receive(channel), timeout=0.5)
+    return events_of(user)
 
 
 def test_render_succeeds_stores_a_playable_mp4_and_captures_credits_once(user, events, sent_tasks):
