@@ -191,8 +191,9 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
     post = selectors.post_visible(viewer=user, post_id=post_id)
     parent = None
     if parent_id is not None:
-        parent = Comment.objects.filter(pk=parent_id, post=post).first()
-        if parent is None:
+        # Through the viewer's filter: no replying to someone who blocked you (or you blocked).
+        parent = selectors.comment_visible(viewer=user, comment_id=parent_id)
+        if parent.post_id != post.pk:
             raise NotFound("No such comment on this post.", code="comment_not_found")
         if parent.parent_id is not None:
             raise ApplicationError("Replies go one level deep: reply to the top comment.", code="reply_depth")

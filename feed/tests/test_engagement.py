@@ -103,6 +103,21 @@ def test_reply_to_a_comment_of_another_post_is_refused(auth_api):
     assert counts(post)["comments"] == 0
 
 
+def test_cannot_reply_to_someone_who_blocked_you_on_a_third_persons_post(client_for):
+    post = PostFactory()
+    blocker, blocked = UserFactory(), UserFactory()
+    BlockFactory(blocker=blocker, blocked=blocked)
+    top = CommentFactory(post=post, author=blocker)
+
+    response = client_for(blocked).post(f"/api/v1/posts/{post.pk}/comments", {"body": "hey", "parent_id": top.pk})
+
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "comment_not_found")
+    assert Comment.objects.count() == 1
+    top.refresh_from_db()
+    assert top.replies_count == 0
+    assert counts(post)["comments"] == 0
+
+
 def test_comment_author_and_post_author_can_delete_others_cannot(client_for):
     post = PostFactory()
     commenter, stranger = UserFactory(), UserFactory()
