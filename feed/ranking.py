@@ -199,10 +199,28 @@ def _page_size(raw: str | None) -> int:
     return size
 
 
+def _snapshot_store(key: str, items: list[list[int]]) -> None:
+    # The process-wide Redis client: Django's cache client is built per request context
+    # under ASGI, which costs a new TCP connection on every feed request.
+    client = get_redis()
+    if client is None:
+        cache.set(key, items, timeout=SNAPSHOT_TTL)
+    else:
+        client.set(key, json.dumps(items, separators=(",", ":")), ex=SNAPSHOT_TTL)
+
+
+def _snapshot_load(key: str) -> list[list[int]] | None:
+    client = get_redis()
+    if client is None:
+        return cache.get(key)
+    raw = client.get(key)
+    return json.loads(raw) if raw is not None else None
+
+
 def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str | None) -> RankedPage:
     if cursor:
         snapshot, size, page_index = _decode(cursor)
-        items = cache.get(f"rank:{viewer.pk}:{snapshot}")
+        items = _snapshot_load(f"rank:{viewer.pk}:{snapshot}")
         if items is None:
             raise ApplicationError("This feed page expired; start again from the top.", code="cursor_expired",
                                    status_code=410)
@@ -213,7 +231,7 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
         personal = kind == "for_you" and personalized(user=viewer)
         items = [[post_id, author_id] for post_id, author_id, _ in _candidates(viewer, kind=kind, personal=personal)]
         snapshot = secrets.token_urlsafe(8)
-        cache.set(f"rank:{viewer.pk}:{snapshot}", items, timeout=SNAPSHOT_TTL)
+        _snapshot_store(f"rank:{viewer.pk}:{snapshot}", items)
     pages = layout([tuple(i) for i in items], size, settings.FEED_MAX_PER_AUTHOR)
     ids = pages[page_index] if page_index < len(pages) else []
     has_next = page_index + 1 < len(pages)
