@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
+from config.admin import ReadOnlyAdmin
+
 from . import selectors, services
 from .models import (
     BillingCustomer,
@@ -26,19 +28,6 @@ from .models import (
 )
 from .services import subscriptions as subscription_services
 from .services import webhooks
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Mirrors of Stripe and audit rows: staff look, they never edit."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _entitlements_html(user_id: int):

@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.admin import ReadOnlyAdmin
 from config.errors import ApplicationError
 
 from . import selectors, services
@@ -27,17 +28,6 @@ from .models import (
     Reward,
     Submission,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _run(modeladmin, request, queryset, call, label: str) -> None:

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from config.admin import ReadOnlyAdmin
 from config.errors import ApplicationError
 
 from . import services
@@ -87,20 +88,11 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationAction)
-class ModerationActionAdmin(admin.ModelAdmin):
+class ModerationActionAdmin(ReadOnlyAdmin):
     list_display = ("post", "action", "staff", "reason", "created_at")
     list_filter = ("action", "created_at")
     search_fields = ("=post__id", "staff__handle", "reason")
     readonly_fields = ("post", "action", "staff", "reason", "created_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Comment)

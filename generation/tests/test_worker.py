@@ -271,12 +271,31 @@ def test_image_to_video_uses_the_uploaded_image(user, sent_tasks):
     assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.SUCCEEDED
 
 
-def test_finished_job_with_no_open_socket_is_pushed(user, settings, sent_tasks):
-    job = GenerationJobFactory(user=user, status=JobStatus.SUCCEEDED)
+def test_final_state_is_pushed_only_when_no_socket_is_open(user, fcm):
     from accounts.presence import presence_connected, presence_disconnected
+    from accounts.tests.factories import DeviceFactory
 
-    settings.FIREBASE_PROJECT_ID = ""  # push off: counts what would go out through the real path
+    DeviceFactory(user=user, fcm_token="phone-1")
+    job = GenerationJobFactory(user=user, status=JobStatus.SUCCEEDED)
+
     presence_connected(user.pk)
     assert services.job_notify_finished(job_id=job.pk) == 0
+    assert fcm.requests == []  # the socket got the event; no push
+
     presence_disconnected(user.pk)
-    assert services.job_notify_finished(job_id=job.pk) == 0  # no project configured: nothing sent
+    assert services.job_notify_finished(job_id=job.pk) == 1
+    [sent] = fcm.requests
+    assert sent.token == "phone-1"
+    assert sent.message["notification"]["title"] == "Your video is ready"
+    assert sent.message["data"] == {"type": "generation.updated", "job_id": str(job.pk), "status": "succeeded",
+                                    "seq": str(job.seq)}
+
+
+def test_active_job_is_never_pushed(user, fcm):
+    from accounts.tests.factories import DeviceFactory
+
+    DeviceFactory(user=user, fcm_token="phone-1")
+    job = GenerationJobFactory(user=user, status=JobStatus.RUNNING)
+
+    assert services.job_notify_finished(job_id=job.pk) == 0
+    assert fcm.requests == []
