@@ -54,7 +54,7 @@ def _valid(serializer_class, request: Request, partial: bool = False) -> dict:
 
 def _page(request: Request, view: APIView, queryset, paginator=None) -> Response:
     paginator = paginator or FeedPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
+    page = selectors.with_refs(paginator.paginate_queryset(queryset, request, view=view), request.user)
     return paginator.get_paginated_response(PostSerializer(page, many=True, context={"request": request}).data)
 
 

@@ -18,11 +18,11 @@ class PostRefSerializer(serializers.Serializer):
     removed = serializers.BooleanField()
 
 
-def post_ref(post: Post | None, *, visible: bool) -> dict | None:
-    """`visible`: whether the viewer may see that post (blocks, visibility); if not, it reads as removed."""
+def post_ref(post: Post | None) -> dict | None:
+    """A parent or root from `selectors.with_refs`; one the viewer may not see reads as removed."""
     if post is None:
         return None
-    if post.is_tombstone or not visible:
+    if post.is_tombstone or not post.visible:
         return {"id": post.pk, "author": None, "removed": True}
     return {"id": post.pk, "author": {"handle": post.author.handle, "display_name": post.author.display_name},
             "removed": False}
@@ -61,11 +61,11 @@ class PostSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PostRefSerializer(allow_null=True))
     def get_parent(self, post: Post) -> dict | None:
-        return post_ref(post.parent, visible=getattr(post, "parent_visible", True))
+        return post_ref(post.parent_ref)
 
     @extend_schema_field(PostRefSerializer(allow_null=True))
     def get_root(self, post: Post) -> dict | None:
-        return post_ref(post.root, visible=getattr(post, "root_visible", True))
+        return post_ref(post.root_ref)
 
     def get_liked(self, post: Post) -> bool:
         return bool(getattr(post, "viewer_liked", False))
