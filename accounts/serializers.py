@@ -8,7 +8,7 @@ from .models import HANDLE_REGEX, Device, User
 AVATAR_MAX_BYTES = 5 * 1024 * 1024
 
 
-def _avatar_url(user: User, context: dict) -> str | None:
+def avatar_url(user: User, context: dict) -> str | None:
     if not user.avatar:
         return None
     url = default_storage.url(user.avatar.name)
@@ -28,7 +28,7 @@ class MeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_avatar_url(self, user: User) -> str | None:
-        return _avatar_url(user, self.context)
+        return avatar_url(user, self.context)
 
 
 class PublicUserSerializer(serializers.ModelSerializer):
@@ -45,7 +45,7 @@ class PublicUserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_avatar_url(self, user: User) -> str | None:
-        return _avatar_url(user, self.context)
+        return avatar_url(user, self.context)
 
     def get_is_following(self, user: User) -> bool:
         return bool(getattr(user, "viewer_follows", False))
@@ -63,7 +63,7 @@ class UserSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_avatar_url(self, user: User) -> str | None:
-        return _avatar_url(user, self.context)
+        return avatar_url(user, self.context)
 
 
 class SignupInputSerializer(serializers.Serializer):

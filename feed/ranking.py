@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -141,6 +142,22 @@ def viewer_taste(viewer: User) -> ViewerTaste:
                        personalized=not found["impersonal"])
 
 
+# kind -> (monotonic time read, rows): the best-scored posts are the same for every viewer.
+_best_scored_cache: dict[str, tuple[float, list]] = {}
+
+
+def _best_scored(kind: str, read) -> list:
+    ttl = settings.FEED_CANDIDATES_CACHE_SECONDS
+    now = time.monotonic()
+    hit = _best_scored_cache.get(kind)
+    if ttl > 0 and hit is not None and now - hit[0] < ttl:
+        return list(hit[1])
+    rows = read()
+    if ttl > 0:
+        _best_scored_cache[kind] = (now, rows)
+    return list(rows)
+
+
 def _candidates(viewer: User, *, kind: str, taste: ViewerTaste) -> list[tuple[int, int, float]]:
     """(post id, author id, rank score), best first."""
     now = timezone.now()
@@ -150,8 +167,8 @@ def _candidates(viewer: User, *, kind: str, taste: ViewerTaste) -> list[tuple[in
     # Blocked and muted authors, "not interested" and the viewer's own posts are dropped below,
     # in Python: a few more rows read beats a plan with a subquery per list.
     base = Post.objects.filter(status=PostStatus.ACTIVE, created_at__gte=now - window, author__is_active=True)
-    rows = list(base.filter(visibility=Visibility.PUBLIC).order_by("-score", "-id")
-                .values_list(*columns)[: settings.FEED_CANDIDATES])
+    rows = _best_scored(kind, lambda: list(base.filter(visibility=Visibility.PUBLIC).order_by("-score", "-id")
+                                           .values_list(*columns)[: settings.FEED_CANDIDATES]))
     personal = kind == "for_you" and taste.personalized
     following = taste.following if personal else frozenset()
     if following:
@@ -191,8 +208,11 @@ def layout(items: list[tuple[int, int]], page_size: int, cap: int) -> list[list[
         page: list[int] = []
         per_author: dict[int, int] = {}
         deferred = []
-        for post_id, author_id in remaining:
-            if len(page) < page_size and per_author.get(author_id, 0) < cap:
+        for index, (post_id, author_id) in enumerate(remaining):
+            if len(page) == page_size:
+                deferred += remaining[index:]  # the page is full: the rest waits, in order
+                break
+            if per_author.get(author_id, 0) < cap:
                 page.append(post_id)
                 per_author[author_id] = per_author.get(author_id, 0) + 1
             else:

@@ -86,7 +86,11 @@ def user_posts(*, viewer: User, author: User) -> QuerySet[Post]:
 
 
 def following_feed(*, viewer: User) -> QuerySet[Post]:
-    following = Follow.objects.filter(follower=viewer).values("followee")
+    # The followed ids as a literal list, not a subquery: PostgreSQL then weighs walking the
+    # newest posts against reading just those authors' posts. With the subquery it always
+    # walked the newest posts, and a viewer who follows quiet accounts read the whole table
+    # (1 s at 1M posts, against 7 ms now).
+    following = list(Follow.objects.filter(follower=viewer).values_list("followee_id", flat=True))
     return with_display(visible_posts(viewer).filter(author__in=following), viewer)
 
 

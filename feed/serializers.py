@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import UserSummarySerializer
+from accounts.serializers import UserSummarySerializer, avatar_url
 from generation.selectors import media_url
 from generation.services import ALLOWED_DURATIONS, ALLOWED_SIZES, PROMPT_MAX_LENGTH
 
@@ -26,6 +26,11 @@ def post_ref(post: Post | None) -> dict | None:
         return {"id": post.pk, "author": None, "removed": True}
     return {"id": post.pk, "author": {"handle": post.author.handle, "display_name": post.author.display_name},
             "removed": False}
+
+
+# Formats like the model field's own (ISO 8601, UTC as "Z") without building the serializer's
+# fields, which for a ModelSerializer costs more than the 50 posts of a page.
+_DATETIME = serializers.DateTimeField()
 
 
 class PostSerializer(serializers.ModelSerializer):
@@ -73,6 +78,30 @@ class PostSerializer(serializers.ModelSerializer):
     def get_counts(self, post: Post) -> dict[str, int]:
         return {"likes": post.likes_count, "comments": post.comments_count, "remixes": post.remixes_count,
                 "views": post.views_count, "shares": post.shares_count}
+
+    def to_representation(self, post: Post) -> dict:
+        """The same dict as the declared fields give (a test holds the two together), built
+        directly: feed pages serialize up to 50 posts a request, and DRF's field-by-field walk
+        cost about 0.17 ms a post, a fifth of a feed page's time."""
+        author = post.author
+        return {
+            "id": post.pk,
+            "author": {"id": author.pk, "handle": author.handle, "display_name": author.display_name,
+                       "avatar_url": avatar_url(author, self.context)},
+            "caption": post.caption,
+            "hashtags": post.hashtags,
+            "language": post.language,
+            "visibility": post.visibility,
+            "remix_policy": post.remix_policy,
+            "video_url": self.get_video_url(post),
+            "poster_url": self.get_poster_url(post),
+            "duration_seconds": self.get_duration_seconds(post),
+            "counts": self.get_counts(post),
+            "liked": self.get_liked(post),
+            "parent": self.get_parent(post),
+            "root": self.get_root(post),
+            "created_at": _DATETIME.to_representation(post.created_at),
+        }
 
 
 class PostCreateSerializer(serializers.Serializer):

@@ -200,3 +200,33 @@ def test_unknown_hashtag_is_404(auth_api):
 
     assert (response.status_code, response.json()["error"]["code"]) == (404, "hashtag_not_found")
     assert Hashtag.objects.count() == 0
+
+
+def test_post_card_matches_the_declared_serializer_fields(rf):
+    """PostSerializer builds its dict by hand for speed; DRF's own field walk must give the same."""
+    from rest_framework import serializers as drf
+
+    from feed import selectors
+    from feed.models import Like
+    from feed.serializers import PostSerializer
+
+    viewer = UserFactory()
+    author = UserFactory(avatar="avatars/a.png", display_name="Ana")
+    root = PostFactory(author=author, caption="root #one", hashtags=["one"])
+    hidden_parent = PostFactory(author=author, parent=root, root=root, lineage=[root.pk], visibility="private")
+    post = PostFactory(author=author, parent=hidden_parent, root=root, lineage=[root.pk, hidden_parent.pk],
+                       likes_count=3, views_count=7, comments_count=1)
+    Like.objects.create(user=viewer, post=post)
+    card = selectors.post_visible(viewer=viewer, post_id=post.pk)
+    context = {"request": rf.get("/")}
+
+    fast = PostSerializer(card, context=context).data
+    declared = drf.ModelSerializer.to_representation(PostSerializer(context=context), card)
+
+    assert fast == dict(declared)
+    assert list(fast) == list(declared)
+    assert fast["liked"] is True
+    assert fast["author"]["avatar_url"].endswith("avatars/a.png")
+    assert fast["parent"] == {"id": hidden_parent.pk, "author": None, "removed": True}  # private: removed for viewer
+    assert fast["root"] == {"id": root.pk, "author": {"handle": author.handle, "display_name": "Ana"},
+                            "removed": False}

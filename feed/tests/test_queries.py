@@ -46,7 +46,7 @@ def queries_for(client, url, page_size) -> tuple[int, int, bool]:
 
 @pytest.mark.parametrize(("url", "expected_queries"), [
     # Post pages end with one query for the parents and roots of the remixes on them.
-    ("/api/v1/feed/following", 3),  # the user, the page, lineage ends
+    ("/api/v1/feed/following", 4),  # the user, whom they follow, the page, lineage ends
     ("/api/v1/users/{author}/posts", 4),  # the user, the author, the page, lineage ends
     ("/api/v1/hashtags/q/posts", 4),  # the user, the hashtag, the page, lineage ends
     ("/api/v1/posts/{parent}/remixes", 4),  # the user, the post (not a remix), the page, lineage ends

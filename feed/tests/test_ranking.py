@@ -205,3 +205,36 @@ def test_refresh_uses_the_same_formula_as_engagement_score():
     post.refresh_from_db()
     assert post.score == pytest.approx(
         ranking.engagement_score(remixes=1, comments=2, shares=1, likes=3, views=40, age_hours=5), rel=1e-6)
+
+
+def test_layout_defers_posts_over_the_author_cap_in_rank_order():
+    items = [(1, "a"), (2, "a"), (3, "a"), (4, "b"), (5, "c"), (6, "a"), (7, "a")]
+
+    assert ranking.layout(items, 3, 2) == [[1, 2, 4], [3, 5, 6], [7]]
+    assert ranking.layout(items, 10, 1) == [[1, 4, 5], [2], [3], [6], [7]]
+    assert ranking.layout([], 3, 2) == []
+
+
+def test_best_scored_posts_are_shared_between_viewers_and_hidden_ones_still_vanish(client_for, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.FEED_CANDIDATES_CACHE_SECONDS = 60
+    ranking._best_scored_cache.clear()
+    author = UserFactory()
+    posts = [make_post(author, likes=n) for n in (30, 20, 10)]
+    ranking.scores_refresh()
+    first, second = UserFactory(), UserFactory()
+
+    assert ids(client_for(first).get(FOR_YOU)) == [posts[0].pk, posts[1].pk]  # two per author on a page
+    Post.objects.filter(pk=posts[0].pk).update(status=PostStatus.HIDDEN)
+    client = client_for(second)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(FOR_YOU)
+
+    # The user, their follows/blocks/mutes, the page: the best-scored posts came from the cache,
+    # and the hidden one was dropped when the page was read.
+    assert len(queries.captured_queries) == 3
+    assert ids(page) == [posts[1].pk]
+    ranking._best_scored_cache.clear()
+    assert ids(client.get(FOR_YOU)) == [posts[1].pk, posts[2].pk]
