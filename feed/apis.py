@@ -52,9 +52,9 @@ def _valid(serializer_class, request: Request, partial: bool = False) -> dict:
     return dict(serializer.validated_data)
 
 
-def _page(request: Request, view: APIView, queryset, paginator=None) -> Response:
+def _page(request: Request, view: APIView, queryset, context: selectors.ViewerContext, paginator=None) -> Response:
     paginator = paginator or FeedPagination()
-    page = selectors.with_refs(paginator.paginate_queryset(queryset, request, view=view), request.user)
+    page = selectors.with_refs(paginator.paginate_queryset(queryset, request, view=view), request.user, context)
     return paginator.get_paginated_response(PostSerializer(page, many=True, context={"request": request}).data)
 
 
@@ -102,9 +102,11 @@ class PostRemixesApi(APIView):
         sort = request.query_params.get("sort", "new")
         if sort not in ("new", "top"):
             raise ValidationError({"sort": ["Use new or top."]}, code="invalid_choice")
-        post = selectors.post_visible(viewer=request.user, post_id=post_id)
+        context = selectors.viewer_context(viewer=request.user)
+        post = selectors.post_visible(viewer=request.user, post_id=post_id, context=context)
         paginator = TopRemixesPagination() if sort == "top" else FeedPagination()
-        return _page(request, self, selectors.post_remixes(viewer=request.user, post=post), paginator)
+        return _page(request, self, selectors.post_remixes(viewer=request.user, post=post, context=context), context,
+                     paginator)
 
 
 class PostLineageApi(APIView):
@@ -240,28 +242,34 @@ class UserPostsApi(APIView):
     @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
     def get(self, request: Request, handle: str) -> Response:
         author = user_visible_by_handle(handle=handle, viewer=request.user)
-        return _page(request, self, selectors.user_posts(viewer=request.user, author=author))
+        context = selectors.viewer_context(viewer=request.user)
+        return _page(request, self, selectors.user_posts(viewer=request.user, author=author, context=context), context)
 
 
 class HashtagPostsApi(APIView):
     @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
     def get(self, request: Request, tag: str) -> Response:
-        return _page(request, self, selectors.hashtag_posts(viewer=request.user, tag=tag))
+        context = selectors.viewer_context(viewer=request.user)
+        return _page(request, self, selectors.hashtag_posts(viewer=request.user, tag=tag, context=context), context)
 
 
 class FollowingFeedApi(APIView):
     @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
     def get(self, request: Request) -> Response:
-        return _page(request, self, selectors.following_feed(viewer=request.user))
+        context = selectors.viewer_context(viewer=request.user)
+        return _page(request, self, selectors.following_feed(viewer=request.user, context=context), context)
 
 
 class _RankedFeedApi(APIView):
     kind = "for_you"
 
     def get(self, request: Request) -> Response:
-        page = ranking.ranked_page(viewer=request.user, kind=self.kind, cursor=request.query_params.get("cursor"),
-                                   page_size=request.query_params.get("page_size"))
-        posts = selectors.posts_by_ids(viewer=request.user, ids=page.ids)
+        cursor = request.query_params.get("cursor")
+        # A first page ranks, and needs the viewer's mutes too; a later page only reads its snapshot.
+        context = selectors.viewer_context(viewer=request.user, tastes=not cursor)
+        page = ranking.ranked_page(viewer=request.user, kind=self.kind, cursor=cursor,
+                                   page_size=request.query_params.get("page_size"), context=context)
+        posts = selectors.posts_by_ids(viewer=request.user, ids=page.ids, context=context)
         next_url = request.build_absolute_uri(f"{request.path}?cursor={page.next_cursor}") if page.next_cursor \
             else None
         return Response({"next": next_url, "previous": None,

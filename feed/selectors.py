@@ -7,39 +7,120 @@ number of queries whatever its size.
 
 from __future__ import annotations
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Block, Follow, User
 from config.errors import Forbidden, NotFound
 
-from .models import Comment, Hashtag, Like, Post, PostStatus, RemixPolicy, Visibility
+from .models import (
+    Comment,
+    FeedPreferences,
+    Hashtag,
+    Like,
+    MutedAuthor,
+    MutedHashtag,
+    NotInterested,
+    Post,
+    PostStatus,
+    RemixPolicy,
+    Visibility,
+)
 
 
-def _blocked_either_way(viewer: User) -> tuple[QuerySet, QuerySet]:
-    return (Block.objects.filter(blocker=viewer).values("blocked"),
-            Block.objects.filter(blocked=viewer).values("blocker"))
+@dataclass(frozen=True)
+class ViewerContext:
+    """Whom a viewer follows and who is blocked between them and others, read in one query
+    (`viewer_context`); with `tastes`, also their mutes, "not interested" and preferences, for
+    the ranking. The lists go into queries as literals: PostgreSQL plans `author_id IN (...)`
+    from its statistics, where NOT IN / IN subqueries made it walk the newest posts whatever
+    the viewer follows (1 s at 1M posts for someone who follows quiet accounts)."""
+
+    viewer_id: int
+    following: frozenset[int]
+    blocked: frozenset[int]  # blocked by the viewer, or blocking them
+    muted_authors: frozenset[int] = frozenset()
+    not_interested: frozenset[int] = frozenset()
+    muted_tags: frozenset[str] = frozenset()
+    personalized: bool = True
+
+    def sees(self, post: Post) -> bool:
+        """`_visible_q` for a post already loaded with its author (no query)."""
+        return (post.status == PostStatus.ACTIVE and post.author.is_active
+                and post.author_id not in self.blocked
+                and (post.visibility == Visibility.PUBLIC or post.author_id == self.viewer_id
+                     or (post.visibility == Visibility.FOLLOWERS and post.author_id in self.following)))
 
 
-def _visible_q(viewer: User, relation: str = "") -> Q:
-    """The visibility rule as a condition on a post, or on a related post (`relation="parent"`):
-    active; public, the viewer's own, or followers-only of someone they follow; never by
-    someone they blocked or who blocked them; by an active account."""
-    p = f"{relation}__" if relation else ""
-    i_blocked, blocked_me = _blocked_either_way(viewer)
-    following = Follow.objects.filter(follower=viewer).values("followee")
-    return (
-        Q(**{f"{p}status": PostStatus.ACTIVE})
-        & (Q(**{f"{p}visibility": Visibility.PUBLIC}) | Q(**{f"{p}author": viewer})
-           | Q(**{f"{p}visibility": Visibility.FOLLOWERS, f"{p}author__in": following}))
-        & ~Q(**{f"{p}author__in": i_blocked})
-        & ~Q(**{f"{p}author__in": blocked_me})
-        & Q(**{f"{p}author__is_active": True})
+def _context_sql(tastes: bool) -> str:
+    # Plain SQL (portable: SQLite and PostgreSQL): the ORM's union of seven annotated querysets
+    # cost 2 ms of Python to compile for a 0.1 ms query.
+    parts = [
+        (Follow, "'follow'", "followee_id", "''", "follower_id"),
+        (Block, "'block'", "blocked_id", "''", "blocker_id"),
+        (Block, "'block'", "blocker_id", "''", "blocked_id"),
+    ]
+    if tastes:
+        parts += [
+            (MutedAuthor, "'mute'", "author_id", "''", "user_id"),
+            (NotInterested, "'not_interested'", "post_id", "''", "user_id"),
+            (MutedHashtag, "'tag'", "0", "tag", "user_id"),
+            (FeedPreferences, "'impersonal'", "0", "''", "user_id"),
+        ]
+    selects = [f"SELECT {kind}, {number}, {text} FROM {model._meta.db_table} WHERE {owner} = %s"
+               + (" AND NOT personalized" if model is FeedPreferences else "")
+               for model, kind, number, text, owner in parts]
+    return " UNION ALL ".join(selects)
+
+
+def viewer_context(*, viewer: User, tastes: bool = False) -> ViewerContext:
+    sql = _context_sql(tastes)
+    found: dict[str, set] = {"follow": set(), "block": set(), "mute": set(), "not_interested": set(),
+                             "tag": set(), "impersonal": set()}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [viewer.pk] * sql.count("%s"))
+        for kind, number, text in cursor.fetchall():
+            found[kind].add(text if kind == "tag" else number)
+    return ViewerContext(
+        viewer_id=viewer.pk, following=frozenset(found["follow"]), blocked=frozenset(found["block"]),
+        muted_authors=frozenset(found["mute"]), not_interested=frozenset(found["not_interested"]),
+        muted_tags=frozenset(found["tag"]), personalized=not found["impersonal"],
     )
 
 
-def visible_posts(viewer: User) -> QuerySet[Post]:
+def _visible_q(viewer: User, context: ViewerContext | None = None) -> Q:
+    """The visibility rule as a condition on a post: active; public, the viewer's own, or
+    followers-only of someone they follow; never by someone they blocked or who blocked them;
+    by an active account. With a context its id lists are used; without, subqueries (one
+    statement, for callers that read a single post). `ViewerContext.sees` is the same rule."""
+    if context is not None:
+        following, blocked = list(context.following), [list(context.blocked)] if context.blocked else []
+    else:
+        following = Follow.objects.filter(follower=viewer).values("followee")
+        blocked = [Block.objects.filter(blocker=viewer).values("blocked"),
+                   Block.objects.filter(blocked=viewer).values("blocker")]
+    q = (Q(status=PostStatus.ACTIVE) & Q(author__is_active=True)
+         & (Q(visibility=Visibility.PUBLIC) | Q(author=viewer)
+            | Q(visibility=Visibility.FOLLOWERS, author__in=following)))
+    for authors in blocked:
+        q &= ~Q(author__in=authors)
+    return q
+
+
+def visible_posts(viewer: User, context: ViewerContext | None = None) -> QuerySet[Post]:
     """Active posts the viewer may see (see _visible_q)."""
-    return Post.objects.filter(_visible_q(viewer))
+    return Post.objects.filter(_visible_q(viewer, context))
+
+
+# The post's own columns, and of its author and video what a card shows (and what
+# ViewerContext.sees and a remix read): a sixth less time per page than whole rows.
+_CARD_FIELDS = [
+    *(f.name for f in Post._meta.concrete_fields),
+    "author__handle", "author__display_name", "author__avatar", "author__is_active",
+    "generation__status", "generation__video", "generation__poster", "generation__result_duration",
+]
 
 
 def with_display(queryset: QuerySet[Post], viewer: User) -> QuerySet[Post]:
@@ -47,70 +128,67 @@ def with_display(queryset: QuerySet[Post], viewer: User) -> QuerySet[Post]:
     root of remixes come after the page is cut (`with_refs`): joining them here, with their
     visibility, made PostgreSQL spend 6-10 ms planning every page (seven tables, eleven
     subplans) for 2-4 ms of execution."""
-    return queryset.select_related("author", "generation").annotate(
+    return queryset.select_related("author", "generation").only(*_CARD_FIELDS).annotate(
         viewer_liked=Exists(Like.objects.filter(post=OuterRef("pk"), user=viewer)),
     )
 
 
-def with_refs(posts: list[Post], viewer: User) -> list[Post]:
+def with_refs(posts: list[Post], viewer: User, context: ViewerContext | None = None) -> list[Post]:
     """Attach `parent_ref` and `root_ref` (a Post with `visible`, or None) to a page of posts,
-    in one query whatever the page size. A parent or root the viewer may not see (blocks,
-    visibility, moderation) reads as removed, as in /lineage."""
+    in one query whatever the page size (two without a context). A parent or root the viewer
+    may not see (blocks, visibility, moderation) reads as removed, as in /lineage."""
     ids = {i for post in posts for i in (post.parent_id, post.root_id) if i is not None}
     refs: dict[int, Post] = {}
     if ids:
-        rows = Post.objects.filter(pk__in=ids).select_related("author").annotate(
-            visible=ExpressionWrapper(_visible_q(viewer), output_field=BooleanField()))
-        refs = {row.pk: row for row in rows}
+        context = context or viewer_context(viewer=viewer)
+        refs = {row.pk: row for row in Post.objects.filter(pk__in=ids).select_related("author")}
+        for row in refs.values():
+            row.visible = context.sees(row)
     for post in posts:
         post.parent_ref = refs.get(post.parent_id)
         post.root_ref = refs.get(post.root_id)
     return posts
 
 
-def post_visible(*, viewer: User, post_id: int) -> Post:
-    post = with_display(visible_posts(viewer), viewer).filter(pk=post_id).first()
+def post_visible(*, viewer: User, post_id: int, context: ViewerContext | None = None) -> Post:
+    post = with_display(visible_posts(viewer, context), viewer).filter(pk=post_id).first()
     if post is None:
         raise NotFound("No such post.", code="post_not_found")
-    return with_refs([post], viewer)[0]
+    return with_refs([post], viewer, context)[0]
 
 
-def posts_by_ids(*, viewer: User, ids: list[int]) -> list[Post]:
+def posts_by_ids(*, viewer: User, ids: list[int], context: ViewerContext | None = None) -> list[Post]:
     """Visible posts in the order of `ids` (a ranked page), skipping ones gone since."""
-    found = {p.pk: p for p in with_display(visible_posts(viewer), viewer).filter(pk__in=ids)}
-    return with_refs([found[i] for i in ids if i in found], viewer)
+    found = {p.pk: p for p in with_display(visible_posts(viewer, context), viewer).filter(pk__in=ids)}
+    return with_refs([found[i] for i in ids if i in found], viewer, context)
 
 
-def user_posts(*, viewer: User, author: User) -> QuerySet[Post]:
-    return with_display(visible_posts(viewer).filter(author=author), viewer)
+def user_posts(*, viewer: User, author: User, context: ViewerContext) -> QuerySet[Post]:
+    return with_display(visible_posts(viewer, context).filter(author=author), viewer)
 
 
-def following_feed(*, viewer: User) -> QuerySet[Post]:
-    # The followed ids as a literal list, not a subquery: PostgreSQL then weighs walking the
-    # newest posts against reading just those authors' posts. With the subquery it always
-    # walked the newest posts, and a viewer who follows quiet accounts read the whole table
-    # (1 s at 1M posts, against 7 ms now).
-    following = list(Follow.objects.filter(follower=viewer).values_list("followee_id", flat=True))
-    return with_display(visible_posts(viewer).filter(author__in=following), viewer)
+def following_feed(*, viewer: User, context: ViewerContext) -> QuerySet[Post]:
+    return with_display(visible_posts(viewer, context).filter(author__in=list(context.following)), viewer)
 
 
-def hashtag_posts(*, viewer: User, tag: str) -> QuerySet[Post]:
+def hashtag_posts(*, viewer: User, tag: str, context: ViewerContext) -> QuerySet[Post]:
     hashtag = Hashtag.objects.filter(tag=tag.lower().lstrip("#")).first()
     if hashtag is None:
         raise NotFound("No posts with this hashtag yet.", code="hashtag_not_found")
-    return with_display(visible_posts(viewer).filter(tag_links__hashtag=hashtag), viewer)
+    return with_display(visible_posts(viewer, context).filter(tag_links__hashtag=hashtag), viewer)
 
 
-def post_remixes(*, viewer: User, post: Post) -> QuerySet[Post]:
-    return with_display(visible_posts(viewer).filter(parent=post), viewer)
+def post_remixes(*, viewer: User, post: Post, context: ViewerContext) -> QuerySet[Post]:
+    return with_display(visible_posts(viewer, context).filter(parent=post), viewer)
 
 
 def post_lineage(*, viewer: User, post: Post) -> list[Post | int]:
     """The chain from the root down to `post`. An ancestor the viewer cannot see (deleted,
     removed, private, blocked) stays in the chain as its bare id: the client shows 'removed'."""
     ids = [*post.lineage, post.pk]
-    visible = {p.pk: p for p in with_refs(list(with_display(visible_posts(viewer), viewer).filter(pk__in=ids)),
-                                           viewer)}
+    context = viewer_context(viewer=viewer)
+    found = list(with_display(visible_posts(viewer, context), viewer).filter(pk__in=ids))
+    visible = {p.pk: p for p in with_refs(found, viewer, context)}
     return [visible.get(i, i) for i in ids]
 
 
@@ -134,8 +212,8 @@ def remixable_post(*, viewer: User, post_id: int) -> Post:
 
 def _comments_for(viewer: User) -> QuerySet[Comment]:
     """Comments the viewer may read: none by someone they blocked or who blocked them."""
-    i_blocked, blocked_me = _blocked_either_way(viewer)
-    return (Comment.objects.exclude(author__in=i_blocked).exclude(author__in=blocked_me)
+    return (Comment.objects.exclude(author__in=Block.objects.filter(blocker=viewer).values("blocked"))
+            .exclude(author__in=Block.objects.filter(blocked=viewer).values("blocker"))
             .filter(author__is_active=True).select_related("author"))
 
 
@@ -155,7 +233,5 @@ def comment_visible(*, viewer: User, comment_id: int) -> Comment:
 
 
 def personalized(*, user: User) -> bool:
-    from .models import FeedPreferences
-
     prefs = FeedPreferences.objects.filter(user=user).first()
     return prefs.personalized if prefs is not None else True

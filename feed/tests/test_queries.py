@@ -45,12 +45,13 @@ def queries_for(client, url, page_size) -> tuple[int, int, bool]:
 
 
 @pytest.mark.parametrize(("url", "expected_queries"), [
-    # Post pages end with one query for the parents and roots of the remixes on them.
-    ("/api/v1/feed/following", 4),  # the user, whom they follow, the page, lineage ends
-    ("/api/v1/users/{author}/posts", 4),  # the user, the author, the page, lineage ends
-    ("/api/v1/hashtags/q/posts", 4),  # the user, the hashtag, the page, lineage ends
-    ("/api/v1/posts/{parent}/remixes", 4),  # the user, the post (not a remix), the page, lineage ends
-    ("/api/v1/posts/{parent}/remixes?sort=top", 4),
+    # Post pages read the viewer's follows and blocks once, and end with one query for the
+    # parents and roots of the remixes on them.
+    ("/api/v1/feed/following", 4),  # the user, follows/blocks, the page, lineage ends
+    ("/api/v1/users/{author}/posts", 5),  # the user, the author, follows/blocks, the page, lineage ends
+    ("/api/v1/hashtags/q/posts", 5),  # the user, follows/blocks, the hashtag, the page, lineage ends
+    ("/api/v1/posts/{parent}/remixes", 5),  # the user, follows/blocks, the post, the page, lineage ends
+    ("/api/v1/posts/{parent}/remixes?sort=top", 5),
     ("/api/v1/posts/{parent}/comments", 3),  # the user, the post, the page
     ("/api/v1/comments/{top}/replies", 3),  # the user, the comment, the page
 ])
@@ -78,7 +79,8 @@ def test_for_you_first_page_builds_a_snapshot_in_constant_queries(client_for, wo
     # authors' posts, the page, lineage ends.
     assert {size: m[0] for size, m in measured.items()} == {1: 6, 20: 6, 50: 6}
     assert [m[1] for m in measured.values()] == [1, 20, 50]
-    assert len(next_page.captured_queries) == 3  # the user, the page, lineage ends: the rest is in the snapshot
+    # The user, follows/blocks, the page, lineage ends: the ranking is in the snapshot.
+    assert len(next_page.captured_queries) == 4
     assert len(second.json()["results"]) == 20
     assert not {p["id"] for p in first.json()["results"]} & {p["id"] for p in second.json()["results"]}
 

@@ -119,3 +119,39 @@ def test_following_feed_is_newest_first_from_followed_people_only(client_for):
     response = client_for(viewer).get("/api/v1/feed/following")
 
     assert [p["id"] for p in response.json()["results"]] == [third.pk, second.pk, first.pk]
+
+
+def test_the_python_and_sql_forms_of_the_visibility_rule_agree():
+    """Lineage ends are checked in Python (ViewerContext.sees), pages in SQL (with the context's
+    id lists, or with subqueries): all three must say the same of every kind of post."""
+    from feed import selectors
+    from feed.models import Post
+
+    viewer = UserFactory()
+    authors = {"self": viewer, "followed": UserFactory(), "stranger": UserFactory(),
+               "blocked": UserFactory(), "blocking": UserFactory(), "inactive": UserFactory(is_active=False)}
+    FollowFactory(follower=viewer, followee=authors["followed"])
+    FollowFactory(follower=viewer, followee=authors["inactive"])
+    BlockFactory(blocker=viewer, blocked=authors["blocked"])
+    BlockFactory(blocker=authors["blocking"], blocked=viewer)
+    for author in authors.values():
+        for visibility in ("public", "followers", "private"):
+            for status in ("active", "hidden", "removed", "deleted"):
+                PostFactory(author=author, visibility=visibility, status=status)
+    context = selectors.viewer_context(viewer=viewer)
+    posts = list(Post.objects.select_related("author"))
+
+    by_python = {p.pk for p in posts if context.sees(p)}
+    by_sql = set(selectors.visible_posts(viewer, context).values_list("pk", flat=True))
+    by_subqueries = set(selectors.visible_posts(viewer).values_list("pk", flat=True))
+
+    assert by_python == by_sql == by_subqueries
+    assert {(p.author_id, p.visibility) for p in posts if p.pk in by_python} == {
+        (viewer.pk, "public"), (viewer.pk, "followers"), (viewer.pk, "private"),
+        (authors["followed"].pk, "public"), (authors["followed"].pk, "followers"),
+        (authors["stranger"].pk, "public"),
+    }
+    assert {p.status for p in posts if p.pk in by_python} == {"active"}
+    assert (context.following, context.blocked) == (
+        frozenset({authors["followed"].pk, authors["inactive"].pk}),
+        frozenset({authors["blocked"].pk, authors["blocking"].pk}))
