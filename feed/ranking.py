@@ -134,9 +134,11 @@ def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[
     following = taste.following if personal else frozenset()
     if following:
         known = {r[0] for r in rows}
-        rows += [r for r in base.filter(author__in=following, visibility__in=[Visibility.PUBLIC,
-                                                                                Visibility.FOLLOWERS])
-                 .order_by("-created_at", "-id").values_list(*columns)[: settings.FEED_FOLLOWING_CANDIDATES]
+        # Hashtags matter only to a viewer who muted some: otherwise skip decoding them.
+        wanted = columns if taste.muted_tags else columns[:-1]
+        rows += [r if taste.muted_tags else (*r, ()) for r in
+                 base.filter(author__in=following, visibility__in=[Visibility.PUBLIC, Visibility.FOLLOWERS])
+                 .order_by("-created_at", "-id").values_list(*wanted)[: settings.FEED_FOLLOWING_CANDIDATES]
                  if r[0] not in known]
     seen = _recently_seen(viewer.pk) if personal else set()
     hidden_authors = taste.blocked | taste.muted_authors | {viewer.pk}

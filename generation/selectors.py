@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -62,10 +64,24 @@ def queue_eta_seconds(job: GenerationJob, position: int | None) -> int | None:
 
 
 def media_url(name: str) -> str | None:
-    """An expiring URL for a stored file: S3 presigns it; local files go through a signed view."""
+    """An expiring URL for a stored file: S3 presigns it; local files go through a signed view.
+
+    The same URL is handed out for a tenth of its lifetime (so it stays valid for at least nine
+    tenths of it): a feed page signs two URLs a post, and a URL that does not change from one
+    page to the next lets the apps and a CDN keep the video cached."""
     if not name:
         return None
-    if isinstance(default_storage, FileSystemStorage):
+    local = isinstance(default_storage, FileSystemStorage)
+    lifetime = settings.MEDIA_URL_EXPIRE if local else getattr(settings, "AWS_QUERYSTRING_EXPIRE", 3600)
+    window = int(time.time() // max(1, lifetime // 10))
+    return _signed_url(name, local, getattr(default_storage, "bucket_name", None), lifetime, window)
+
+
+@lru_cache(maxsize=20_000)
+def _signed_url(name: str, local: bool, _bucket: str | None, _lifetime: int, _window: int) -> str:
+    # The storage, its lifetime and the time window are part of the key: nothing signed for one
+    # configuration is handed out under another.
+    if local:
         # URL-safe base64 of the name plus a timestamped signature.
         return reverse("signed-media", kwargs={"token": signing.dumps(name, salt=MEDIA_SIGNING_SALT)})
     return default_storage.url(name)

@@ -132,6 +132,24 @@ def test_not_interested_muted_author_and_hashtag_are_left_out(client_for, viewer
     assert ids(client_for(UserFactory()).get(FOR_YOU)) == [dismissed.pk, by_muted.pk, tagged.pk, kept.pk]
 
 
+def test_a_muted_hashtag_also_hides_posts_of_people_the_viewer_follows(client_for, viewer, settings):
+    settings.FEED_CANDIDATES = 1  # the followed author's posts arrive only as followed-author candidates
+    friend = UserFactory()
+    FollowFactory(follower=viewer, followee=friend)
+    make_post(UserFactory(), likes=90)
+    tagged = make_post(friend, hashtags=["spoilers"], hours_ago=0.5)
+    plain = make_post(friend, hours_ago=0.6)
+    ranking.scores_refresh()
+    client = client_for(viewer)
+    assert tagged.pk in ids(client.get(FOR_YOU))
+
+    assert client.post("/api/v1/hashtags/spoilers/mute").status_code == 204
+
+    page = ids(client.get(FOR_YOU))
+    assert tagged.pk not in page
+    assert plain.pk in page
+
+
 def test_recently_seen_posts_are_left_out_of_for_you(client_for, viewer):
     seen = make_post(UserFactory(), likes=50)
     fresh = make_post(UserFactory(), likes=5)
