@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 
 from accounts.models import User
 from accounts.selectors import users_blocked_between
@@ -219,8 +220,10 @@ def comment_delete(*, user: User, comment_id: int) -> None:
     if not removed:
         return
     if comment.parent_id:
-        Comment.objects.filter(pk=comment.parent_id).update(replies_count=F("replies_count") - 1)
-    Post.objects.filter(pk=comment.post_id).update(comments_count=F("comments_count") - removed)
+        Comment.objects.filter(pk=comment.parent_id).update(replies_count=Greatest(F("replies_count") - 1, 0))
+    # Never below zero: a comment made or removed outside this service (a data fix, the admin)
+    # must not turn a user's delete into a failed CHECK constraint.
+    Post.objects.filter(pk=comment.post_id).update(comments_count=Greatest(F("comments_count") - removed, 0))
 
 
 @transaction.atomic

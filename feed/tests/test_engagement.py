@@ -313,3 +313,15 @@ def test_views_batch_is_validated(auth_api):
     assert (empty.status_code, too_many.status_code) == (400, 400)
     assert get_redis().exists(PENDING_KEY) == 0
     assert Post.objects.count() == 0
+
+
+def test_deleting_a_comment_the_counter_missed_does_not_go_below_zero(client_for):
+    post = PostFactory()
+    comment = CommentFactory(post=post)  # made outside the service: the counter says 0
+
+    response = client_for(comment.author).delete(f"/api/v1/comments/{comment.pk}")
+
+    post.refresh_from_db()
+    assert response.status_code == 204
+    assert post.comments_count == 0
+    assert not Comment.objects.filter(pk=comment.pk).exists()
