@@ -245,7 +245,8 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
                                    status_code=410)
     else:
         size, page_index = _page_size(page_size), 0
-        context = context or viewer_context(viewer=viewer, tastes=True)
+        if context is None or not context.has_tastes:
+            context = viewer_context(viewer=viewer, tastes=True)
         items = [[post_id, author_id] for post_id, author_id, _ in _candidates(viewer, kind=kind, taste=context)]
         snapshot = secrets.token_urlsafe(8)
         _snapshot_store(f"rank:{viewer.pk}:{snapshot}", items)

@@ -1,8 +1,11 @@
 """Reads of the feed: who may see which post, and the queries behind every list.
 
-Every list goes through `visible_posts(viewer)` so block and visibility rules
-hold everywhere, and through `with_display(...)` so a page costs the same
-number of queries whatever its size.
+One visibility rule, in two forms that a test holds together: `_visible_q` (SQL, for
+lists cut by the database) and `ViewerContext.sees` (Python, for rows already loaded:
+ranked pages read from a snapshot, the parents and roots of remixes). A request reads
+the viewer's follows and blocks once (`viewer_context`) and hands them to both. Cards go
+through `with_display(...)` and `with_refs(...)`, so a page costs the same number of
+queries whatever its size.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class ViewerContext:
     not_interested: frozenset[int] = frozenset()
     muted_tags: frozenset[str] = frozenset()
     personalized: bool = True
+    has_tastes: bool = False  # whether the four fields above were read
 
     def sees(self, post: Post) -> bool:
         """`_visible_q` for a post already loaded with its author (no query)."""
@@ -86,7 +90,7 @@ def viewer_context(*, viewer: User, tastes: bool = False) -> ViewerContext:
     return ViewerContext(
         viewer_id=viewer.pk, following=frozenset(found["follow"]), blocked=frozenset(found["block"]),
         muted_authors=frozenset(found["mute"]), not_interested=frozenset(found["not_interested"]),
-        muted_tags=frozenset(found["tag"]), personalized=not found["impersonal"],
+        muted_tags=frozenset(found["tag"]), personalized=not found["impersonal"], has_tastes=tastes,
     )
 
 
