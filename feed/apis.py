@@ -54,12 +54,12 @@ def _valid(serializer_class, request: Request, partial: bool = False) -> dict:
 
 def _page(request: Request, view: APIView, queryset, context: selectors.ViewerContext, paginator=None) -> Response:
     paginator = paginator or FeedPagination()
-    page = selectors.with_refs(paginator.paginate_queryset(queryset, request, view=view), request.user, context)
+    page = selectors.finish_cards(paginator.paginate_queryset(queryset, request, view=view), request.user, context)
     return paginator.get_paginated_response(PostSerializer(page, many=True, context={"request": request}).data)
 
 
 def _post_response(request: Request, post_id: int, status_code: int = 200) -> Response:
-    post = selectors.post_visible(viewer=request.user, post_id=post_id)
+    post = selectors.post_card(viewer=request.user, post_id=post_id)
     return Response(PostSerializer(post, context={"request": request}).data, status=status_code)
 
 

@@ -7,10 +7,12 @@ Ranking in two stages:
 2. On the first page a viewer asks for, the candidates (best-scored recent public
    posts, plus recent posts of people they follow) are re-scored for them —
    follows, their language and region — filtered (blocks, mutes, "not
-   interested", seen recently) and frozen as a snapshot in the cache. Pages are
-   cut from the snapshot with at most FEED_MAX_PER_AUTHOR posts by one author on
-   a page; the cursor names the snapshot and the page, so new posts arriving
-   while the viewer scrolls never repeat or skip an item.
+   interested", seen recently), cut into pages with at most FEED_MAX_PER_AUTHOR
+   posts by one author on a page, and the pages are frozen as a snapshot in
+   Redis (one list element a page). The cursor names the snapshot and the page,
+   so new posts arriving while the viewer scrolls never repeat or skip an item,
+   and a later page reads only itself. Each page is checked against the
+   visibility rule again when it is read (selectors.posts_by_ids).
 
 A viewer who turns personalisation off gets the same candidates ranked by the
 global score only (their explicit blocks, mutes and "not interested" still apply).
@@ -215,22 +217,35 @@ def _page_size(raw: str | None) -> int:
     return size
 
 
-def _snapshot_store(key: str, items: list[list[int]]) -> None:
-    # The process-wide Redis client: Django's cache client is built per request context
-    # under ASGI, which costs a new TCP connection on every feed request.
+def _snapshot_store(key: str, pages: list[list[int]]) -> None:
+    """Keep the laid-out pages (one Redis list element a page), so a later page reads only
+    itself. The process-wide Redis client: Django's cache client is built per request context
+    under ASGI, which costs a new TCP connection on every feed request."""
     client = get_redis()
     if client is None:
-        cache.set(key, items, timeout=SNAPSHOT_TTL)
-    else:
-        client.set(key, json.dumps(items, separators=(",", ":")), ex=SNAPSHOT_TTL)
+        cache.set(key, pages, timeout=SNAPSHOT_TTL)
+        return
+    pipe = client.pipeline(transaction=False)
+    pipe.rpush(key, *(json.dumps(page, separators=(",", ":")) for page in pages))
+    pipe.expire(key, SNAPSHOT_TTL)
+    pipe.execute()
 
 
-def _snapshot_load(key: str) -> list[list[int]] | None:
+def _snapshot_page(key: str, index: int) -> tuple[list[int], int] | None:
+    """(the page's post ids, how many pages the snapshot has), or None once it expired."""
     client = get_redis()
     if client is None:
-        return cache.get(key)
-    raw = client.get(key)
-    return json.loads(raw) if raw is not None else None
+        pages = cache.get(key)
+        if pages is None:
+            return None
+        return (pages[index] if index < len(pages) else []), len(pages)
+    pipe = client.pipeline(transaction=False)
+    pipe.lindex(key, index)
+    pipe.llen(key)
+    raw, count = pipe.execute()
+    if not count:
+        return None
+    return (json.loads(raw) if raw is not None else []), count
 
 
 def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str | None,
@@ -239,18 +254,20 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
     context with tastes (`selectors.viewer_context(tastes=True)`); later pages only read it."""
     if cursor:
         snapshot, size, page_index = _decode(cursor)
-        items = _snapshot_load(f"rank:{viewer.pk}:{snapshot}")
-        if items is None:
+        found = _snapshot_page(f"rank:{viewer.pk}:{snapshot}", page_index)
+        if found is None:
             raise ApplicationError("This feed page expired; start again from the top.", code="cursor_expired",
                                    status_code=410)
+        ids, count = found
     else:
         size, page_index = _page_size(page_size), 0
         if context is None or not context.has_tastes:
             context = viewer_context(viewer=viewer, tastes=True)
-        items = [[post_id, author_id] for post_id, author_id, _ in _candidates(viewer, kind=kind, taste=context)]
+        ranked = _candidates(viewer, kind=kind, taste=context)
+        pages = layout([(post_id, author_id) for post_id, author_id, _ in ranked], size, settings.FEED_MAX_PER_AUTHOR)
         snapshot = secrets.token_urlsafe(8)
-        _snapshot_store(f"rank:{viewer.pk}:{snapshot}", items)
-    pages = layout([tuple(i) for i in items], size, settings.FEED_MAX_PER_AUTHOR)
-    ids = pages[page_index] if page_index < len(pages) else []
-    has_next = page_index + 1 < len(pages)
+        if len(pages) > 1:  # a feed of one page has no next cursor: nothing to keep
+            _snapshot_store(f"rank:{viewer.pk}:{snapshot}", pages)
+        ids, count = (pages[0] if pages else []), len(pages)
+    has_next = page_index + 1 < count
     return RankedPage(ids=ids, next_cursor=_encode(snapshot, size, page_index + 1) if has_next else None)

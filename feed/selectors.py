@@ -4,7 +4,7 @@ One visibility rule, in two forms that a test holds together: `_visible_q` (SQL,
 lists cut by the database) and `ViewerContext.sees` (Python, for rows already loaded:
 ranked pages read from a snapshot, the parents and roots of remixes). A request reads
 the viewer's follows and blocks once (`viewer_context`) and hands them to both. Cards go
-through `with_display(...)` and `with_refs(...)`, so a page costs the same number of
+through `with_display(...)` and `finish_cards(...)`, so a page costs the same number of
 queries whatever its size.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Block, Follow, User
 from config.errors import Forbidden, NotFound
@@ -127,20 +127,23 @@ _CARD_FIELDS = [
 ]
 
 
-def with_display(queryset: QuerySet[Post], viewer: User) -> QuerySet[Post]:
-    """A post card's own rows in the page query: author, video, 'liked by me'. The parent and
-    root of remixes come after the page is cut (`with_refs`): joining them here, with their
-    visibility, made PostgreSQL spend 6-10 ms planning every page (seven tables, eleven
-    subplans) for 2-4 ms of execution."""
-    return queryset.select_related("author", "generation").only(*_CARD_FIELDS).annotate(
-        viewer_liked=Exists(Like.objects.filter(post=OuterRef("pk"), user=viewer)),
-    )
+def with_display(queryset: QuerySet[Post]) -> QuerySet[Post]:
+    """A post card's own row in the page query: the post, its author, its video. The rest of
+    the card comes after the page is cut (`finish_cards`): joining the parent and root here,
+    with their visibility, made PostgreSQL spend 6-10 ms planning every page."""
+    return queryset.select_related("author", "generation").only(*_CARD_FIELDS)
 
 
-def with_refs(posts: list[Post], viewer: User, context: ViewerContext | None = None) -> list[Post]:
-    """Attach `parent_ref` and `root_ref` (a Post with `visible`, or None) to a page of posts,
-    in one query whatever the page size (two without a context). A parent or root the viewer
-    may not see (blocks, visibility, moderation) reads as removed, as in /lineage."""
+def finish_cards(posts: list[Post], viewer: User, context: ViewerContext | None = None) -> list[Post]:
+    """Set what a card shows beyond its own row, for a whole page in two queries whatever its
+    size (three without a context): `viewer_liked`, and `parent_ref` / `root_ref` (a Post with
+    `visible`, or None). A parent or root the viewer may not see (blocks, visibility,
+    moderation) reads as removed, as in /lineage. Likes are looked up by the page's ids: as an
+    EXISTS in the page query PostgreSQL sometimes hashed every like of the viewer instead."""
+    liked: set[int] = set()
+    if posts:
+        liked = set(Like.objects.filter(user=viewer, post_id__in=[p.pk for p in posts])
+                    .values_list("post_id", flat=True))
     ids = {i for post in posts for i in (post.parent_id, post.root_id) if i is not None}
     refs: dict[int, Post] = {}
     if ids:
@@ -149,16 +152,22 @@ def with_refs(posts: list[Post], viewer: User, context: ViewerContext | None = N
         for row in refs.values():
             row.visible = context.sees(row)
     for post in posts:
+        post.viewer_liked = post.pk in liked
         post.parent_ref = refs.get(post.parent_id)
         post.root_ref = refs.get(post.root_id)
     return posts
 
 
 def post_visible(*, viewer: User, post_id: int, context: ViewerContext | None = None) -> Post:
-    post = with_display(visible_posts(viewer, context), viewer).filter(pk=post_id).first()
+    """The post, if the viewer may see it (404 otherwise); `post_card` for showing it."""
+    post = with_display(visible_posts(viewer, context)).filter(pk=post_id).first()
     if post is None:
         raise NotFound("No such post.", code="post_not_found")
-    return with_refs([post], viewer, context)[0]
+    return post
+
+
+def post_card(*, viewer: User, post_id: int) -> Post:
+    return finish_cards([post_visible(viewer=viewer, post_id=post_id)], viewer)[0]
 
 
 def posts_by_ids(*, viewer: User, ids: list[int], context: ViewerContext | None = None) -> list[Post]:
@@ -166,12 +175,12 @@ def posts_by_ids(*, viewer: User, ids: list[int], context: ViewerContext | None 
     The rows come by primary key and the rule is checked on them in Python (`sees`): with the
     viewer's follow list in the WHERE clause, compiling the query cost more than running it."""
     context = context or viewer_context(viewer=viewer)
-    found = {p.pk: p for p in with_display(Post.objects.filter(pk__in=ids), viewer) if context.sees(p)}
-    return with_refs([found[i] for i in ids if i in found], viewer, context)
+    found = {p.pk: p for p in with_display(Post.objects.filter(pk__in=ids)) if context.sees(p)}
+    return finish_cards([found[i] for i in ids if i in found], viewer, context)
 
 
 def user_posts(*, viewer: User, author: User, context: ViewerContext) -> QuerySet[Post]:
-    return with_display(visible_posts(viewer, context).filter(author=author), viewer)
+    return with_display(visible_posts(viewer, context).filter(author=author))
 
 
 def following_feed(*, viewer: User, context: ViewerContext) -> QuerySet[Post]:
@@ -182,18 +191,18 @@ def following_feed(*, viewer: User, context: ViewerContext) -> QuerySet[Post]:
                                 visibility__in=[Visibility.PUBLIC, Visibility.FOLLOWERS], author__is_active=True)
     if context.blocked:
         posts = posts.exclude(author__in=list(context.blocked))
-    return with_display(posts, viewer)
+    return with_display(posts)
 
 
 def hashtag_posts(*, viewer: User, tag: str, context: ViewerContext) -> QuerySet[Post]:
     hashtag = Hashtag.objects.filter(tag=tag.lower().lstrip("#")).first()
     if hashtag is None:
         raise NotFound("No posts with this hashtag yet.", code="hashtag_not_found")
-    return with_display(visible_posts(viewer, context).filter(tag_links__hashtag=hashtag), viewer)
+    return with_display(visible_posts(viewer, context).filter(tag_links__hashtag=hashtag))
 
 
 def post_remixes(*, viewer: User, post: Post, context: ViewerContext) -> QuerySet[Post]:
-    return with_display(visible_posts(viewer, context).filter(parent=post), viewer)
+    return with_display(visible_posts(viewer, context).filter(parent=post))
 
 
 def post_lineage(*, viewer: User, post: Post) -> list[Post | int]:
@@ -201,8 +210,8 @@ def post_lineage(*, viewer: User, post: Post) -> list[Post | int]:
     removed, private, blocked) stays in the chain as its bare id: the client shows 'removed'."""
     ids = [*post.lineage, post.pk]
     context = viewer_context(viewer=viewer)
-    found = list(with_display(visible_posts(viewer, context), viewer).filter(pk__in=ids))
-    visible = {p.pk: p for p in with_refs(found, viewer, context)}
+    found = list(with_display(visible_posts(viewer, context)).filter(pk__in=ids))
+    visible = {p.pk: p for p in finish_cards(found, viewer, context)}
     return [visible.get(i, i) for i in ids]
 
 

@@ -19,7 +19,7 @@ class PostRefSerializer(serializers.Serializer):
 
 
 def post_ref(post: Post | None) -> dict | None:
-    """A parent or root from `selectors.with_refs`; one the viewer may not see reads as removed."""
+    """A parent or root from `selectors.finish_cards`; one the viewer may not see reads as removed."""
     if post is None:
         return None
     if post.is_tombstone or not post.visible:
@@ -73,7 +73,7 @@ class PostSerializer(serializers.ModelSerializer):
         return post_ref(post.root_ref)
 
     def get_liked(self, post: Post) -> bool:
-        return bool(getattr(post, "viewer_liked", False))
+        return post.viewer_liked  # set by selectors.finish_cards
 
     def get_counts(self, post: Post) -> dict[str, int]:
         return {"likes": post.likes_count, "comments": post.comments_count, "remixes": post.remixes_count,

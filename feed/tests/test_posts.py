@@ -217,7 +217,7 @@ def test_post_card_matches_the_declared_serializer_fields(rf):
     post = PostFactory(author=author, parent=hidden_parent, root=root, lineage=[root.pk, hidden_parent.pk],
                        likes_count=3, views_count=7, comments_count=1)
     Like.objects.create(user=viewer, post=post)
-    card = selectors.post_visible(viewer=viewer, post_id=post.pk)
+    card = selectors.post_card(viewer=viewer, post_id=post.pk)
     context = {"request": rf.get("/")}
 
     fast = PostSerializer(card, context=context).data

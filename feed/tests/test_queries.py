@@ -46,12 +46,12 @@ def queries_for(client, url, page_size) -> tuple[int, int, bool]:
 
 @pytest.mark.parametrize(("url", "expected_queries"), [
     # Post pages read the viewer's follows and blocks once, and end with one query for the
-    # parents and roots of the remixes on them.
-    ("/api/v1/feed/following", 4),  # the user, follows/blocks, the page, lineage ends
-    ("/api/v1/users/{author}/posts", 5),  # the user, the author, follows/blocks, the page, lineage ends
-    ("/api/v1/hashtags/q/posts", 5),  # the user, follows/blocks, the hashtag, the page, lineage ends
-    ("/api/v1/posts/{parent}/remixes", 5),  # the user, follows/blocks, the post, the page, lineage ends
-    ("/api/v1/posts/{parent}/remixes?sort=top", 5),
+    # viewer's likes among them and one for the parents and roots of the remixes on them.
+    ("/api/v1/feed/following", 5),  # the user, follows/blocks, the page, likes, lineage ends
+    ("/api/v1/users/{author}/posts", 6),  # the user, the author, follows/blocks, the page, likes, lineage ends
+    ("/api/v1/hashtags/q/posts", 6),  # the user, follows/blocks, the hashtag, the page, likes, lineage ends
+    ("/api/v1/posts/{parent}/remixes", 6),  # the user, follows/blocks, the post, the page, likes, lineage ends
+    ("/api/v1/posts/{parent}/remixes?sort=top", 6),
     ("/api/v1/posts/{parent}/comments", 3),  # the user, the post, the page
     ("/api/v1/comments/{top}/replies", 3),  # the user, the comment, the page
 ])
@@ -76,11 +76,11 @@ def test_for_you_first_page_builds_a_snapshot_in_constant_queries(client_for, wo
         second = client.get(first.json()["next"])
 
     # The user, the viewer's follows/blocks/mutes/preferences (one query), candidates, followed
-    # authors' posts, the page, lineage ends.
-    assert {size: m[0] for size, m in measured.items()} == {1: 6, 20: 6, 50: 6}
+    # authors' posts, the page, likes, lineage ends.
+    assert {size: m[0] for size, m in measured.items()} == {1: 7, 20: 7, 50: 7}
     assert [m[1] for m in measured.values()] == [1, 20, 50]
-    # The user, follows/blocks, the page, lineage ends: the ranking is in the snapshot.
-    assert len(next_page.captured_queries) == 4
+    # The user, follows/blocks, the page, likes, lineage ends: the ranking is in the snapshot.
+    assert len(next_page.captured_queries) == 5
     assert len(second.json()["results"]) == 20
     assert not {p["id"] for p in first.json()["results"]} & {p["id"] for p in second.json()["results"]}
 
