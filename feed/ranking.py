@@ -217,6 +217,12 @@ def _page_size(raw: str | None) -> int:
     return size
 
 
+def _snapshot_key(viewer_id: int, snapshot: str) -> str:
+    # "pages": snapshots made before they were kept as a list of pages (a plain string under
+    # "rank:") read as expired after a deploy, instead of a Redis WRONGTYPE error.
+    return f"rank-pages:{viewer_id}:{snapshot}"
+
+
 def _snapshot_store(key: str, pages: list[list[int]]) -> None:
     """Keep the laid-out pages (one Redis list element a page), so a later page reads only
     itself. The process-wide Redis client: Django's cache client is built per request context
@@ -254,7 +260,7 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
     context with tastes (`selectors.viewer_context(tastes=True)`); later pages only read it."""
     if cursor:
         snapshot, size, page_index = _decode(cursor)
-        found = _snapshot_page(f"rank:{viewer.pk}:{snapshot}", page_index)
+        found = _snapshot_page(_snapshot_key(viewer.pk, snapshot), page_index)
         if found is None:
             raise ApplicationError("This feed page expired; start again from the top.", code="cursor_expired",
                                    status_code=410)
@@ -267,7 +273,7 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
         pages = layout([(post_id, author_id) for post_id, author_id, _ in ranked], size, settings.FEED_MAX_PER_AUTHOR)
         snapshot = secrets.token_urlsafe(8)
         if len(pages) > 1:  # a feed of one page has no next cursor: nothing to keep
-            _snapshot_store(f"rank:{viewer.pk}:{snapshot}", pages)
+            _snapshot_store(_snapshot_key(viewer.pk, snapshot), pages)
         ids, count = (pages[0] if pages else []), len(pages)
     has_next = page_index + 1 < count
     return RankedPage(ids=ids, next_cursor=_encode(snapshot, size, page_index + 1) if has_next else None)
