@@ -462,7 +462,7 @@ def _refresh_scores() -> None:
     refreshed = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE accounts_user, accounts_follow, generation_generationjob, feed_post, feed_like")
-    print(f"  scores_refresh(): {updated:,} posts in the ranking window, {refreshed:.1f}s; "
+    print(f"  scores_refresh(): {updated:,} scores written, {refreshed:.1f}s; "
           f"vacuum analyze {time.perf_counter() - started - refreshed:.1f}s", flush=True)
 
 

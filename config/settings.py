@@ -271,6 +271,8 @@ FEED_CANDIDATES_CACHE_SECONDS = env.float("FEED_CANDIDATES_CACHE_SECONDS",
 FEED_SEEN_HOURS = env.int("FEED_SEEN_HOURS", default=24)
 FEED_MAX_PER_AUTHOR = env.int("FEED_MAX_PER_AUTHOR", default=2)
 FEED_SCORE_REFRESH_INTERVAL = env.int("FEED_SCORE_REFRESH_INTERVAL", default=60)
+# A refresh writes a post's score only when it moved by more than this fraction of itself.
+FEED_SCORE_REFRESH_TOLERANCE = env.float("FEED_SCORE_REFRESH_TOLERANCE", default=0.02)
 FEED_VIEWS_FLUSH_INTERVAL = env.int("FEED_VIEWS_FLUSH_INTERVAL", default=15)
 # Where a share tracking link sends a visitor: the app's web page or deep link for the post.
 SHARE_LANDING_URL = env.str("SHARE_LANDING_URL", default="https://example.com/p/{post_id}")

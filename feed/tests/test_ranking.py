@@ -256,3 +256,27 @@ def test_best_scored_posts_are_shared_between_viewers_and_hidden_ones_still_vani
     assert ids(page) == [posts[1].pk]
     ranking._best_scored_cache.clear()
     assert ids(client.get(FOR_YOU)) == [posts[1].pk, posts[2].pk]
+
+
+def test_a_refresh_writes_only_the_scores_that_moved_past_the_tolerance(settings):
+    settings.FEED_SCORE_REFRESH_TOLERANCE = 0.02
+    author = UserFactory()
+    quiet = make_post(author, hours_ago=100, likes=2)
+    liked = make_post(author, hours_ago=100, likes=2)
+    now = timezone.now()
+    assert ranking.scores_refresh(now=now) == 2
+    quiet.refresh_from_db()
+    quiet_score = quiet.score
+    Post.objects.filter(pk=liked.pk).update(likes_count=4)
+
+    # A minute of decay moves a 100-hour-old score by 0.02 %: only the liked post is written.
+    written = ranking.scores_refresh(now=now + timedelta(minutes=1))
+
+    quiet.refresh_from_db()
+    liked.refresh_from_db()
+    assert written == 1
+    assert quiet.score == quiet_score
+    assert liked.score == pytest.approx(ranking.engagement_score(
+        remixes=0, comments=0, shares=0, likes=4, views=0, age_hours=100 + 1 / 60), rel=1e-3)
+    settings.FEED_SCORE_REFRESH_TOLERANCE = 0
+    assert ranking.scores_refresh(now=now + timedelta(minutes=2)) == 2
