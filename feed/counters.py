@@ -9,21 +9,31 @@ process, development) the count goes straight to the database.
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
+from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from config.redis import get_redis
 
-from .models import Post
+from .models import Post, ViewsFlush
 from .ranking import seen_key
 
 PENDING_KEY = "views:pending"
+FLUSHING_KEY = f"{PENDING_KEY}:flushing"
+FLUSHING_ID_KEY = f"{PENDING_KEY}:flushing-id"
+FLUSH_LOCK_KEY = "views:flush-lock"
+FLUSH_LOCK_SECONDS = 300
 SEEN_MAX = 2000
+
+logger = logging.getLogger(__name__)
 
 
 def views_record(*, viewer_id: int, post_ids: list[int]) -> int:
@@ -49,19 +59,46 @@ def views_record(*, viewer_id: int, post_ids: list[int]) -> int:
 
 
 def views_flush() -> int:
-    """Moves pending view counts into the database. Returns the views added."""
+    """Moves pending view counts into the database, exactly once. Returns the views added."""
     client = get_redis()
     if client is None:
         return 0
-    # Rename first: views arriving during the flush land in a fresh hash, none is lost.
-    batch_key = f"{PENDING_KEY}:flushing"
-    if not client.exists(batch_key):
+    # One flush at a time, whatever runs it (beat, a retry, an admin by hand).
+    lock = client.lock(FLUSH_LOCK_KEY, timeout=FLUSH_LOCK_SECONDS)
+    if not lock.acquire(blocking=False):
+        return 0
+    try:
+        return _flush_batch(client)
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:  # it outlived its timeout: nothing left to release
+            pass
+
+
+def _flush_batch(client) -> int:
+    # Rename first: views arriving during the flush land in a fresh hash, none is lost. The
+    # batch gets its id in the same Redis transaction; the database records the id with the
+    # counts, so a batch found again after a crash is only cleaned up.
+    if not client.exists(FLUSHING_KEY):
         if not client.exists(PENDING_KEY):
             return 0
-        client.rename(PENDING_KEY, batch_key)
-    pending = {int(k): int(v) for k, v in client.hgetall(batch_key).items()}
-    with transaction.atomic():
-        for post_id, count in pending.items():
-            Post.objects.filter(pk=post_id).update(views_count=F("views_count") + count)
-    client.delete(batch_key)
-    return sum(pending.values())
+        pipe = client.pipeline(transaction=True)
+        pipe.rename(PENDING_KEY, FLUSHING_KEY)
+        pipe.set(FLUSHING_ID_KEY, uuid.uuid4().hex)
+        pipe.execute()
+    client.set(FLUSHING_ID_KEY, uuid.uuid4().hex, nx=True)  # a batch left by an older release
+    batch = client.get(FLUSHING_ID_KEY).decode()
+    pending = {int(k): int(v) for k, v in client.hgetall(FLUSHING_KEY).items()}
+    added = 0
+    try:
+        with transaction.atomic():
+            ViewsFlush.objects.create(batch=batch)
+            for post_id, count in pending.items():
+                Post.objects.filter(pk=post_id).update(views_count=F("views_count") + count)
+            added = sum(pending.values())
+    except IntegrityError:
+        logger.warning("views batch already flushed", extra={"batch": batch})
+    client.delete(FLUSHING_KEY, FLUSHING_ID_KEY)
+    ViewsFlush.objects.filter(created_at__lt=timezone.now() - timedelta(days=1)).delete()
+    return added

@@ -224,3 +224,12 @@ class ModerationAction(models.Model):
     action = models.CharField(max_length=20, choices=Action.choices)
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+
+class ViewsFlush(models.Model):
+    """A batch of view counts moved from Redis into `Post.views_count`, recorded in the same
+    transaction as the counts: a batch retried after a crash between the commit and the Redis
+    clean-up is recognised and not added twice (views pay creators' milestones)."""
+
+    batch = models.CharField(max_length=32, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)

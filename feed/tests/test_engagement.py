@@ -306,6 +306,42 @@ def test_views_arriving_during_a_flush_are_kept_for_the_next_one(client_for):
     assert counts(post)["views"] == 2
 
 
+def test_a_batch_flushed_before_a_crash_is_not_added_twice(client_for):
+    from feed.counters import FLUSHING_ID_KEY, FLUSHING_KEY
+    from feed.models import ViewsFlush
+
+    post = PostFactory()
+    client_for(UserFactory()).post("/api/v1/views", {"post_ids": [post.pk]}, format="json")
+    assert tasks.flush_views() == 1
+    # The same batch back in Redis, as if the flush had died after its commit, before its clean-up.
+    client = get_redis()
+    client.hset(FLUSHING_KEY, str(post.pk), 1)
+    client.set(FLUSHING_ID_KEY, ViewsFlush.objects.get().batch)
+
+    assert tasks.flush_views() == 0
+
+    assert counts(post)["views"] == 1
+    assert (client.exists(FLUSHING_KEY), client.exists(FLUSHING_ID_KEY)) == (0, 0)
+
+
+def test_a_flush_while_another_runs_does_nothing(client_for):
+    from feed.counters import FLUSH_LOCK_KEY
+
+    post = PostFactory()
+    client_for(UserFactory()).post("/api/v1/views", {"post_ids": [post.pk]}, format="json")
+    running = get_redis().lock(FLUSH_LOCK_KEY, timeout=30)
+    assert running.acquire(blocking=False)
+    try:
+        assert tasks.flush_views() == 0
+        assert counts(post)["views"] == 0
+        assert get_redis().hget(PENDING_KEY, str(post.pk)) == b"1"
+    finally:
+        running.release()
+
+    assert tasks.flush_views() == 1
+    assert counts(post)["views"] == 1
+
+
 def test_views_batch_is_validated(auth_api):
     empty = auth_api.post("/api/v1/views", {"post_ids": []}, format="json")
     too_many = auth_api.post("/api/v1/views", {"post_ids": list(range(1, 102))}, format="json")
