@@ -464,6 +464,14 @@ def _refresh_scores() -> None:
         cursor.execute("VACUUM ANALYZE accounts_user, accounts_follow, generation_generationjob, feed_post, feed_like")
     print(f"  scores_refresh(): {updated:,} scores written, {refreshed:.1f}s; "
           f"vacuum analyze {time.perf_counter() - started - refreshed:.1f}s", flush=True)
+    # What the beat task does every FEED_SCORE_REFRESH_INTERVAL: a minute of decay later, only
+    # the scores that moved past FEED_SCORE_REFRESH_TOLERANCE are written.
+    from django.utils import timezone
+
+    started = time.perf_counter()
+    updated = scores_refresh(now=timezone.now() + timedelta(minutes=1))
+    print(f"  scores_refresh() a minute later: {updated:,} scores written, "
+          f"{time.perf_counter() - started:.2f}s", flush=True)
 
 
 def ensure_seeded(*, name: str, users: int, posts: int, likes: int, seed: int, reseed: bool) -> None:
