@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import Block, Follow, User
 from config.errors import Forbidden, NotFound
@@ -134,14 +134,22 @@ def with_display(queryset: QuerySet[Post]) -> QuerySet[Post]:
     return queryset.select_related("author", "generation").only(*_CARD_FIELDS)
 
 
-def finish_cards(posts: list[Post], viewer: User, context: ViewerContext | None = None) -> list[Post]:
+def with_likes(queryset: QuerySet[Post], viewer: User) -> QuerySet[Post]:
+    """`viewer_liked` in the page query itself, one query fewer: for pages read by primary key,
+    where PostgreSQL probes the likes index row by row."""
+    return queryset.annotate(viewer_liked=Exists(Like.objects.filter(post=OuterRef("pk"), user=viewer)))
+
+
+def finish_cards(posts: list[Post], viewer: User, context: ViewerContext | None = None, *,
+                 likes: bool = True) -> list[Post]:
     """Set what a card shows beyond its own row, for a whole page in two queries whatever its
     size (three without a context): `viewer_liked`, and `parent_ref` / `root_ref` (a Post with
     `visible`, or None). A parent or root the viewer may not see (blocks, visibility,
     moderation) reads as removed, as in /lineage. Likes are looked up by the page's ids: as an
-    EXISTS in the page query PostgreSQL sometimes hashed every like of the viewer instead."""
+    EXISTS in a page query that scans for its rows PostgreSQL sometimes hashed every like of the
+    viewer instead. `likes=False`: the rows already carry `viewer_liked` (`with_likes`)."""
     liked: set[int] = set()
-    if posts:
+    if posts and likes:
         liked = set(Like.objects.filter(user=viewer, post_id__in=[p.pk for p in posts])
                     .values_list("post_id", flat=True))
     ids = {i for post in posts for i in (post.parent_id, post.root_id) if i is not None}
@@ -152,7 +160,8 @@ def finish_cards(posts: list[Post], viewer: User, context: ViewerContext | None 
         for row in refs.values():
             row.visible = context.sees(row)
     for post in posts:
-        post.viewer_liked = post.pk in liked
+        if likes:
+            post.viewer_liked = post.pk in liked
         post.parent_ref = refs.get(post.parent_id)
         post.root_ref = refs.get(post.root_id)
     return posts
@@ -175,8 +184,8 @@ def posts_by_ids(*, viewer: User, ids: list[int], context: ViewerContext | None 
     The rows come by primary key and the rule is checked on them in Python (`sees`): with the
     viewer's follow list in the WHERE clause, compiling the query cost more than running it."""
     context = context or viewer_context(viewer=viewer)
-    found = {p.pk: p for p in with_display(Post.objects.filter(pk__in=ids)) if context.sees(p)}
-    return finish_cards([found[i] for i in ids if i in found], viewer, context)
+    found = {p.pk: p for p in with_likes(with_display(Post.objects.filter(pk__in=ids)), viewer) if context.sees(p)}
+    return finish_cards([found[i] for i in ids if i in found], viewer, context, likes=False)
 
 
 def user_posts(*, viewer: User, author: User, context: ViewerContext) -> QuerySet[Post]:

@@ -53,6 +53,29 @@ def test_liked_flag_is_per_viewer(client_for):
     assert client_for(other).get(f"/api/v1/posts/{post.pk}").json()["liked"] is False
 
 
+@pytest.mark.parametrize("url", ["/api/v1/feed/for-you", "/api/v1/feed/following", "/api/v1/users/{author}/posts",
+                                 "/api/v1/hashtags/tag/posts", "/api/v1/posts/{parent}/remixes"])
+def test_liked_flag_is_right_on_every_list(client_for, url):
+    from accounts.tests.factories import FollowFactory
+    from feed import ranking, services
+
+    author, liker = UserFactory(), UserFactory()
+    FollowFactory(follower=liker, followee=author)
+    parent = PostFactory(author=author)
+    liked, other = (PostFactory(author=author, parent=parent, root=parent, lineage=[parent.pk], hashtags=["tag"])
+                    for _ in range(2))
+    for post in (liked, other):
+        services._set_hashtags(post, ["tag"])
+    Like.objects.create(user=liker, post=liked)
+    ranking.scores_refresh()
+
+    response = client_for(liker).get(url.format(author=author.handle, parent=parent.pk))
+
+    flags = {p["id"]: p["liked"] for p in response.json()["results"]}
+    assert flags[liked.pk] is True
+    assert flags[other.pk] is False
+
+
 def test_cannot_like_a_post_you_cannot_see(auth_api):
     blocked_me = PostFactory()
     BlockFactory(blocker=blocked_me.author, blocked=auth_api.user)
