@@ -26,7 +26,8 @@ its size matches the arguments; --reseed seeds it again.
    Endpoints: GET /api/v1/me (trivial: JWT auth, one query), /feed/for-you first
    page (every request ranks and stores a fresh snapshot), /feed/for-you while
    scrolling (1 request in 5 is a first page, the others are cursor pages of
-   snapshots made before the run), /feed/following (first page).
+   snapshots made before the run), /feed/following (first page); then the trivial
+   endpoint's capacity once more, and the ratios divide by the mean of its two runs.
 4. The same for-you and following load on the 10k-post database, for the p50 at
    10k posts against the full size.
 
@@ -794,7 +795,15 @@ def main() -> None:
                 loaded = open_loop(server, pairs[key], rate=rate, seconds=args.seconds)
                 print(f"{label:<25} {args.load * 100:.0f}% load  {_fmt(loaded)}  (offered {rate:.1f} req/s, "
                       f"{loaded['connections']} connections)", flush=True)
-                results[key] = {"capacity": capacity, "loaded": loaded, "rate": rate, "alone": alone}
+                results[key] = {"capacity": capacity, "loaded": loaded, "rate": rate, "alone": alone,
+                                "connections": connections}
+            # The trivial endpoint again, last: this shared machine's speed drifts by tens of
+            # per cent within minutes, so the ratios divide by the mean of a run before the feeds
+            # and one after them.
+            again = wrk(server, files["me"], script, connections=results["me"]["connections"],
+                        seconds=args.capacity_seconds)
+            results["me"]["capacity_again"] = again
+            print(f"{labels['me']:<25} capacity  {_fmt(again)}  (again, after the feeds)", flush=True)
         finally:
             server.stop()
 
@@ -815,15 +824,17 @@ def main() -> None:
 
 
 def _summary(results: dict, small: dict, labels: dict, args) -> None:
-    trivial = results["me"]["capacity"]["rps"]
+    before, after = results["me"]["capacity"]["rps"], results["me"]["capacity_again"]["rps"]
+    trivial = (before + after) / 2
     print()
+    print(f"trivial capacity {before:.1f} req/s before the feeds, {after:.1f} after: ratios use {trivial:.1f}")
     print(f"summary: {args.posts:,} posts, {args.users:,} users, {args.likes:,} likes; {args.workers} uvicorn workers "
           f"on {os.cpu_count()} cores shared with PostgreSQL, Redis and the load generator")
     print(f"{'endpoint':<25} {'capacity req/s':>14} {'ratio':>6} | {'at ' + format(args.load, '.0%') + ': req/s':>13} "
           f"{'p50 ms':>7} {'p99 ms':>7}")
     for key in results:
         r = results[key]
-        cap, loaded = r["capacity"]["rps"], r["loaded"]
+        cap, loaded = (trivial if key == "me" else r["capacity"]["rps"]), r["loaded"]
         print(f"{labels[key]:<25} {cap:>14.1f} {cap / trivial:>6.2f} | {loaded['rps']:>13.1f} "
               f"{loaded['p50_us'] / 1000:>7.1f} {loaded['p99_us'] / 1000:>7.1f}"
               + (f"  ({r['capacity']['errors'] + loaded['errors']} errors)"
