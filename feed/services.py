@@ -18,7 +18,7 @@ from accounts.selectors import users_blocked_between
 from config.errors import ApplicationError, Conflict, NotFound
 from generation.models import GenerationJob, JobStatus
 
-from . import selectors
+from . import ranking, selectors
 from .models import (
     Comment,
     FeedPreferences,
@@ -103,6 +103,9 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
         author=user, generation=job, caption=caption, visibility=visibility, remix_policy=remix_policy,
         language=language or detect_language(caption, (user.locale or "en").split("-")[0].lower()),
         region=user.country,
+        # The score of a post with no engagement yet, so it can be a for-you candidate now
+        # rather than after the next periodic refresh.
+        score=ranking.engagement_score(remixes=0, comments=0, shares=0, likes=0, views=0, age_hours=0),
     )
     if parent is not None:
         post.parent = parent

@@ -280,3 +280,14 @@ def test_a_refresh_writes_only_the_scores_that_moved_past_the_tolerance(settings
         remixes=0, comments=0, shares=0, likes=4, views=0, age_hours=100 + 1 / 60), rel=1e-3)
     settings.FEED_SCORE_REFRESH_TOLERANCE = 0
     assert ranking.scores_refresh(now=now + timedelta(minutes=2)) == 2
+
+
+def test_a_new_post_is_a_for_you_candidate_before_any_score_refresh(client_for, viewer):
+    from feed import services
+    from feed.tests.factories import SucceededJobFactory
+
+    author = UserFactory()
+    post = services.post_create(user=author, generation_id=SucceededJobFactory(user=author).id, caption="new")
+
+    assert post.score > 0
+    assert ids(client_for(viewer).get(FOR_YOU)) == [post.pk]
