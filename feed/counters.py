@@ -78,16 +78,13 @@ def views_flush() -> int:
 
 def _flush_batch(client) -> int:
     # Rename first: views arriving during the flush land in a fresh hash, none is lost. The
-    # batch gets its id in the same Redis transaction; the database records the id with the
-    # counts, so a batch found again after a crash is only cleaned up.
+    # batch then gets an id, unless it has one from a flush that died; the database records
+    # the id with the counts, so a batch found again after a crash is only cleaned up.
     if not client.exists(FLUSHING_KEY):
         if not client.exists(PENDING_KEY):
             return 0
-        pipe = client.pipeline(transaction=True)
-        pipe.rename(PENDING_KEY, FLUSHING_KEY)
-        pipe.set(FLUSHING_ID_KEY, uuid.uuid4().hex)
-        pipe.execute()
-    client.set(FLUSHING_ID_KEY, uuid.uuid4().hex, nx=True)  # a batch left by an older release
+        client.rename(PENDING_KEY, FLUSHING_KEY)
+    client.set(FLUSHING_ID_KEY, uuid.uuid4().hex, nx=True)
     batch = client.get(FLUSHING_ID_KEY).decode()
     pending = {int(k): int(v) for k, v in client.hgetall(FLUSHING_KEY).items()}
     added = 0
