@@ -8,10 +8,12 @@ from .models import HANDLE_REGEX, Device, User
 AVATAR_MAX_BYTES = 5 * 1024 * 1024
 
 
-def avatar_url(user: User, context: dict) -> str | None:
-    if not user.avatar:
+def avatar_url(avatar, context: dict) -> str | None:
+    """The URL of a user's avatar: the field's file, or its storage name ("" for none)."""
+    name = getattr(avatar, "name", avatar)
+    if not name:
         return None
-    url = default_storage.url(user.avatar.name)
+    url = default_storage.url(name)
     request = context.get("request")
     return request.build_absolute_uri(url) if request is not None and url.startswith("/") else url
 
@@ -28,7 +30,7 @@ class MeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_avatar_url(self, user: User) -> str | None:
-        return avatar_url(user, self.context)
+        return avatar_url(user.avatar, self.context)
 
 
 class PublicUserSerializer(serializers.ModelSerializer):
@@ -45,7 +47,7 @@ class PublicUserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_avatar_url(self, user: User) -> str | None:
-        return avatar_url(user, self.context)
+        return avatar_url(user.avatar, self.context)
 
     def get_is_following(self, user: User) -> bool:
         return bool(getattr(user, "viewer_follows", False))
@@ -63,7 +65,7 @@ class UserSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_avatar_url(self, user: User) -> str | None:
-        return avatar_url(user, self.context)
+        return avatar_url(user.avatar, self.context)
 
 
 class SignupInputSerializer(serializers.Serializer):

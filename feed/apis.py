@@ -53,8 +53,11 @@ def _valid(serializer_class, request: Request, partial: bool = False) -> dict:
 
 
 def _page(request: Request, view: APIView, queryset, context: selectors.ViewerContext, paginator=None) -> Response:
+    """A cursor page of a list: the page of ids is cut in SQL, then its cards are read by id."""
     paginator = paginator or FeedPagination()
-    page = selectors.finish_cards(paginator.paginate_queryset(queryset, request, view=view), request.user, context)
+    ordering = [paginator.ordering] if isinstance(paginator.ordering, str) else paginator.ordering
+    rows = paginator.paginate_queryset(queryset.values("id", *{f.lstrip("-") for f in ordering}), request, view=view)
+    page = selectors.cards(viewer=request.user, ids=[row["id"] for row in rows], context=context)
     return paginator.get_paginated_response(PostSerializer(page, many=True, context={"request": request}).data)
 
 
@@ -269,7 +272,7 @@ class _RankedFeedApi(APIView):
         context = selectors.viewer_context(viewer=request.user, tastes=not cursor)
         page = ranking.ranked_page(viewer=request.user, kind=self.kind, cursor=cursor,
                                    page_size=request.query_params.get("page_size"), context=context)
-        posts = selectors.posts_by_ids(viewer=request.user, ids=page.ids, context=context)
+        posts = selectors.cards(viewer=request.user, ids=page.ids, context=context)
         next_url = request.build_absolute_uri(f"{request.path}?cursor={page.next_cursor}") if page.next_cursor \
             else None
         return Response({"next": next_url, "previous": None,

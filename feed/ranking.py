@@ -12,7 +12,7 @@ Ranking in two stages:
    Redis (one list element a page). The cursor names the snapshot and the page,
    so new posts arriving while the viewer scrolls never repeat or skip an item,
    and a later page reads only itself. Each page is checked against the
-   visibility rule again when it is read (selectors.posts_by_ids).
+   visibility rule again when it is read (selectors.cards).
 
 A viewer who turns personalisation off gets the same candidates ranked by the
 global score only (their explicit blocks, mutes and "not interested" still apply).

@@ -45,12 +45,12 @@ def queries_for(client, url, page_size) -> tuple[int, int, bool]:
 
 
 @pytest.mark.parametrize(("url", "expected_queries"), [
-    # Post pages read the viewer's follows and blocks once, and end with one query for the
-    # viewer's likes among them and one for the parents and roots of the remixes on them.
-    ("/api/v1/feed/following", 5),  # the user, follows/blocks, the page, likes, lineage ends
-    ("/api/v1/users/{author}/posts", 6),  # the user, the author, follows/blocks, the page, likes, lineage ends
-    ("/api/v1/hashtags/q/posts", 6),  # the user, follows/blocks, the hashtag, the page, likes, lineage ends
-    ("/api/v1/posts/{parent}/remixes", 6),  # the user, follows/blocks, the post, the page, likes, lineage ends
+    # Post pages read the viewer's follows and blocks once, cut the page of ids, read its cards
+    # (with the viewer's likes) in one query and the parents and roots of its remixes in one more.
+    ("/api/v1/feed/following", 5),  # the user, follows/blocks, the page, the cards, lineage ends
+    ("/api/v1/users/{author}/posts", 6),  # the user, the author, follows/blocks, the page, the cards, lineage ends
+    ("/api/v1/hashtags/q/posts", 6),  # the user, follows/blocks, the hashtag, the page, the cards, lineage ends
+    ("/api/v1/posts/{parent}/remixes", 6),  # the user, follows/blocks, the post, the page, the cards, lineage ends
     ("/api/v1/posts/{parent}/remixes?sort=top", 6),
     ("/api/v1/posts/{parent}/comments", 3),  # the user, the post, the page
     ("/api/v1/comments/{top}/replies", 3),  # the user, the comment, the page
@@ -76,10 +76,10 @@ def test_for_you_first_page_builds_a_snapshot_in_constant_queries(client_for, wo
         second = client.get(first.json()["next"])
 
     # The user, the viewer's follows/blocks/mutes/preferences (one query), candidates, followed
-    # authors' posts, the page with its likes, lineage ends.
+    # authors' posts, the page's cards (with likes), lineage ends.
     assert {size: m[0] for size, m in measured.items()} == {1: 6, 20: 6, 50: 6}
     assert [m[1] for m in measured.values()] == [1, 20, 50]
-    # The user, follows/blocks, the page with its likes, lineage ends: the ranking is in the snapshot.
+    # The user, follows/blocks, the page's cards, lineage ends: the ranking is in the snapshot.
     assert len(next_page.captured_queries) == 4
     assert len(second.json()["results"]) == 20
     assert not {p["id"] for p in first.json()["results"]} & {p["id"] for p in second.json()["results"]}

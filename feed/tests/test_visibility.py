@@ -141,7 +141,8 @@ def test_the_python_and_sql_forms_of_the_visibility_rule_agree():
     context = selectors.viewer_context(viewer=viewer)
     posts = list(Post.objects.select_related("author"))
 
-    by_python = {p.pk for p in posts if context.sees(p)}
+    by_python = {p.pk for p in posts if context.sees(status=p.status, visibility=p.visibility, author_id=p.author_id,
+                                                     author_active=p.author.is_active)}
     by_sql = set(selectors.visible_posts(viewer, context).values_list("pk", flat=True))
     by_subqueries = set(selectors.visible_posts(viewer).values_list("pk", flat=True))
 
