@@ -262,6 +262,8 @@ FEED_TRENDING_HOURS = env.int("FEED_TRENDING_HOURS", default=48)
 # Candidates re-ranked per viewer: best-scored public posts, plus recent posts of people followed.
 FEED_CANDIDATES = env.int("FEED_CANDIDATES", default=500)
 FEED_FOLLOWING_CANDIDATES = env.int("FEED_FOLLOWING_CANDIDATES", default=100)
+# ... of which at most this many by one followed author (the newest).
+FEED_FOLLOWING_PER_AUTHOR = env.int("FEED_FOLLOWING_PER_AUTHOR", default=5)
 # Seconds an API process reuses the best-scored posts (the same for every viewer) before reading
 # them again. Scores move only every FEED_SCORE_REFRESH_INTERVAL, and a post hidden meanwhile is
 # still dropped when its page is read. 0 reads them on every first page (tests).

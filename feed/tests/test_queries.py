@@ -67,7 +67,7 @@ def test_list_query_count_does_not_grow_with_page_size(client_for, world, url, e
 
 
 def test_for_you_first_page_builds_a_snapshot_in_constant_queries(client_for, world, settings):
-    settings.FEED_MAX_PER_AUTHOR = 50  # one author here: let a page fill up
+    settings.FEED_MAX_PER_AUTHOR = settings.FEED_FOLLOWING_PER_AUTHOR = 100  # one author here: let a page fill up
     client = client_for(world["viewer"])
 
     measured = {size: queries_for(client, "/api/v1/feed/for-you", size) for size in (1, 20, 50)}

@@ -291,3 +291,29 @@ def test_a_new_post_is_a_for_you_candidate_before_any_score_refresh(client_for, 
 
     assert post.score > 0
     assert ids(client_for(viewer).get(FOR_YOU)) == [post.pk]
+
+
+def test_followed_candidates_are_the_newest_few_of_each_followed_author_in_both_sql_forms(settings):
+    """PostgreSQL reads them with LATERAL, other databases with a window function: the same rows."""
+    settings.FEED_FOLLOWING_PER_AUTHOR, settings.FEED_FOLLOWING_CANDIDATES = 2, 5
+    prolific, quiet, gone = UserFactory(), UserFactory(), UserFactory(is_active=False)
+    newest = [make_post(prolific, hours_ago=h) for h in (1, 2, 3, 4)]
+    followers_only = make_post(quiet, hours_ago=1.5, visibility="followers")
+    make_post(quiet, hours_ago=0.5, visibility="private")
+    make_post(quiet, hours_ago=0.7, status=PostStatus.HIDDEN)
+    make_post(quiet, hours_ago=24 * 30)  # outside the window
+    older = make_post(quiet, hours_ago=5)
+    make_post(gone, hours_ago=0.1)
+    make_post(UserFactory(), hours_ago=0.1)  # not followed
+    since = timezone.now() - timedelta(days=7)
+
+    forms = {vendor: [row[:2] for row in ranking.followed_recent(authors=[prolific.pk, quiet.pk, gone.pk],
+                                                                  since=since, vendor=vendor)]
+             for vendor in ("postgresql", "sqlite")}
+
+    expected = [(newest[0].pk, prolific.pk), (followers_only.pk, quiet.pk), (newest[1].pk, prolific.pk),
+                (older.pk, quiet.pk)]
+    assert forms == {"postgresql": expected, "sqlite": expected}
+    settings.FEED_FOLLOWING_CANDIDATES = 3
+    assert [row[0] for row in ranking.followed_recent(authors=[prolific.pk, quiet.pk], since=since)] == \
+        [p for p, _ in expected[:3]]
