@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.serializers import UserSummarySerializer, avatar_url
@@ -18,9 +21,12 @@ class PostRefSerializer(serializers.Serializer):
     removed = serializers.BooleanField()
 
 
-# Formats like the model field's own (ISO 8601, UTC as "Z") without building the serializer's
-# fields, which for a ModelSerializer costs more than the 50 posts of a page.
-_DATETIME = serializers.DateTimeField()
+def _datetime(value: datetime) -> str:
+    """What DRF's DateTimeField writes (ISO 8601 in TIME_ZONE, UTC as "Z"), without its
+    per-call lookup of the active time zone through asgiref's Local, which cost 20 us a post.
+    The app never activates another time zone than the default one."""
+    text = value.astimezone(timezone.get_default_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class PostSerializer(serializers.ModelSerializer):
@@ -71,7 +77,7 @@ class PostSerializer(serializers.ModelSerializer):
             "liked": card.liked,
             "parent": card.parent,
             "root": card.root,
-            "created_at": _DATETIME.to_representation(card.created_at),
+            "created_at": _datetime(card.created_at),
         }
 
 

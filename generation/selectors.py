@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.db.models import Avg, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -71,10 +71,13 @@ def media_url(name: str) -> str | None:
     page to the next lets the apps and a CDN keep the video cached."""
     if not name:
         return None
-    local = isinstance(default_storage, FileSystemStorage)
+    # The storage itself, not `default_storage`: every attribute read through that lazy proxy
+    # cost more than the cached URL it leads to (a page reads two a post).
+    storage = storages["default"]
+    local = isinstance(storage, FileSystemStorage)
     lifetime = settings.MEDIA_URL_EXPIRE if local else getattr(settings, "AWS_QUERYSTRING_EXPIRE", 3600)
     window = int(time.time() // max(1, lifetime // 10))
-    return _signed_url(name, local, getattr(default_storage, "bucket_name", None), lifetime, window)
+    return _signed_url(name, local, getattr(storage, "bucket_name", None), lifetime, window)
 
 
 @lru_cache(maxsize=20_000)
