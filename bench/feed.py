@@ -19,17 +19,18 @@ its size matches the arguments; --reseed seeds it again.
    own, so persistent connections pile up, one per request thread, until
    PostgreSQL answers "too many clients"; Django's docs say to disable them there.
 3. Loads it over loopback, rotating the tokens of 200 seeded users: first the
-   capacity with wrk (closed loop, up to 32 connections, no think time), then 70 %
-   of that rate at a constant arrival rate (wrk2's method; wrk2 is not packaged, so
-   a small asyncio client here does it), latency counted from each request's due
-   time so a slow response cannot hide the queue behind it.
-   Endpoints: GET /api/v1/me (trivial: JWT auth, one query), /feed/for-you first
-   page (every request ranks and stores a fresh snapshot), /feed/for-you while
-   scrolling (1 request in 5 is a first page, the others are cursor pages of
-   snapshots made before the run), /feed/following (first page); then the trivial
-   endpoint's capacity once more, and the ratios divide by the mean of its two runs.
-4. The same for-you and following load on the 10k-post database, for the p50 at
-   10k posts against the full size.
+   capacity with wrk (closed loop, up to 32 connections, no think time), in --rounds
+   rounds over all endpoints (each endpoint's capacity is the mean of its rounds: the
+   machine's speed drifts within minutes), then 70 % of that rate at a constant arrival
+   rate (wrk2's method; wrk2 is not packaged, so a small asyncio client here does it),
+   latency counted from each request's due time so a slow response cannot hide the
+   queue behind it. Endpoints: GET /api/v1/me (trivial: JWT auth, one query),
+   /feed/for-you first page (every request ranks and stores a fresh snapshot),
+   /feed/for-you while scrolling (1 request in 5 is a first page, the others are cursor
+   pages of snapshots made before the run), /feed/following (first page).
+4. The same for-you and following load on the 10k-post database, served by a second
+   server started beside the first, in runs alternated with the full size, for the p50
+   at 10k posts against 1M; and the p50 of 40 sequential requests on each.
 
 wrk, PostgreSQL and Redis share the machine's cores with the API workers: the
 figures are what one small machine does, not what one API process does.
@@ -730,6 +731,8 @@ def main() -> None:
     parser.add_argument("--capacity-seconds", type=float, default=10)
     parser.add_argument("--seconds", type=float, default=12, help="length of each constant-rate run")
     parser.add_argument("--load", type=float, default=0.70, help="fraction of capacity for the latency runs")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="capacity runs of each endpoint (their mean counts), and alternated 10k/1M runs")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE of the API")
     parser.add_argument("--viewers", type=int, default=200, help="seeded users whose tokens rotate")
     parser.add_argument("--seed-only", action="store_true")
@@ -773,7 +776,10 @@ def main() -> None:
               f"from each request's due time", flush=True)
 
         results: dict[str, dict] = {}
+        small: dict[str, dict] = {}
+        # Both servers run from the start; the one not being measured sits idle.
         server = Server(full_url, args.workers, workdir / "uvicorn-full.log")
+        small_server = Server(small_url, args.workers, workdir / "uvicorn-small.log")
         try:
             started = time.perf_counter()
             cursors = scroll_cursors(tokens, pages=4)
@@ -782,41 +788,53 @@ def main() -> None:
                   f"mix ({len(pairs['for_you'])} first pages in {len(pairs['scroll'])} requests) in "
                   f"{time.perf_counter() - started:.1f}s", flush=True)
             files = {key: _write_lines(workdir / f"{key}.txt", value) for key, value in pairs.items()}
+            # Capacity in rounds over all endpoints, each endpoint's figure the mean of its rounds:
+            # this shared machine's speed drifts by tens of per cent within minutes, and a single
+            # 10 s run of one endpoint caught a slow or a fast minute.
+            for round_ in range(1, args.rounds + 1):
+                for key, label in endpoints:
+                    if round_ == 1:
+                        alone = probe(server, pairs[key])
+                        # Enough connections to keep every worker busy, few enough that a slow
+                        # endpoint still completes requests within the run (Little's law).
+                        connections = max(args.workers, min(args.connections, int(args.capacity_seconds / 4 / alone)))
+                        wrk(server, files[key], script, connections=connections, seconds=3)  # warm every worker
+                        results[key] = {"alone": alone, "connections": connections, "capacities": []}
+                        print(f"{label:<25} alone       p50 {alone * 1000:6.1f} ms (sequential requests)", flush=True)
+                    capacity = wrk(server, files[key], script, connections=results[key]["connections"],
+                                   seconds=args.capacity_seconds)
+                    results[key]["capacities"].append(capacity)
+                    print(f"{label:<25} capacity  {_fmt(capacity)}  ({results[key]['connections']} connections, "
+                          f"round {round_})", flush=True)
             for key, label in endpoints:
-                alone = probe(server, pairs[key])
-                # Enough connections to keep every worker busy, few enough that a slow endpoint
-                # still completes requests within the run (Little's law).
-                connections = max(args.workers, min(args.connections, int(args.capacity_seconds / 4 / alone)))
-                wrk(server, files[key], script, connections=connections, seconds=3)  # warm every worker
-                capacity = wrk(server, files[key], script, connections=connections, seconds=args.capacity_seconds)
-                print(f"{label:<25} alone       p50 {alone * 1000:6.1f} ms (sequential requests)", flush=True)
-                print(f"{label:<25} capacity  {_fmt(capacity)}  ({connections} connections)", flush=True)
-                rate = max(capacity["rps"] * args.load, 0.2)
+                runs = results[key]["capacities"]
+                rps = sum(run["rps"] for run in runs) / len(runs)
+                rate = max(rps * args.load, 0.2)
                 loaded = open_loop(server, pairs[key], rate=rate, seconds=args.seconds)
                 print(f"{label:<25} {args.load * 100:.0f}% load  {_fmt(loaded)}  (offered {rate:.1f} req/s, "
                       f"{loaded['connections']} connections)", flush=True)
-                results[key] = {"capacity": capacity, "loaded": loaded, "rate": rate, "alone": alone,
-                                "connections": connections}
-            # The trivial endpoint again, last: this shared machine's speed drifts by tens of
-            # per cent within minutes, so the ratios divide by the mean of a run before the feeds
-            # and one after them.
-            again = wrk(server, files["me"], script, connections=results["me"]["connections"],
-                        seconds=args.capacity_seconds)
-            results["me"]["capacity_again"] = again
-            print(f"{labels['me']:<25} capacity  {_fmt(again)}  (again, after the feeds)", flush=True)
-        finally:
-            server.stop()
-
-        small: dict[str, dict] = {}
-        server = Server(small_url, args.workers, workdir / "uvicorn-small.log")
-        try:
+                results[key].update(rps=rps, rate=rate, loaded=loaded)
+            # p50 at 10k posts against the full size, at the same rate, the two servers alternated
+            # so that a drift of the machine's speed falls on both alike.
             for key in ("for_you", "following"):
-                wrk(server, files[key], script, connections=2 * args.workers, seconds=3)
-                stats = open_loop(server, pairs[key], rate=results[key]["rate"], seconds=args.seconds)
-                small[key] = stats
-                print(f"{labels[key]:<25} {args.small_posts:,} posts, same rate  {_fmt(stats)}", flush=True)
+                wrk(small_server, files[key], script, connections=2 * args.workers, seconds=3)
+                small[key] = {"full": [results[key]["loaded"]], "small": []}
+                for round_ in range(args.rounds):
+                    small[key]["small"].append(open_loop(small_server, pairs[key], rate=results[key]["rate"],
+                                                         seconds=args.seconds))
+                    print(f"{labels[key]:<25} {args.small_posts:,} posts, same rate  {_fmt(small[key]['small'][-1])}",
+                          flush=True)
+                    if round_ + 1 < args.rounds:
+                        small[key]["full"].append(open_loop(server, pairs[key], rate=results[key]["rate"],
+                                                            seconds=args.seconds))
+                        print(f"{labels[key]:<25} {args.posts:,} posts, same rate  {_fmt(small[key]['full'][-1])}",
+                              flush=True)
+                small[key]["alone"] = (probe(small_server, pairs[key], count=40), probe(server, pairs[key], count=40))
+                print(f"{labels[key]:<25} sequential p50 {small[key]['alone'][0] * 1000:.1f} ms at {args.small_posts:,}"
+                      f" posts, {small[key]['alone'][1] * 1000:.1f} ms at {args.posts:,}", flush=True)
         finally:
             server.stop()
+            small_server.stop()
 
     print(f"load average {os.getloadavg()[0]:.2f} after the run", flush=True)
     _summary(results, small, labels, args)
@@ -824,26 +842,30 @@ def main() -> None:
 
 
 def _summary(results: dict, small: dict, labels: dict, args) -> None:
-    before, after = results["me"]["capacity"]["rps"], results["me"]["capacity_again"]["rps"]
-    trivial = (before + after) / 2
+    trivial = results["me"]["rps"]
     print()
-    print(f"trivial capacity {before:.1f} req/s before the feeds, {after:.1f} after: ratios use {trivial:.1f}")
+    print(f"capacity, mean of {args.rounds} rounds (req/s): " + "; ".join(
+        f"{labels[key].split(' (')[0]} " + " / ".join(f"{run['rps']:.1f}" for run in r["capacities"])
+        for key, r in results.items()))
     print(f"summary: {args.posts:,} posts, {args.users:,} users, {args.likes:,} likes; {args.workers} uvicorn workers "
           f"on {os.cpu_count()} cores shared with PostgreSQL, Redis and the load generator")
     print(f"{'endpoint':<25} {'capacity req/s':>14} {'ratio':>6} | {'at ' + format(args.load, '.0%') + ': req/s':>13} "
           f"{'p50 ms':>7} {'p99 ms':>7}")
-    for key in results:
-        r = results[key]
-        cap, loaded = (trivial if key == "me" else r["capacity"]["rps"]), r["loaded"]
-        print(f"{labels[key]:<25} {cap:>14.1f} {cap / trivial:>6.2f} | {loaded['rps']:>13.1f} "
+    for key, r in results.items():
+        loaded = r["loaded"]
+        errors = sum(run["errors"] for run in r["capacities"]) + loaded["errors"]
+        print(f"{labels[key]:<25} {r['rps']:>14.1f} {r['rps'] / trivial:>6.2f} | {loaded['rps']:>13.1f} "
               f"{loaded['p50_us'] / 1000:>7.1f} {loaded['p99_us'] / 1000:>7.1f}"
-              + (f"  ({r['capacity']['errors'] + loaded['errors']} errors)"
-                 if r["capacity"]["errors"] + loaded["errors"] else ""))
+              + (f"  ({errors} errors)" if errors else ""))
     print("targets: ratio (feed capacity / trivial capacity) >= 0.30; p99 <= 150 ms at 70 % of capacity")
-    print(f"p50 at {args.small_posts:,} posts -> {args.posts:,} posts (same request rate; target <= 1.5x):")
-    for key in small:
-        a, b = small[key]["p50_us"] / 1000, results[key]["loaded"]["p50_us"] / 1000
-        print(f"  {labels[key]:<25} {a:7.1f} ms -> {b:7.1f} ms  ({b / a if a else float('nan'):.2f}x)")
+    print(f"p50 at {args.small_posts:,} posts -> {args.posts:,} posts (target <= 1.5x); at the same request rate, "
+          f"mean of {args.rounds} alternated runs each; and of 40 sequential requests:")
+    for key, runs in small.items():
+        a = sum(run["p50_us"] for run in runs["small"]) / len(runs["small"]) / 1000
+        b = sum(run["p50_us"] for run in runs["full"]) / len(runs["full"]) / 1000
+        sa, sb = (t * 1000 for t in runs["alone"])
+        print(f"  {labels[key]:<25} {a:7.1f} ms -> {b:7.1f} ms  ({b / a if a else float('nan'):.2f}x);"
+              f"  sequential {sa:6.1f} ms -> {sb:6.1f} ms  ({sb / sa if sa else float('nan'):.2f}x)")
 
 
 if __name__ == "__main__":
