@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponseRedirect
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
@@ -23,10 +23,10 @@ from .serializers import (
     CommentCreateSerializer,
     CommentSerializer,
     PostCreateSerializer,
-    PostRefSerializer,
     PostSerializer,
     PostUpdateSerializer,
     PreferencesSerializer,
+    RemovedPostSerializer,
     RemixCreateSerializer,
     ReportCreateSerializer,
     ShareCreateSerializer,
@@ -113,7 +113,9 @@ class PostRemixesApi(APIView):
 
 
 class PostLineageApi(APIView):
-    @extend_schema(responses={200: PostRefSerializer(many=True)}, tags=["posts"])
+    @extend_schema(responses={200: inline_serializer("PostLineage", {"results": PolymorphicProxySerializer(
+        component_name="LineageItem", serializers=[PostSerializer, RemovedPostSerializer],
+        resource_type_field_name=None, many=True)})}, tags=["posts"])
     def get(self, request: Request, post_id: int) -> Response:
         post = selectors.post_visible(viewer=request.user, post_id=post_id)
         chain = selectors.post_lineage(viewer=request.user, post=post)

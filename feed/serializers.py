@@ -21,6 +21,13 @@ class PostRefSerializer(serializers.Serializer):
     removed = serializers.BooleanField()
 
 
+class RemovedPostSerializer(serializers.Serializer):
+    """A link of a remix chain the viewer cannot see (deleted, removed, private, blocked)."""
+
+    id = serializers.IntegerField()
+    removed = serializers.BooleanField()
+
+
 def _datetime(value: datetime) -> str:
     """What DRF's DateTimeField writes (ISO 8601 in TIME_ZONE, UTC as "Z"), without its
     per-call lookup of the active time zone through asgiref's Local, which cost 20 us a post.
