@@ -21,8 +21,8 @@ its size matches the arguments; --reseed seeds it again.
 3. Loads it over loopback, rotating the tokens of 200 seeded users: first the
    capacity with wrk (closed loop, up to 32 connections, no think time), in --rounds
    rounds over all endpoints (each endpoint's capacity is the mean of its rounds: the
-   machine's speed drifts within minutes), then 70 % of that rate at a constant arrival
-   rate (wrk2's method; wrk2 is not packaged, so a small asyncio client here does it),
+   machine's speed drifts within minutes), and right after an endpoint's last round,
+   70 % of that rate at a constant arrival rate (wrk2's method; wrk2 is not packaged, so a small asyncio client here does it),
    latency counted from each request's due time so a slow response cannot hide the
    queue behind it. Endpoints: GET /api/v1/me (trivial: JWT auth, one query),
    /feed/for-you first page (every request ranks and stores a fresh snapshot),
@@ -790,7 +790,8 @@ def main() -> None:
             files = {key: _write_lines(workdir / f"{key}.txt", value) for key, value in pairs.items()}
             # Capacity in rounds over all endpoints, each endpoint's figure the mean of its rounds:
             # this shared machine's speed drifts by tens of per cent within minutes, and a single
-            # 10 s run of one endpoint caught a slow or a fast minute.
+            # 10 s run of one endpoint caught a slow or a fast minute. The last round runs each
+            # endpoint's 70 % load right after its capacity, in the same minute.
             for round_ in range(1, args.rounds + 1):
                 for key, label in endpoints:
                     if round_ == 1:
@@ -806,14 +807,15 @@ def main() -> None:
                     results[key]["capacities"].append(capacity)
                     print(f"{label:<25} capacity  {_fmt(capacity)}  ({results[key]['connections']} connections, "
                           f"round {round_})", flush=True)
-            for key, label in endpoints:
-                runs = results[key]["capacities"]
-                rps = sum(run["rps"] for run in runs) / len(runs)
-                rate = max(rps * args.load, 0.2)
-                loaded = open_loop(server, pairs[key], rate=rate, seconds=args.seconds)
-                print(f"{label:<25} {args.load * 100:.0f}% load  {_fmt(loaded)}  (offered {rate:.1f} req/s, "
-                      f"{loaded['connections']} connections)", flush=True)
-                results[key].update(rps=rps, rate=rate, loaded=loaded)
+                    if round_ < args.rounds:
+                        continue
+                    runs = results[key]["capacities"]
+                    rps = sum(run["rps"] for run in runs) / len(runs)
+                    rate = max(rps * args.load, 0.2)
+                    loaded = open_loop(server, pairs[key], rate=rate, seconds=args.seconds)
+                    print(f"{label:<25} {args.load * 100:.0f}% load  {_fmt(loaded)}  (offered {rate:.1f} req/s, "
+                          f"{loaded['connections']} connections)", flush=True)
+                    results[key].update(rps=rps, rate=rate, loaded=loaded)
             # p50 at 10k posts against the full size, at the same rate, the two servers alternated
             # so that a drift of the machine's speed falls on both alike.
             for key in ("for_you", "following"):
