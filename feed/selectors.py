@@ -4,8 +4,9 @@ One visibility rule, in two forms that a test holds together: `_visible_q` (SQL,
 lists cut by the database) and `ViewerContext.sees` (Python, for rows already loaded:
 ranked pages read from a snapshot, the parents and roots of remixes). A request reads
 the viewer's follows and blocks once (`viewer_context`) and hands them to both. Cards are
-read by id in one statement (`cards`): a list cuts its page of ids in SQL, a ranked feed
-reads them from its snapshot; a page costs the same number of queries whatever its size.
+read by id (`cards`: one statement, and one more for the parents and roots of remixes): a
+list cuts its page of ids in SQL, a ranked feed reads them from its snapshot; a page costs
+the same number of queries whatever its size.
 """
 
 from __future__ import annotations
