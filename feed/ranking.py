@@ -39,7 +39,7 @@ from config.errors import ApplicationError
 from config.redis import get_redis
 
 from .models import Post, PostStatus, Visibility
-from .selectors import ViewerContext, viewer_context
+from .selectors import ViewerContext, sql_in, viewer_context
 
 # Weights of the engagement score. Making something (a remix, a comment) counts more than
 # liking it, and liking more than watching it.
@@ -153,7 +153,7 @@ def _followed_sql(vendor: str, authors: int) -> str:
     ORM's compile added 1 ms of Python. Other databases (SQLite, for development) get the same
     rows from a window function, which PostgreSQL runs in 20 ms there."""
     post, user = Post._meta.db_table, User._meta.db_table
-    authors_in = f"IN ({', '.join(['%s'] * authors)})"
+    authors_in = sql_in(authors)
     where = "p.visibility IN (%s, %s) AND p.status = %s AND p.created_at >= %s"
     if vendor == "postgresql":
         return (f"SELECT {_FOLLOWED_COLUMNS} FROM (SELECT id FROM {user} WHERE id {authors_in} AND is_active) a"
