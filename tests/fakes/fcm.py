@@ -16,9 +16,10 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from .server import FakeHandler, serve_fake
 
 FCM_PROJECT = "clipsocial-test"
 _SEND_PATH = re.compile(r"^/v1/projects/(?P<project>[^/]+)/messages:send$")
@@ -73,14 +74,11 @@ def _fcm_error(http_status: int, status: str, fcm_code: str, message: str) -> di
     }
 
 
-def _handler(fake: FakeFcm) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+def _handler(fake: FakeFcm) -> type[FakeHandler]:
+    class Handler(FakeHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             match = _SEND_PATH.match(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
+            raw = self.read_body()
             if not match:
                 return self._reply(404, _fcm_error(404, "NOT_FOUND", "UNSPECIFIED_ERROR", "Not found."))
             try:
@@ -109,36 +107,14 @@ def _handler(fake: FakeFcm) -> type[BaseHTTPRequestHandler]:
             return self._reply(200, {"name": f"projects/{project}/messages/{number}"})
 
         def _reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args) -> None:  # keep test output clean
-            pass
+            self.send_json(status, body, content_type="application/json; charset=UTF-8")
 
     return Handler
 
 
 @pytest.fixture
 def fcm_server() -> Iterator[FakeFcm]:
-    fake = FakeFcm()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    # A short poll keeps shutdown() (and so each test's teardown) fast.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-fcm", daemon=True
-    )
-    thread.start()
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    yield from serve_fake(FakeFcm(), _handler, name="fake-fcm")
 
 
 @pytest.fixture

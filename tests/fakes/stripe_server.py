@@ -50,11 +50,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from .server import FakeHandler, serve_fake
 
 API_VERSION = "2025-08-27.basil"
 API_KEY = "sk_test_fake_" + "0" * 24
@@ -646,10 +647,8 @@ class FakeStripe:
         return {k: v for k, v in obj.items() if not k.startswith("_")}
 
 
-def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+def _handler(fake: FakeStripe) -> type[FakeHandler]:
+    class Handler(FakeHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             self._serve("GET")
 
@@ -661,8 +660,7 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, method: str) -> None:
             url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode() if length else ""
+            raw = self.read_body().decode()
             pairs = parse_qsl(url.query, keep_blank_values=True) + parse_qsl(raw, keep_blank_values=True)
             params = decode_form(pairs)
             key = self.headers.get("Idempotency-Key")
@@ -696,38 +694,17 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, recorded: RecordedRequest, status: int, body: dict, replayed: bool = False) -> None:
             recorded.status = status
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Request-Id", "req_" + secrets.token_hex(7))
-            self.send_header("Stripe-Version", API_VERSION)
+            headers = {"Request-Id": "req_" + secrets.token_hex(7), "Stripe-Version": API_VERSION}
             if replayed:
-                self.send_header("Idempotent-Replayed", "true")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args) -> None:  # keep test output clean
-            pass
+                headers["Idempotent-Replayed"] = "true"
+            self.send_json(status, body, headers=headers)
 
     return Handler
 
 
 @pytest.fixture(scope="session")
 def stripe_server() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-stripe",
-                              daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    yield from serve_fake(FakeStripe(), _handler, name="fake-stripe")
 
 
 @pytest.fixture

@@ -37,13 +37,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+
+from .server import FakeHandler, FakeServer
 
 ROUTES = ("create", "retrieve", "content", "delete")
 _VIDEO_PATH = re.compile(r"^/v1/videos/(?P<id>[A-Za-z0-9_-]+)(?P<content>/content)?$")
@@ -110,14 +111,11 @@ class FakeVideoAPI:
         self.response_delay = 0.0
         self.truncate_content = False
         self.lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self.http = FakeServer(_handler_for(self), name="fake-video-api", host=host, port=port)
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.http.url
 
     @property
     def fail_next_create_with(self) -> int | None:
@@ -138,16 +136,11 @@ class FakeVideoAPI:
         return [r for r in self.requests if r.method == method and (path is None or r.path == path)]
 
     def start(self) -> "FakeVideoAPI":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-video-api", daemon=True)
-        self._thread.start()
+        self.http.start()
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self.http.stop()
 
     def __enter__(self) -> "FakeVideoAPI":
         return self.start()
@@ -222,17 +215,11 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], di
     return form, files
 
 
-def _handler_for(api: FakeVideoAPI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass  # keep test output clean
-
+def _handler_for(api: FakeVideoAPI) -> type[FakeHandler]:
+    class Handler(FakeHandler):
         def _record(self) -> RecordedRequest:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.read_body()
             recorded = RecordedRequest(method=self.command, path=parts.path, query=parse_qs(parts.query),
                                        headers=dict(self.headers.items()), body=body)
             content_type = self.headers.get("Content-Type", "")
@@ -254,13 +241,8 @@ def _handler_for(api: FakeVideoAPI) -> type[BaseHTTPRequestHandler]:
                 time.sleep(api.response_delay)
             data = body if body is not None else json.dumps(payload).encode()
             try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(declared_length if declared_length is not None else len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_body(status, data, content_type=content_type, headers=headers,
+                               declared_length=declared_length)
                 if declared_length is not None:
                     self.close_connection = True
             except (BrokenPipeError, ConnectionResetError):
@@ -320,7 +302,12 @@ def _handler_for(api: FakeVideoAPI) -> type[BaseHTTPRequestHandler]:
                 payload = job.as_json()
             return self._send(200, payload)
 
-        def _job(self, recorded: RecordedRequest) -> tuple[FakeJob | None, bool]:
+        def _job(self) -> tuple[FakeJob | None, bool]:
+            """The job the path names and whether it asks for the content; None once an
+            error is answered."""
+            recorded = self._record()
+            if not self._authorised(recorded):
+                return None, False
             match = _VIDEO_PATH.match(recorded.path)
             if not match:
                 self._error(404, f"Unknown path {recorded.path}.", "not_found")
@@ -333,10 +320,7 @@ def _handler_for(api: FakeVideoAPI) -> type[BaseHTTPRequestHandler]:
             return job, bool(match["content"])
 
         def do_GET(self) -> None:  # noqa: N802
-            recorded = self._record()
-            if not self._authorised(recorded):
-                return None
-            job, content = self._job(recorded)
+            job, content = self._job()
             if job is None:
                 return None
             if content:
@@ -357,10 +341,7 @@ def _handler_for(api: FakeVideoAPI) -> type[BaseHTTPRequestHandler]:
             return self._send(200, payload)
 
         def do_DELETE(self) -> None:  # noqa: N802
-            recorded = self._record()
-            if not self._authorised(recorded):
-                return None
-            job, content = self._job(recorded)
+            job, content = self._job()
             if job is None:
                 return None
             if content:
@@ -386,12 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     server = FakeVideoAPI(api_key=args.api_key, host=args.host, port=args.port, progress_step=args.progress_step,
                           fps=args.fps)
     print(f"fake video API on {server.url} (key {args.api_key!r}); Ctrl-C stops it", flush=True)
-    try:
-        server._httpd.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._httpd.server_close()
+    server.http.serve_until_interrupted()
 
 
 if __name__ == "__main__":
