@@ -7,6 +7,8 @@ import logging
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from config.logging import bind_user_id
+
 from .presence import presence_connected, presence_disconnected, presence_seen
 
 from .realtime import user_group
@@ -39,6 +41,9 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED, reason="unauthenticated")
             return
         self.user_id = user.pk
+        # Every handler of this socket runs in the task of its connection, so this holds
+        # for the socket's whole life and for no other socket.
+        bind_user_id(user.pk)
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol=subprotocol)
