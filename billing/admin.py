@@ -186,6 +186,13 @@ class CreditAccountAdmin(ReadOnlyAdmin):
                        "lots", "ledger_links", "updated_at")
     fields = readonly_fields
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Expired lots are written down first, so the balance, by kind and lots agree on the page.
+        account = self.get_object(request, object_id)
+        if account is not None:
+            services.credits_expire_due(user_id=account.user_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="Available by kind")
     def balance_by_kind(self, obj):
         balance = selectors.credit_balance(user_id=obj.user_id)

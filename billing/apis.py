@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import error_body
+from config.http import IDEMPOTENCY_HEADER, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination
 
 from . import selectors
@@ -20,15 +20,15 @@ from .serializers import (
     CheckoutSessionSerializer,
     CreditEntrySerializer,
     CreditsResponseSerializer,
+    EntitlementsSerializer,
     PlanChangeResponseSerializer,
     PlanChangeSerializer,
     PlansResponseSerializer,
     SubscriptionResponseSerializer,
     SubscriptionSerializer,
     UrlSerializer,
-    entitlements_data,
 )
-from .services import checkout, webhooks
+from .services import checkout, ledger, webhooks
 from .stripe_api import require_stripe
 
 
@@ -41,15 +41,6 @@ class _StripeRequired:
             require_stripe()
 
 
-def _price(price, *, interval: str | None = None) -> dict | None:
-    if price is None:
-        return None
-    out = {"currency": price.currency, "unit_amount": price.unit_amount}
-    if interval:
-        out["interval"] = interval
-    return out
-
-
 class PlansApi(_StripeRequired, APIView):
     """Plans (the free tier first) and credit packs, priced in the user's currency: the
     currency their Stripe customer already uses, else their country's, else USD."""
@@ -59,32 +50,9 @@ class PlansApi(_StripeRequired, APIView):
     @extend_schema(parameters=[OpenApiParameter("country", str, description="ISO-2; for signed-out visitors")],
                    responses={200: PlansResponseSerializer}, tags=["billing"])
     def get(self, request: Request) -> Response:
-        user = request.user if request.user.is_authenticated else None
-        currency = (selectors.currency_for_user(user=user) if user
-                    else selectors.currency_for_country(request.query_params.get("country", "")))
-        free = selectors.free_entitlements("")
-        plans = [{
-            "code": "free", "name": "Free", "monthly_credits": 0, "max_concurrent_jobs": free.max_concurrent_jobs,
-            "max_duration_seconds": free.max_duration_seconds, "max_short_side": free.max_short_side,
-            "queue_priority": free.queue_priority, "watermark": True, "price": None,
-        }]
-        for plan in selectors.plans_on_sale():
-            price = selectors.plan_price(plan=plan, currency=currency)
-            if price is None:
-                continue  # not sold in this market
-            plans.append({
-                "code": plan.code, "name": plan.name, "monthly_credits": plan.monthly_credits,
-                "max_concurrent_jobs": plan.max_concurrent_jobs, "max_duration_seconds": plan.max_duration_seconds,
-                "max_short_side": plan.max_short_side, "queue_priority": plan.queue_priority,
-                "watermark": not plan.removes_watermark, "price": _price(price, interval="month"),
-            })
-        packs = []
-        for pack in selectors.packs_on_sale():
-            price = selectors.pack_price(pack=pack, currency=currency)
-            if price is not None:
-                packs.append({"code": pack.code, "name": pack.name, "credits": pack.credits, "price": _price(price)})
-        current = selectors.user_entitlements(user_id=user.pk).plan_code if user else None
-        return Response({"currency": currency, "current_plan": current, "plans": plans, "packs": packs})
+        catalogue = selectors.plan_catalogue(user=request.user if request.user.is_authenticated else None,
+                                             country=request.query_params.get("country", ""))
+        return Response(PlansResponseSerializer(catalogue).data)
 
 
 class CheckoutApi(_StripeRequired, APIView):
@@ -92,16 +60,13 @@ class CheckoutApi(_StripeRequired, APIView):
     plan gets their subscription updated in place (200), never a second subscription."""
 
     @extend_schema(request=CheckoutRequestSerializer,
-                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+                   parameters=[IDEMPOTENCY_HEADER],
                    responses={201: CheckoutSessionSerializer, 200: PlanChangeResponseSerializer}, tags=["billing"])
     def post(self, request: Request) -> Response:
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not (1 <= len(key) <= 128):
-            raise ValidationError({"Idempotency-Key": ["Use 1-128 characters."]}, code="idempotency_key_invalid")
-        serializer = CheckoutRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        result = checkout.checkout_start(user=request.user, plan_code=serializer.validated_data.get("plan"),
-                                         pack_code=serializer.validated_data.get("pack"), idempotency_key=key)
+        key = idempotency_key(request)
+        data = validated(CheckoutRequestSerializer, request)
+        result = checkout.checkout_start(user=request.user, plan_code=data.get("plan"), pack_code=data.get("pack"),
+                                         idempotency_key=key)
         if result.checkout is None:
             return Response({"plan_change": PlanChangeSerializer(result.plan_change).data,
                              "subscription": SubscriptionSerializer(result.subscription).data})
@@ -125,7 +90,7 @@ class SubscriptionApi(APIView):
         sub = selectors.current_subscription(user_id=request.user.pk)
         return Response({
             "subscription": SubscriptionSerializer(sub).data if sub else None,
-            "entitlements": entitlements_data(selectors.user_entitlements(user_id=request.user.pk)),
+            "entitlements": EntitlementsSerializer(selectors.user_entitlements(user_id=request.user.pk)).data,
         })
 
 
@@ -135,6 +100,8 @@ class CreditsApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
                    responses={200: CreditsResponseSerializer}, tags=["billing"])
     def get(self, request: Request) -> Response:
+        # Written down first (the sign-up grant, expired lots), so the ledger below shows them.
+        ledger.credits_expire_due(user_id=request.user.pk)
         balance = selectors.credit_balance(user_id=request.user.pk)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(selectors.credit_entries(user_id=request.user.pk), request, view=self)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from .models import (
@@ -36,25 +35,26 @@ class Balance:
     expiring: list[tuple[int, datetime]] = field(default_factory=list)
 
 
-def credit_balance(*, user_id: int) -> Balance:
-    from .services import ledger
-
-    now = ledger._now()
-    account = CreditAccount.objects.filter(user_id=user_id).first()
-    due = CreditLot.objects.filter(user_id=user_id, closed_at__isnull=True, expires_at__lte=now).exists()
-    if account is None or due:
-        # Materialise the account (and its sign-up grant) on first read; expire what is due
-        # so a read never shows credits that can no longer be spent.
-        with transaction.atomic():
-            account = ledger._locked_account(user_id)
-            ledger._expire_due(account, now)
-    open_lots = CreditLot.objects.filter(user_id=user_id, closed_at__isnull=True, remaining__gt=0)
+def credit_balance(*, user_id: int, now: datetime | None = None) -> Balance:
+    """The balance as the ledger would settle it now, without writing anything: lots past
+    their expiry are left out, and a user with no account yet has their sign-up grant.
+    `billing.services.credits_expire_due` writes those down (the entries a ledger shows)."""
+    now = now or timezone.now()
     by_kind = {kind: 0 for kind in CreditKind.values}
-    for row in open_lots.values("kind").annotate(total=Sum("remaining")):
+    account = CreditAccount.objects.filter(user_id=user_id).first()
+    if account is None:
+        # The ledger opens every account with the sign-up grant, a bonus lot that never expires.
+        by_kind[CreditKind.BONUS] = settings.CREDITS_SIGNUP_GRANT
+        return Balance(available=settings.CREDITS_SIGNUP_GRANT, reserved=0, by_kind=by_kind)
+    open_lots = CreditLot.objects.filter(user_id=user_id, closed_at__isnull=True)
+    expired = open_lots.filter(expires_at__lte=now).aggregate(total=Sum("remaining"))["total"] or 0
+    spendable = open_lots.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), remaining__gt=0)
+    for row in spendable.values("kind").annotate(total=Sum("remaining")):
         by_kind[row["kind"]] = row["total"]
-    expiring = [(lot.remaining, lot.expires_at) for lot in open_lots.filter(expires_at__isnull=False)
+    expiring = [(lot.remaining, lot.expires_at) for lot in spendable.filter(expires_at__isnull=False)
                 .order_by("expires_at", "id")]
-    return Balance(available=account.available, reserved=account.reserved, by_kind=by_kind, expiring=expiring)
+    return Balance(available=account.available - expired, reserved=account.reserved, by_kind=by_kind,
+                   expiring=expiring)
 
 
 def credit_entries(*, user_id: int) -> QuerySet[CreditEntry]:
@@ -125,6 +125,55 @@ def plan_for_price(stripe_price_id: str) -> Plan | None:
     return price.plan if price else None
 
 
+@dataclass(frozen=True)
+class PlanLimits:
+    """What a plan allows: the one definition of that shape, shown in the plans catalogue and
+    in a user's entitlements (billing.serializers.PlanLimitsSerializer renders it)."""
+
+    monthly_credits: int
+    max_concurrent_jobs: int
+    max_duration_seconds: int
+    max_short_side: int
+    queue_priority: int  # higher runs sooner, 0-9
+    watermark: bool
+
+
+def plan_limits(plan: Plan | None) -> PlanLimits:
+    """A plan's limits. None is the free tier, which comes from settings (GENERATION_FREE_*),
+    not from a Plan row."""
+    if plan is None:
+        return PlanLimits(monthly_credits=0, max_concurrent_jobs=settings.GENERATION_FREE_CONCURRENT_JOBS,
+                          max_duration_seconds=settings.GENERATION_FREE_MAX_DURATION,
+                          max_short_side=settings.GENERATION_FREE_MAX_SHORT_SIDE, queue_priority=0, watermark=True)
+    return PlanLimits(monthly_credits=plan.monthly_credits, max_concurrent_jobs=plan.max_concurrent_jobs,
+                      max_duration_seconds=plan.max_duration_seconds, max_short_side=plan.max_short_side,
+                      queue_priority=plan.queue_priority, watermark=not plan.removes_watermark)
+
+
+def _price_data(price: PlanPrice | PackPrice, **extra) -> dict:
+    return {"currency": price.currency, "unit_amount": price.unit_amount, **extra}
+
+
+def plan_catalogue(*, user, country: str = "") -> dict:
+    """The plans on sale (the free tier first) and the credit packs, priced in the user's
+    currency, or for a signed-out visitor (`user` None) in their `country`'s; with the
+    user's current plan (None signed out). What has no price there is not sold there."""
+    currency = currency_for_user(user=user) if user is not None else currency_for_country(country)
+    plans = [{"code": "free", "name": "Free", **asdict(plan_limits(None)), "price": None}]
+    for plan in plans_on_sale():
+        price = plan_price(plan=plan, currency=currency)
+        if price is not None:
+            plans.append({"code": plan.code, "name": plan.name, **asdict(plan_limits(plan)),
+                          "price": _price_data(price, interval="month")})
+    packs = []
+    for pack in packs_on_sale():
+        price = pack_price(pack=pack, currency=currency)
+        if price is not None:
+            packs.append({"code": pack.code, "name": pack.name, "credits": pack.credits, "price": _price_data(price)})
+    current = user_entitlements(user_id=user.pk).plan_code if user is not None else None
+    return {"currency": currency, "current_plan": current, "plans": plans, "packs": packs}
+
+
 # --- subscriptions and entitlements -----------------------------------------------------
 
 # Statuses in which a subscription still exists in Stripe and may bill again.
@@ -141,18 +190,12 @@ def current_subscription(*, user_id: int) -> Subscription | None:
 
 
 @dataclass(frozen=True)
-class Entitlements:
+class Entitlements(PlanLimits):
     """What a user may do now, and why (for staff and support)."""
 
     tier: str  # "free" or the plan's code
-    max_concurrent_jobs: int
-    queue_priority: int  # higher runs sooner, 0-9
-    max_duration_seconds: int
-    max_short_side: int
-    watermark: bool
     plan_code: str = "free"
     plan_name: str = "Free"
-    monthly_credits: int = 0
     # "free", "subscription" or "grace"
     source: str = "free"
     reason: str = "No subscription."
@@ -162,26 +205,13 @@ class Entitlements:
 
 
 def free_entitlements(reason: str, subscription_id: str = "") -> Entitlements:
-    """The free tier comes from settings (GENERATION_FREE_*), not from a Plan row."""
-    return Entitlements(
-        tier="free",
-        max_concurrent_jobs=settings.GENERATION_FREE_CONCURRENT_JOBS,
-        queue_priority=0,
-        max_duration_seconds=settings.GENERATION_FREE_MAX_DURATION,
-        max_short_side=settings.GENERATION_FREE_MAX_SHORT_SIDE,
-        watermark=True,
-        reason=reason,
-        subscription_id=subscription_id,
-    )
+    return Entitlements(**asdict(plan_limits(None)), tier="free", reason=reason, subscription_id=subscription_id)
 
 
 def _paid(plan: Plan, *, source: str, reason: str, sub: Subscription, valid_until: datetime | None) -> Entitlements:
     return Entitlements(
-        tier=plan.code, plan_code=plan.code, plan_name=plan.name, monthly_credits=plan.monthly_credits,
-        max_concurrent_jobs=plan.max_concurrent_jobs, queue_priority=plan.queue_priority,
-        max_duration_seconds=plan.max_duration_seconds, max_short_side=plan.max_short_side,
-        watermark=not plan.removes_watermark, source=source, reason=reason,
-        subscription_id=sub.stripe_subscription_id, valid_until=valid_until,
+        **asdict(plan_limits(plan)), tier=plan.code, plan_code=plan.code, plan_name=plan.name, source=source,
+        reason=reason, subscription_id=sub.stripe_subscription_id, valid_until=valid_until,
     )
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from .models import CheckoutSession, CreditEntry, PlanChange, Subscription
-from .selectors import Entitlements, entry_by_kind
+from .selectors import entry_by_kind
 
 
 class CheckoutRequestSerializer(serializers.Serializer):
@@ -29,21 +29,29 @@ class PriceSerializer(serializers.Serializer):
     interval = serializers.CharField(required=False)
 
 
-class PlanOutSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
+# selectors.PlanLimits, the one copy of these fields: plans and entitlements inherit them.
+# (Comments, not docstrings, on these serializers: a docstring becomes the schema's description.)
+class PlanLimitsSerializer(serializers.Serializer):
     monthly_credits = serializers.IntegerField()
     max_concurrent_jobs = serializers.IntegerField()
     max_duration_seconds = serializers.IntegerField()
     max_short_side = serializers.IntegerField()
     queue_priority = serializers.IntegerField()
     watermark = serializers.BooleanField()
+
+
+class CatalogueItemSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+# DRF puts the fields of the bases first, in the order the bases are listed: these bases keep
+# the fields where the responses have always had them.
+class PlanOutSerializer(CatalogueItemSerializer, PlanLimitsSerializer):
     price = PriceSerializer(allow_null=True)
 
 
-class PackOutSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
+class PackOutSerializer(CatalogueItemSerializer):
     credits = serializers.IntegerField()
     price = PriceSerializer()
 
@@ -90,27 +98,23 @@ class PlanChangeResponseSerializer(serializers.Serializer):
     subscription = SubscriptionSerializer()
 
 
-class EntitlementsSerializer(serializers.Serializer):
+# A base only so that these fields come before the limits (see PlanOutSerializer).
+class _EntitlementsBasisSerializer(serializers.Serializer):
     plan = serializers.CharField(source="plan_code")
     plan_name = serializers.CharField()
     source = serializers.CharField(help_text="free, subscription or grace")
     reason = serializers.CharField()
     valid_until = serializers.DateTimeField(allow_null=True)
-    monthly_credits = serializers.IntegerField()
-    max_concurrent_jobs = serializers.IntegerField()
-    max_duration_seconds = serializers.IntegerField()
-    max_short_side = serializers.IntegerField()
-    queue_priority = serializers.IntegerField()
-    watermark = serializers.BooleanField()
+
+
+# selectors.Entitlements: the plan, why the user has it, until when, and its limits.
+class EntitlementsSerializer(_EntitlementsBasisSerializer, PlanLimitsSerializer):
+    pass
 
 
 class SubscriptionResponseSerializer(serializers.Serializer):
     subscription = SubscriptionSerializer(allow_null=True)
     entitlements = EntitlementsSerializer()
-
-
-def entitlements_data(entitlements: Entitlements) -> dict:
-    return EntitlementsSerializer(entitlements).data
 
 
 class ExpiringSerializer(serializers.Serializer):

@@ -5,10 +5,9 @@
 `subscriptions`: state from Stripe (subscriptions, paid invoices, checkouts, refunds).
 `webhooks`: Stripe webhook verification, storage, processing and replay.
 
-The ledger functions are re-exported here: other apps call `billing.services.credits_*`.
+The ledger functions that other apps and staff tools call are re-exported here, as
+`billing.services.credits_*`.
 """
-
-from config.errors import ApplicationError
 
 from .ledger import (
     InsufficientCredits,
@@ -16,20 +15,17 @@ from .ledger import (
     credits_capture,
     credits_clawback,
     credits_expire_due,
-    credits_expire_sweep,
     credits_grant,
     credits_release,
     credits_reserve,
 )
 
 __all__ = [
-    "ApplicationError",
     "InsufficientCredits",
     "credits_adjust",
     "credits_capture",
     "credits_clawback",
     "credits_expire_due",
-    "credits_expire_sweep",
     "credits_grant",
     "credits_release",
     "credits_reserve",

@@ -26,6 +26,7 @@ from config.errors import ApplicationError, Conflict, NotFound
 from .. import selectors
 from ..models import BillingCustomer, CheckoutSession, CreditPack, Plan, PlanChange, Subscription
 from ..stripe_api import BillingUnavailable, plain, stripe_client
+from .subscriptions import subscription_apply
 
 logger = logging.getLogger(__name__)
 
@@ -220,8 +221,6 @@ def plan_change(*, user: User, subscription: Subscription, plan: Plan) -> Checko
     changes with no proration, the next renewal bills the lower price, and the user
     keeps the plan they paid for until the period ends.
     """
-    from .subscriptions import subscription_apply
-
     current = subscription.plan
     if current is not None and current.pk == plan.pk:
         raise Conflict(f"You are already on {plan.name}.", code="already_subscribed")

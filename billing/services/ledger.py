@@ -14,7 +14,9 @@ credits go before paid ones, so a refunded pack's unspent credits are really
 its own). Each entry's movements record which lots it touched; a release puts
 credits back into the lots its reservation took them from. Expired lots are
 closed once, under the lock, with an `expire` entry, lazily by any ledger call
-or read and by the beat task `billing.tasks.expire_credits`.
+(`credits_expire_due` before a balance is shown) and by the beat task
+`billing.tasks.expire_credits`. `billing.selectors.credit_balance` only reads, and
+leaves out what this would expire.
 """
 
 from __future__ import annotations
@@ -273,11 +275,19 @@ def credits_adjust(*, user_id: int, amount: int, reason: str, staff_id: int, key
                    movements=_take(account, -amount))
 
 
-@transaction.atomic
 def credits_expire_due(*, user_id: int) -> list[CreditEntry]:
-    """Close this user's lots whose expiry has passed. Exactly once per lot."""
-    account = _locked_account(user_id)
-    return _expire_due(account, _now())
+    """Close this user's lots whose expiry has passed. Exactly once per lot.
+
+    Like every ledger call it opens the account, with its sign-up grant, on first use. The
+    credits endpoint and the admin account page call it before they read, so the ledger
+    they show has those entries."""
+    now = _now()
+    if (CreditAccount.objects.filter(user_id=user_id).exists()
+            and not CreditLot.objects.filter(user_id=user_id, closed_at__isnull=True, expires_at__lte=now).exists()):
+        # Nothing to write: the usual case when a balance is shown, which must not queue on the row lock.
+        return []
+    with transaction.atomic():
+        return _expire_due(_locked_account(user_id), _now())
 
 
 @transaction.atomic

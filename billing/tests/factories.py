@@ -2,7 +2,7 @@ import factory
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from billing.models import BillingCustomer, CreditPack, PackPrice, Plan, PlanPrice, Subscription
+from billing.models import Plan, Subscription
 
 
 class PlanFactory(factory.django.DjangoModelFactory):
@@ -19,44 +19,6 @@ class PlanFactory(factory.django.DjangoModelFactory):
     max_short_side = 1080
     queue_priority = 5
     removes_watermark = True
-
-
-class PlanPriceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = PlanPrice
-
-    plan = factory.SubFactory(PlanFactory)
-    currency = "usd"
-    unit_amount = 999
-    stripe_price_id = factory.Sequence(lambda n: f"price_plan_{n}")
-
-
-class CreditPackFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CreditPack
-        django_get_or_create = ("code",)
-
-    code = factory.Sequence(lambda n: f"pack{n}")
-    name = factory.LazyAttribute(lambda o: o.code.title())
-    credits = 300
-
-
-class PackPriceFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = PackPrice
-
-    pack = factory.SubFactory(CreditPackFactory)
-    currency = "usd"
-    unit_amount = 499
-    stripe_price_id = factory.Sequence(lambda n: f"price_pack_{n}")
-
-
-class BillingCustomerFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = BillingCustomer
-
-    user = factory.SubFactory(UserFactory)
-    stripe_customer_id = factory.Sequence(lambda n: f"cus_factory{n}")
 
 
 class SubscriptionFactory(factory.django.DjangoModelFactory):

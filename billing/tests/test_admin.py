@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
+from billing import services
 from billing.models import (
     CheckoutSession,
     CreditAccount,
@@ -94,7 +95,7 @@ def test_replay_of_a_failed_event_processes_it_once(admin_client, staff, catalog
 def test_the_account_page_says_why_a_user_has_their_entitlements(admin_client, catalogue):
     user = UserFactory()
     SubscriptionFactory(user=user, plan=catalogue.pro, stripe_subscription_id="sub_why")
-    credit_balance(user_id=user.pk)
+    services.credits_expire_due(user_id=user.pk)  # opens the account
 
     page = admin_client.get(reverse("admin:billing_creditaccount_change", args=[user.pk])).content.decode()
 
@@ -105,7 +106,7 @@ def test_the_account_page_says_why_a_user_has_their_entitlements(admin_client, c
 
 def test_a_manual_adjustment_needs_a_reason_and_cannot_overdraw(admin_client, staff):
     user = UserFactory()
-    credit_balance(user_id=user.pk)
+    services.credits_expire_due(user_id=user.pk)  # opens the account
     url = reverse("admin:billing_creditentry_add")
 
     no_reason = admin_client.post(url, {"user": user.pk, "amount": 50, "reason": "  "})

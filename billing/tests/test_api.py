@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from billing import services
-from billing.models import BillingCustomer, CheckoutSession, CreditEntry, PlanChange, Subscription
+from billing.models import BillingCustomer, CheckoutSession, CreditEntry, CreditLot, PlanChange, Subscription
+from billing.tests.concurrency import at_once
 from billing.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -166,28 +170,14 @@ def test_an_idempotency_key_returns_the_same_checkout(auth_api, catalogue, strip
 
 @pytest.mark.django_db(transaction=True)
 def test_the_same_checkout_sent_five_times_at_once_makes_one_session(catalogue, stripe_fake, client_for):
-    import threading
-
-    from django.db import connection
-
     user = UserFactory()
-    results: list[tuple[int, str]] = []
-    barrier = threading.Barrier(5)
 
-    def buy() -> None:
-        barrier.wait()
-        try:
-            response = client_for(user).post("/api/v1/billing/checkout", {"plan": "basic"}, format="json",
-                                             HTTP_IDEMPOTENCY_KEY="tap-1")
-            results.append((response.status_code, response.json()["checkout_id"]))
-        finally:
-            connection.close()
+    def buy() -> tuple[int, str]:
+        response = client_for(user).post("/api/v1/billing/checkout", {"plan": "basic"}, format="json",
+                                         HTTP_IDEMPOTENCY_KEY="tap-1")
+        return response.status_code, response.json()["checkout_id"]
 
-    threads = [threading.Thread(target=buy) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([buy] * 5)
 
     checkout = CheckoutSession.objects.get()
     assert sorted(results) == [(200, str(checkout.pk))] * 4 + [(201, str(checkout.pk))]
@@ -327,3 +317,21 @@ def test_credits_balance_by_kind_and_history_in_cursor_pages(auth_api, settings)
     assert (reserve["available_delta"], reserve["by_kind"]) == (-10, {"bonus": -10})
     ids = [e["id"] for e in first["results"] + second["results"]]
     assert ids == sorted(CreditEntry.objects.filter(user=user).values_list("id", flat=True), reverse=True)
+
+
+def test_the_credits_ledger_shows_the_signup_grant_and_expiry_written_down_by_the_read(client_for, settings):
+    settings.CREDITS_SIGNUP_GRANT = 100
+    user = UserFactory()
+    fresh = client_for(user).get("/api/v1/billing/credits").json()
+    services.credits_grant(user_id=user.pk, amount=50, kind="plan", key="invoice:1", reference="invoice:1",
+                           expires_at=timezone.now() + timedelta(days=1))
+    CreditLot.objects.filter(user=user, kind="plan").update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    expired = client_for(user).get("/api/v1/billing/credits").json()
+
+    assert [(e["kind"], e["available_delta"]) for e in fresh["results"]] == [("grant", 100)]
+    assert expired["balance"] == {"available": 100, "reserved": 0, "by_kind": {"plan": 0, "bonus": 100, "pack": 0},
+                                  "expiring": []}
+    assert [(e["kind"], e["available_delta"]) for e in expired["results"]] == [
+        ("expire", -50), ("grant", 50), ("grant", 100)]
+    assert CreditLot.objects.get(user=user, kind="plan").closed_reason == "expired"

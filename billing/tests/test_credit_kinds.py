@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import random
-import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from billing.models import CreditAccount, CreditEntry, CreditLot, CreditMovement
 from billing.selectors import credit_balance
 from billing.services import ledger
 from billing.tasks import expire_credits
+from billing.tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +119,9 @@ def test_plan_credits_expire_at_the_period_end_exactly_once_with_an_entry(clock)
     services.credits_capture(user_id=user.pk, reference="generation:a")
 
     clock.advance(days=30)
-    first = credit_balance(user_id=user.pk)  # read: expires lazily
+    first = credit_balance(user_id=user.pk, now=clock.now)  # leaves them out, and writes nothing
+    assert not CreditEntry.objects.filter(kind="expire").exists()
+    services.credits_expire_due(user_id=user.pk)  # as the credits endpoint does before it reads
     expire_credits()  # the beat task finds nothing left to do
     services.credits_expire_due(user_id=user.pk)
 
@@ -141,7 +143,7 @@ def test_expired_credits_cannot_be_spent(clock):
         services.credits_reserve(user_id=user.pk, amount=101, reference="generation:a")
 
     assert not CreditEntry.objects.filter(kind="reserve").exists()
-    assert credit_balance(user_id=user.pk).available == 100
+    assert credit_balance(user_id=user.pk, now=clock.now).available == 100
     _assert_consistent(user)
 
 
@@ -175,20 +177,8 @@ def test_concurrent_expiry_writes_one_entry(clock):
     user = UserFactory()
     _plan(user, 500, clock, days=1)
     clock.advance(days=1)
-    barrier = threading.Barrier(6)
 
-    def expire() -> None:
-        barrier.wait()
-        try:
-            services.credits_expire_due(user_id=user.pk)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=expire) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once([partial(services.credits_expire_due, user_id=user.pk)] * 6)
 
     assert CreditEntry.objects.filter(kind="expire").count() == 1
     assert CreditAccount.objects.get(user=user).available == 100
@@ -198,7 +188,7 @@ def test_concurrent_expiry_writes_one_entry(clock):
 def test_grant_rules():
     user = UserFactory()
     soon = timezone.now() + timedelta(days=1)
-    credit_balance(user_id=user.pk)
+    services.credits_expire_due(user_id=user.pk)  # opens the account
 
     with pytest.raises(ValueError):
         services.credits_grant(user_id=user.pk, amount=10, kind="plan", key="k1")  # plan needs an expiry
@@ -295,7 +285,7 @@ def test_random_operations_keep_the_ledger_consistent(clock):
     """Whatever happens, in any order: totals match the entries and the open lots."""
     rng = random.Random(5)
     user, staff = UserFactory(), UserFactory(is_staff=True)
-    credit_balance(user_id=user.pk)
+    services.credits_expire_due(user_id=user.pk)  # opens the account
     open_refs: list[str] = []
     for step in range(150):
         op = rng.choice(["plan", "pack", "reserve", "reserve", "settle", "settle", "time", "adjust", "refund"])

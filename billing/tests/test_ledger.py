@@ -1,12 +1,13 @@
-import threading
+from functools import partial
 
 import pytest
-from django.db import connection
 
 from accounts.tests.factories import UserFactory
 from billing import services
 from billing.models import CreditAccount, CreditEntry
 from billing.selectors import credit_balance, generation_cost
+from billing.tests.concurrency import at_once
+from config.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,11 @@ def test_first_use_grants_signup_credits_once(settings):
     settings.CREDITS_SIGNUP_GRANT = 40
     user = UserFactory()
 
-    assert _balance(user) == (40, 0)
+    assert _balance(user) == (40, 0)  # shown before the account exists, which a read does not write
+    assert not CreditEntry.objects.filter(user=user).exists()
+    services.credits_expire_due(user_id=user.pk)
+    services.credits_expire_due(user_id=user.pk)
+
     assert _balance(user) == (40, 0)
     assert list(CreditEntry.objects.filter(user=user).values_list("kind", "available_delta")) == [("grant", 40)]
 
@@ -51,7 +56,7 @@ def test_reserve_capture_release_move_credits_and_settle_once(settings):
 def test_reserve_more_than_available_is_refused_and_changes_nothing(settings):
     settings.CREDITS_SIGNUP_GRANT = 10
     user = UserFactory()
-    _balance(user)
+    services.credits_expire_due(user_id=user.pk)  # opens the account
 
     with pytest.raises(services.InsufficientCredits):
         services.credits_reserve(user_id=user.pk, amount=11, reference="generation:x")
@@ -72,7 +77,7 @@ def test_adjustment_needs_a_reason_and_cannot_overdraw(settings):
     settings.CREDITS_SIGNUP_GRANT = 5
     user, staff = UserFactory(), UserFactory(is_staff=True)
 
-    with pytest.raises(services.ApplicationError) as no_reason:
+    with pytest.raises(ApplicationError) as no_reason:
         services.credits_adjust(user_id=user.pk, amount=10, reason=" ", staff_id=staff.pk, key="k1")
     with pytest.raises(services.InsufficientCredits):
         services.credits_adjust(user_id=user.pk, amount=-6, reason="chargeback", staff_id=staff.pk, key="k2")
@@ -88,25 +93,16 @@ def test_adjustment_needs_a_reason_and_cannot_overdraw(settings):
 def test_concurrent_reservations_never_overdraw(settings):
     settings.CREDITS_SIGNUP_GRANT = 50
     user = UserFactory()
-    _balance(user)
-    results: list[str] = []
-    barrier = threading.Barrier(10)
+    services.credits_expire_due(user_id=user.pk)  # opens the account
 
-    def attempt(i: int) -> None:
-        barrier.wait()
+    def attempt(i: int) -> str:
         try:
             services.credits_reserve(user_id=user.pk, amount=10, reference=f"generation:{i}")
-            results.append("ok")
         except services.InsufficientCredits:
-            results.append("refused")
-        finally:
-            connection.close()
+            return "refused"
+        return "ok"
 
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = at_once([partial(attempt, i) for i in range(10)])
 
     assert sorted(results) == ["ok"] * 5 + ["refused"] * 5
     account = CreditAccount.objects.get(user=user)

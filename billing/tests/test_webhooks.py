@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
@@ -27,6 +25,7 @@ from billing.models import (
 )
 from billing.selectors import credit_balance, user_entitlements
 from billing.services import ledger
+from billing.tests.concurrency import at_once
 from tests.fakes.stripe_server import sign
 
 from .conftest import WEBHOOK_URL
@@ -126,6 +125,7 @@ def test_renewal_grants_again_and_the_old_period_credits_expire(auth_api, catalo
     assert {status for _, status in deliver_new()} == {200}
     # The period end passes.
     monkeypatch.setattr(ledger, "_now", lambda: first_end + timedelta(seconds=1))
+    services.credits_expire_due(user_id=user.pk)  # as the credits endpoint does before it reads
     balance = credit_balance(user_id=user.pk)
 
     assert _grants(user) == [(f"invoice:{first_invoice}", 500), (f"invoice:{renewal['id']}", 500)]
@@ -337,22 +337,12 @@ def test_ten_concurrent_copies_of_an_event_are_processed_once(catalogue, stripe_
     checkout = _checkout(client_for(user), plan="basic")
     stripe_fake.complete_checkout(checkout.stripe_session_id)
     paid = stripe_fake.events_of("invoice.paid")[0]
-    statuses: list[tuple[int, str]] = []
-    barrier = threading.Barrier(10)
 
-    def send() -> None:
-        barrier.wait()
-        try:
-            response = deliver(paid, client=APIClient())
-            statuses.append((response.status_code, response.json()["outcome"]))
-        finally:
-            connection.close()
+    def send() -> tuple[int, str]:
+        response = deliver(paid, client=APIClient())
+        return response.status_code, response.json()["outcome"]
 
-    threads = [threading.Thread(target=send) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = at_once([send] * 10)
 
     assert sorted(statuses) == [(200, "duplicate")] * 9 + [(200, "processed")]
     assert _grants(user) == [(f"invoice:{paid['data']['object']['id']}", 500)]
