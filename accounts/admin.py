@@ -23,21 +23,28 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "handle", "password1", "password2")}),)
 
 
-@admin.register(Follow)
-class FollowAdmin(admin.ModelAdmin):
-    list_display = ("follower", "followee", "created_at")
-    search_fields = ("follower__handle", "followee__handle", "follower__email", "followee__email")
+class _BetweenUsersAdmin(admin.ModelAdmin):
+    """A row relating two users (a follow, a block): listed by both, found by either's handle or email."""
+
+    users: tuple[str, str]
     list_filter = ("created_at",)
-    raw_id_fields = ("follower", "followee")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.list_display = (*cls.users, "created_at")
+        cls.search_fields = tuple(f"{user}__{field}" for field in ("handle", "email") for user in cls.users)
+        cls.raw_id_fields = cls.users
+
+
+@admin.register(Follow)
+class FollowAdmin(_BetweenUsersAdmin):
+    users = ("follower", "followee")
     date_hierarchy = "created_at"
 
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
-    list_display = ("blocker", "blocked", "created_at")
-    search_fields = ("blocker__handle", "blocked__handle", "blocker__email", "blocked__email")
-    list_filter = ("created_at",)
-    raw_id_fields = ("blocker", "blocked")
+class BlockAdmin(_BetweenUsersAdmin):
+    users = ("blocker", "blocked")
 
 
 @admin.register(Device)

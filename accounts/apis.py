@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -10,9 +10,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config.http import validated
 from config.pagination import NewestFirstCursorPagination
 
 from . import selectors, services
+from .models import User
 from .serializers import (
     AuthResultSerializer,
     DeviceDeleteInputSerializer,
@@ -29,12 +31,6 @@ from .serializers import (
     SignupInputSerializer,
     TokenPairSerializer,
 )
-
-
-def _valid(serializer_class, request: Request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class _AuthThrottled(APIView):
@@ -54,14 +50,14 @@ def _auth_response(request: Request, user, *, created: bool | None = None, statu
 class SignupApi(_AuthThrottled):
     @extend_schema(request=SignupInputSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        user = services.user_signup(**_valid(SignupInputSerializer, request))
+        user = services.user_signup(**validated(SignupInputSerializer, request))
         return _auth_response(request, user, status_code=status.HTTP_201_CREATED)
 
 
 class LoginApi(_AuthThrottled):
     @extend_schema(request=LoginInputSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        user = services.user_authenticate(**_valid(LoginInputSerializer, request))
+        user = services.user_authenticate(**validated(LoginInputSerializer, request))
         return _auth_response(request, user)
 
 
@@ -69,7 +65,7 @@ class FirebaseSignInApi(_AuthThrottled):
     @extend_schema(request=FirebaseInputSerializer, responses={200: AuthResultSerializer, 201: AuthResultSerializer},
                    tags=["auth"])
     def post(self, request: Request) -> Response:
-        user, created = services.user_sign_in_with_firebase(**_valid(FirebaseInputSerializer, request))
+        user, created = services.user_sign_in_with_firebase(**validated(FirebaseInputSerializer, request))
         return _auth_response(request, user, created=created, status_code=201 if created else 200)
 
 
@@ -78,13 +74,13 @@ class RefreshApi(_AuthThrottled):
 
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        return Response(services.auth_refresh(**_valid(RefreshInputSerializer, request)))
+        return Response(services.auth_refresh(**validated(RefreshInputSerializer, request)))
 
 
 class LogoutApi(APIView):
     @extend_schema(request=RefreshInputSerializer, responses={204: None}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        services.auth_logout(user=request.user, **_valid(RefreshInputSerializer, request))
+        services.auth_logout(user=request.user, **validated(RefreshInputSerializer, request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -95,16 +91,14 @@ class MeApi(APIView):
 
     @extend_schema(request=MeUpdateInputSerializer, responses={200: MeSerializer}, tags=["me"])
     def patch(self, request: Request) -> Response:
-        serializer = MeUpdateInputSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        user = services.user_update(user=request.user, data=dict(serializer.validated_data))
+        user = services.user_update(user=request.user, data=validated(MeUpdateInputSerializer, request, partial=True))
         return Response(MeSerializer(user, context={"request": request}).data)
 
 
 class DevicesApi(APIView):
     @extend_schema(request=DeviceInputSerializer, responses={201: DeviceSerializer}, tags=["me"])
     def post(self, request: Request) -> Response:
-        data = _valid(DeviceInputSerializer, request)
+        data = validated(DeviceInputSerializer, request)
         device = services.device_register(
             user=request.user, fcm_token=data["token"], platform=data["platform"],
             app_version=data["app_version"], locale=data["locale"],
@@ -113,45 +107,48 @@ class DevicesApi(APIView):
 
     @extend_schema(request=DeviceDeleteInputSerializer, responses={204: None}, tags=["me"])
     def delete(self, request: Request) -> Response:
-        data = _valid(DeviceDeleteInputSerializer, request)
+        data = validated(DeviceDeleteInputSerializer, request)
         services.device_unregister(user=request.user, fcm_token=data["token"])
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _target(request: Request, handle: str) -> User:
+    """The profile at `handle` as the viewer may see it (404 when its owner blocked them)."""
+    return selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+
+
+def _profile(request: Request, handle: str) -> Response:
+    # Read after the view's change, if any, so the follow flag and the counts show it.
+    return Response(PublicUserSerializer(_target(request, handle), context={"request": request}).data)
 
 
 class ProfileApi(APIView):
     @extend_schema(responses={200: PublicUserSerializer}, tags=["users"])
     def get(self, request: Request, handle: str) -> Response:
-        user = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
-        return Response(PublicUserSerializer(user, context={"request": request}).data)
+        return _profile(request, handle)
 
 
 class FollowApi(APIView):
     @extend_schema(request=None, responses={200: PublicUserSerializer}, tags=["users"])
     def post(self, request: Request, handle: str) -> Response:
-        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
-        services.follow_create(follower=request.user, followee=target)
-        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
-        return Response(PublicUserSerializer(target, context={"request": request}).data)
+        services.follow_create(follower=request.user, followee=_target(request, handle))
+        return _profile(request, handle)
 
     @extend_schema(request=None, responses={200: PublicUserSerializer}, tags=["users"])
     def delete(self, request: Request, handle: str) -> Response:
-        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
-        services.follow_delete(follower=request.user, followee=target)
-        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
-        return Response(PublicUserSerializer(target, context={"request": request}).data)
+        services.follow_delete(follower=request.user, followee=_target(request, handle))
+        return _profile(request, handle)
 
 
 class BlockApi(APIView):
     @extend_schema(request=None, responses={204: None}, tags=["users"])
     def post(self, request: Request, handle: str) -> Response:
-        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
-        services.block_create(blocker=request.user, blocked=target)
+        services.block_create(blocker=request.user, blocked=_target(request, handle))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={204: None}, tags=["users"])
     def delete(self, request: Request, handle: str) -> Response:
-        target = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
-        services.block_delete(blocker=request.user, blocked=target)
+        services.block_delete(blocker=request.user, blocked=_target(request, handle))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -160,25 +157,19 @@ class _EdgeListApi(APIView):
     selector = None
 
     def get(self, request: Request, handle: str) -> Response:
-        owner = selectors.user_visible_by_handle(handle=handle, viewer=request.user)
+        owner = _target(request, handle)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(type(self).selector(user=owner), request, view=self)
         return paginator.get_paginated_response(self.serializer_class(page, many=True, context={"request": request}).data)
 
 
+@extend_schema_view(get=extend_schema(responses={200: FollowerEdgeSerializer(many=True)}, tags=["users"]))
 class FollowersApi(_EdgeListApi):
     serializer_class = FollowerEdgeSerializer
     selector = staticmethod(selectors.user_followers)
 
-    @extend_schema(responses={200: FollowerEdgeSerializer(many=True)}, tags=["users"])
-    def get(self, request: Request, handle: str) -> Response:
-        return super().get(request, handle)
 
-
+@extend_schema_view(get=extend_schema(responses={200: FollowingEdgeSerializer(many=True)}, tags=["users"]))
 class FollowingApi(_EdgeListApi):
     serializer_class = FollowingEdgeSerializer
     selector = staticmethod(selectors.user_following)
-
-    @extend_schema(responses={200: FollowingEdgeSerializer(many=True)}, tags=["users"])
-    def get(self, request: Request, handle: str) -> Response:
-        return super().get(request, handle)

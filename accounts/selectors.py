@@ -13,9 +13,34 @@ def user_handle_taken(handle: str) -> bool:
     return User.objects.filter(handle__iexact=handle).exists()
 
 
+# --- blocks ---------------------------------------------------------------------------------------
+# "Blocked either way": a block hides each of its two users from the other, whoever made it.
+# BLOCK_SIDES is the rule's one definition: the two ways a Block row relates a user to another
+# (the user's field, the other's field). The forms below are built from it, and so is the plain
+# SQL of feed.selectors.viewer_context (through `block_columns`).
+BLOCK_SIDES = (("blocker", "blocked"), ("blocked", "blocker"))
+
+
 def users_blocked_between(a: User, b: User) -> bool:
     """True when either user blocked the other."""
-    return Block.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
+    either = Q()
+    for own, other in BLOCK_SIDES:
+        either |= Q(**{own: a, other: b})
+    return Block.objects.filter(either).exists()
+
+
+def not_blocked_with(*, user: User | int, field: str = "pk") -> Q:
+    """A condition on rows whose `field` is a user: not blocked either way with `user`. One
+    NOT IN subquery per direction, so each stays a simple lookup for the planner."""
+    condition = Q()
+    for own, other in BLOCK_SIDES:
+        condition &= ~Q(**{f"{field}__in": Block.objects.filter(**{own: user}).values(other)})
+    return condition
+
+
+def block_columns() -> list[tuple[str, str]]:
+    """`BLOCK_SIDES` as columns of the Block table, for hand-written SQL: (the user's, the other's)."""
+    return [(Block._meta.get_field(own).column, Block._meta.get_field(other).column) for own, other in BLOCK_SIDES]
 
 
 def user_visible_by_handle(*, handle: str, viewer: User | None) -> User:

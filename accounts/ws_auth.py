@@ -12,10 +12,13 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
+
+from .models import User
 
 WS_SUBPROTOCOL = "bearer"
 
@@ -34,8 +37,6 @@ def token_from_scope(scope) -> str | None:
 
 @database_sync_to_async
 def _user_for_token(raw: str):
-    from accounts.models import User
-
     try:
         token = AccessToken(raw)
     except TokenError:
@@ -75,7 +76,5 @@ class NativeAppOriginValidator(OriginValidator):
 
 
 def origin_validated(app):
-    from django.conf import settings
-
     return NativeAppOriginValidator(app, list(settings.WS_ALLOWED_ORIGINS))
 

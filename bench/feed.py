@@ -386,7 +386,12 @@ def seed_database(*, users: int, posts: int, likes: int, seed: int) -> None:
                    f"{prompts[i]}\t\t{duration[i]}\t{w}\t{h}\t24\t{job_seed[i]}\t\tpreview\t{duration[i] * 5}\t0\tt\t\t"
                    f"100\t5\t1\t0\tf\t\t\t\t{base}/video.mp4\t{base}/poster.jpg\t{float(duration[i])}\t{w}\t{h}\t"
                    f"24.0\t{duration[i] * w * h // 8}\t\t{job_created[i]}\t{job_created[i]}\t{job_started[i]}\t"
-                   f"{job_finished[i]}\t{job_finished[i]}\t{parent[i] + 1 if parent[i] >= 0 else chr(92) + 'N'}")
+                   f"{job_finished[i]}\t{job_finished[i]}")
+
+    def remix_source_rows(a: int, b: int):
+        for i in range(a, b):
+            if parent[i] >= 0:
+                yield f"{job_ids[i]}\t{parent[i] + 1}"
 
     language, visibility, status = g["language"].tolist(), g["visibility"].tolist(), g["status"].tolist()
     lineage = g["lineage"]
@@ -430,7 +435,7 @@ def seed_database(*, users: int, posts: int, likes: int, seed: int) -> None:
                "seq", "attempts", "transient_errors", "cancel_requested", "lease_owner", "error_code",
                "error_message", "video", "poster", "result_duration", "result_width", "result_height",
                "result_fps", "result_bytes", "result_sha256", "created_at", "enqueued_at", "started_at",
-               "finished_at", "updated_at", "source_post_id"],
+               "finished_at", "updated_at"],
               P, job_rows, "generation jobs")
         _copy(cursor, "feed_post",
               ["id", "author_id", "generation_id", "caption", "hashtags", "language", "region", "visibility",
@@ -438,6 +443,7 @@ def seed_database(*, users: int, posts: int, likes: int, seed: int) -> None:
                "remixes_count", "views_count", "shares_count", "reports_count", "score", "created_at",
                "updated_at"],
               P, post_rows, "posts")
+        _copy(cursor, "feed_remixsource", ["job_id", "post_id"], P, remix_source_rows, "remix sources")
         _copy(cursor, "feed_like", ["id", "user_id", "post_id", "created_at"], likes, like_rows, "likes")
         for table in ("accounts_user", "accounts_follow", "feed_post", "feed_like"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

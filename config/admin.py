@@ -1,6 +1,12 @@
 """Admin building blocks shared by the apps."""
 
-from django.contrib import admin
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from django.contrib import admin, messages
+
+from config.errors import ApplicationError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -14,3 +20,32 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def apply_to_each(modeladmin: admin.ModelAdmin, request, rows: Iterable, call: Callable, *, summary: str,
+                  name: Callable = str, level: int = messages.SUCCESS) -> None:
+    """An admin action's loop: `call` (a service) on each selected row. A row the service refuses
+    (ApplicationError) gets a warning, `name(row): message`, and the others still run; then one
+    message, `summary` with `{count}` the rows that went through."""
+    count = 0
+    for row in rows:
+        try:
+            call(row)
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{name(row)}: {exc.message}", level=messages.WARNING)
+        else:
+            count += 1
+    modeladmin.message_user(request, summary.format(count=count), level=level)
+
+
+def service_action(description: str, call: Callable, *, summary: str, name: Callable = str,
+                   level: int = messages.SUCCESS):
+    """An admin action, labelled `description`, that runs `call(request, row)` on each selected
+    row through `apply_to_each`."""
+
+    @admin.action(description=description)
+    def action(modeladmin, request, queryset):
+        apply_to_each(modeladmin, request, queryset, lambda row: call(request, row), summary=summary, name=name,
+                      level=level)
+
+    return action

@@ -36,10 +36,8 @@ get_resolver().url_patterns  # noqa: B018  (evaluated for its side effect)
 # The garbage collector, tuned for a request server: what was loaded at start-up (Django,
 # the apps, the SDKs) is frozen out of every collection, so a full collection scans only what
 # was made since; and the youngest generation is collected every 2,000 allocations instead of
-# 700. Measured in-process over 2,700 feed and /me requests (gc.callbacks), per threshold:
-#   700: 953 collections of the youngest generation, 45 middle, 1 full of 26 ms; 437 ms in all
-#   2,000: 346 youngest (0.9 ms each), 16 middle (4 ms, at most 12); 367 ms in all
-#   50,000: 14 youngest of 34-48 ms each (at most 66 ms); 560 ms in all
-# Every collection stops the worker's requests in flight, so its length lands in the p99.
+# 700: fewer, still short pauses, and the least collector time of the thresholds measured
+# (bench/RESULTS.md). Every collection stops the worker's requests in flight, so its length
+# lands in the p99: a much larger threshold makes each pause long.
 gc.freeze()
 gc.set_threshold(2_000, 20, 20)

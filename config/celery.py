@@ -8,16 +8,25 @@ hostage; acks are late so a killed worker's render is redelivered, not lost.
 import os
 
 from celery import Celery
+from django.conf import settings
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("clipsocial")
 
+# Beat entries: (entry name, task, the setting holding its interval in seconds).
+_PERIODIC_TASKS = (
+    ("feed-refresh-scores", "feed.tasks.refresh_scores", "FEED_SCORE_REFRESH_INTERVAL"),
+    ("feed-flush-views", "feed.tasks.flush_views", "FEED_VIEWS_FLUSH_INTERVAL"),
+    ("sweep-generations", "generation.tasks.sweep_generations", "GENERATION_SWEEP_INTERVAL"),
+    ("billing-expire-credits", "billing.tasks.expire_credits", "BILLING_EXPIRE_INTERVAL"),
+    ("creators-evaluate-campaigns", "creators.tasks.evaluate_campaigns", "CREATORS_EVALUATE_INTERVAL"),
+    ("creators-run-payouts", "creators.tasks.run_payouts", "CREATORS_PAYOUT_INTERVAL"),
+)
+
 
 def _configure(app: Celery) -> None:
-    from django.conf import settings
-
     transport_options: dict = {"visibility_timeout": settings.CELERY_BROKER_VISIBILITY_TIMEOUT}
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         # Embedded default: a folder queue shared by the API and the worker processes.
@@ -59,7 +68,6 @@ def _configure(app: Celery) -> None:
         ),
         task_default_exchange="default",
         task_default_routing_key="default",
-        task_routes={"generation.tasks.render_generation": {"queue": "gpu"}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -68,36 +76,13 @@ def _configure(app: Celery) -> None:
         worker_send_task_events=True,
         task_send_sent_event=True,
         beat_schedule={
-            "feed-refresh-scores": {
-                "task": "feed.tasks.refresh_scores",
-                "schedule": float(settings.FEED_SCORE_REFRESH_INTERVAL),
-                "options": {"queue": "default", "expires": float(settings.FEED_SCORE_REFRESH_INTERVAL)},
-            },
-            "feed-flush-views": {
-                "task": "feed.tasks.flush_views",
-                "schedule": float(settings.FEED_VIEWS_FLUSH_INTERVAL),
-                "options": {"queue": "default", "expires": float(settings.FEED_VIEWS_FLUSH_INTERVAL)},
-            },
-            "sweep-generations": {
-                "task": "generation.tasks.sweep_generations",
-                "schedule": float(settings.GENERATION_SWEEP_INTERVAL),
-                "options": {"queue": "default", "expires": float(settings.GENERATION_SWEEP_INTERVAL)},
-            },
-            "billing-expire-credits": {
-                "task": "billing.tasks.expire_credits",
-                "schedule": float(settings.BILLING_EXPIRE_INTERVAL),
-                "options": {"queue": "default", "expires": float(settings.BILLING_EXPIRE_INTERVAL)},
-            },
-            "creators-evaluate-campaigns": {
-                "task": "creators.tasks.evaluate_campaigns",
-                "schedule": float(settings.CREATORS_EVALUATE_INTERVAL),
-                "options": {"queue": "default", "expires": float(settings.CREATORS_EVALUATE_INTERVAL)},
-            },
-            "creators-run-payouts": {
-                "task": "creators.tasks.run_payouts",
-                "schedule": float(settings.CREATORS_PAYOUT_INTERVAL),
-                "options": {"queue": "default", "expires": float(settings.CREATORS_PAYOUT_INTERVAL)},
-            },
+            name: {
+                "task": task,
+                "schedule": float(getattr(settings, interval)),
+                # A run that waited a whole interval is superseded by the next one.
+                "options": {"queue": "default", "expires": float(getattr(settings, interval))},
+            }
+            for name, task, interval in _PERIODIC_TASKS
         },
     )
 

@@ -13,6 +13,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from kombu import Connection
 
+from config.celery import app
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,8 +33,6 @@ def _check_cache() -> None:
 
 
 def _check_broker() -> None:
-    from config.celery import app
-
     options = dict(app.conf.broker_transport_options or {})
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
                     transport_options=options) as conn:

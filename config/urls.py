@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from feed.apis import share_redirect
 
-from . import errors, health
+from . import errors, health, media
 
 handler404 = "config.errors.json_404"
 handler500 = "config.errors.json_500"
@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("billing.urls")),
     path("", include("feed.urls")),
     path("", include("creators.urls")),
+    path("media/<str:token>", media.SignedMediaApi.as_view(), name="signed-media"),
 ]
 
 urlpatterns = [

@@ -5,7 +5,7 @@ entries and payouts are never edited by hand."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from config.admin import ReadOnlyAdmin
+from config.admin import ReadOnlyAdmin, apply_to_each, service_action
 from config.errors import ApplicationError
 
 from . import selectors, services
@@ -30,17 +30,15 @@ from .models import (
 )
 
 
-def _run(modeladmin, request, queryset, call, label: str) -> None:
-    """Apply a service to each selected row; report what worked and what was refused."""
-    done = 0
-    for obj in queryset:
-        try:
-            call(obj)
-        except ApplicationError as exc:
-            modeladmin.message_user(request, f"{obj}: {exc.message}", level=messages.WARNING)
-        else:
-            done += 1
-    modeladmin.message_user(request, f"{label}: {done}", level=messages.SUCCESS)
+def _reason(request) -> str:
+    return request.POST.get("reason", "")
+
+
+def _amount(request) -> int:
+    try:
+        return int(request.POST.get("amount") or 0)
+    except ValueError:
+        return 0
 
 
 # --- campaign builder ---------------------------------------------------------------------------
@@ -203,30 +201,14 @@ class CampaignAdmin(admin.ModelAdmin):
             format_html_join("", "<tr><td>{}</td><td>@{}</td><td>{}</td><td>{}</td></tr>",
                              ((i, e.user.handle, e.earned, e.rewards_count) for i, e in enumerate(rows, start=1))))
 
-    @admin.action(description="Activate (launch or resume)")
-    def activate(self, request, queryset):
-        _run(self, request, queryset, lambda c: services.campaign_activate(staff=request.user, campaign_id=c.pk),
-             "Activated")
-
-    @admin.action(description="Pause")
-    def pause(self, request, queryset):
-        _run(self, request, queryset, lambda c: services.campaign_pause(staff=request.user, campaign_id=c.pk),
-             "Paused")
-
-    @admin.action(description="Close (creators are told)")
-    def close(self, request, queryset):
-        _run(self, request, queryset, lambda c: services.campaign_close(staff=request.user, campaign_id=c.pk),
-             "Closed")
-
-    @admin.action(description="Add budget (amount below)")
-    def add_budget(self, request, queryset):
-        try:
-            amount = int(request.POST.get("amount") or 0)
-        except ValueError:
-            amount = 0
-        _run(self, request, queryset,
-             lambda c: services.campaign_budget_add(staff=request.user, campaign_id=c.pk, amount=amount),
-             "Budget added")
+    activate = service_action("Activate (launch or resume)", lambda request, c: services.campaign_activate(
+        staff=request.user, campaign_id=c.pk), summary="Activated: {count}")
+    pause = service_action("Pause", lambda request, c: services.campaign_pause(
+        staff=request.user, campaign_id=c.pk), summary="Paused: {count}")
+    close = service_action("Close (creators are told)", lambda request, c: services.campaign_close(
+        staff=request.user, campaign_id=c.pk), summary="Closed: {count}")
+    add_budget = service_action("Add budget (amount below)", lambda request, c: services.campaign_budget_add(
+        staff=request.user, campaign_id=c.pk, amount=_amount(request)), summary="Budget added: {count}")
 
 
 # --- review queue -----------------------------------------------------------------------------
@@ -274,17 +256,10 @@ class SubmissionAdmin(admin.ModelAdmin):
             return "(deleted)"
         return format_html('<a href="{}">{}</a>', reverse("admin:feed_post_change", args=[obj.post_id]), obj.post_id)
 
-    @admin.action(description="Approve")
-    def approve(self, request, queryset):
-        reason = request.POST.get("reason", "")
-        _run(self, request, queryset, lambda s: services.submission_review(
-            staff=request.user, submission_id=s.pk, approve=True, reason=reason), "Approved")
-
-    @admin.action(description="Reject (reason required)")
-    def reject(self, request, queryset):
-        reason = request.POST.get("reason", "")
-        _run(self, request, queryset, lambda s: services.submission_review(
-            staff=request.user, submission_id=s.pk, approve=False, reason=reason), "Rejected")
+    approve = service_action("Approve", lambda request, s: services.submission_review(
+        staff=request.user, submission_id=s.pk, approve=True, reason=_reason(request)), summary="Approved: {count}")
+    reject = service_action("Reject (reason required)", lambda request, s: services.submission_review(
+        staff=request.user, submission_id=s.pk, approve=False, reason=_reason(request)), summary="Rejected: {count}")
 
 
 # --- creators, rewards, payouts ------------------------------------------------------------------
@@ -304,11 +279,8 @@ class CreatorProfileAdmin(ReadOnlyAdmin):
     action_form = TierActionForm
     actions = ("set_tier",)
 
-    @admin.action(description="Set tier (blank: back to the rules)")
-    def set_tier(self, request, queryset):
-        tier = request.POST.get("tier") or None
-        _run(self, request, queryset,
-             lambda p: services.creator_tier_set(staff=request.user, user_id=p.user_id, tier=tier), "Tier set")
+    set_tier = service_action("Set tier (blank: back to the rules)", lambda request, p: services.creator_tier_set(
+        staff=request.user, user_id=p.user_id, tier=request.POST.get("tier") or None), summary="Tier set: {count}")
 
 
 @admin.register(Enrolment)
@@ -353,12 +325,9 @@ class PayoutAdmin(ReadOnlyAdmin):
         if not request.user.has_perm("creators.change_payout"):
             return redirect("admin:creators_payout_changelist")
         if request.method != "POST":
-            due = (Reward.objects.filter(kind=Campaign.BudgetKind.CASH, payout__isnull=True)
-                   .exclude(user__creator_profile__connect_status=CreatorProfile.ConnectStatus.ENABLED)
-                   .values("user_id", "currency").distinct().count())
             return TemplateResponse(request, "admin/creators/payout/export_manual.html",
                                     {**self.admin_site.each_context(request), "title": "Export manual payouts",
-                                     "due": due})
+                                     "due": selectors.manual_payouts_due().count()})
         payouts = services.payouts_export_manual(staff=request.user)
         return self._csv(selectors.payouts_csv(payouts=payouts), "manual-payouts")
 
@@ -372,16 +341,11 @@ class PayoutAdmin(ReadOnlyAdmin):
     def download_csv(self, request, queryset):
         return self._csv(selectors.payouts_csv(payouts=list(queryset.order_by("pk"))), "payouts")
 
-    @admin.action(description="Mark paid (manual payouts)")
-    def mark_paid(self, request, queryset):
-        _run(self, request, queryset, lambda p: services.payout_mark_paid(staff=request.user, payout_id=p.pk),
-             "Marked paid")
-
-    @admin.action(description="Mark failed: back to the balance (reason required)")
-    def mark_failed(self, request, queryset):
-        reason = request.POST.get("reason", "")
-        _run(self, request, queryset,
-             lambda p: services.payout_mark_failed(staff=request.user, payout_id=p.pk, reason=reason), "Failed")
+    mark_paid = service_action("Mark paid (manual payouts)", lambda request, p: services.payout_mark_paid(
+        staff=request.user, payout_id=p.pk), summary="Marked paid: {count}")
+    mark_failed = service_action(
+        "Mark failed: back to the balance (reason required)", lambda request, p: services.payout_mark_failed(
+            staff=request.user, payout_id=p.pk, reason=_reason(request)), summary="Failed: {count}")
 
     @admin.action(description="Send pending Stripe transfers now")
     def send_transfer(self, request, queryset):
@@ -391,4 +355,5 @@ class PayoutAdmin(ReadOnlyAdmin):
             except services.PayoutPending as exc:
                 raise ApplicationError(f"Stripe had no answer; still pending ({exc}).") from exc
 
-        _run(self, request, queryset.filter(method=Payout.Method.STRIPE, status=Payout.Status.PENDING), send, "Sent")
+        apply_to_each(self, request, queryset.filter(method=Payout.Method.STRIPE, status=Payout.Status.PENDING), send,
+                      summary="Sent: {count}")

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import Forbidden
+from config.http import validated
 from config.pagination import NewestFirstCursorPagination
 
 from . import selectors, services
@@ -30,12 +31,6 @@ from .serializers import (
 )
 
 
-def _valid(serializer_class, request: Request, *, partial: bool = False) -> dict:
-    serializer = serializer_class(data=request.data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _languages(request: Request) -> list[str]:
     return selectors.language_preferences(user=request.user, profile=selectors.creator_profile(user=request.user))
 
@@ -51,6 +46,12 @@ def _campaign_context(request: Request, campaigns: list[Campaign]) -> dict:
 
 def _render_campaign(request: Request, campaign: Campaign) -> dict:
     return CampaignSerializer(campaign, context=_campaign_context(request, [campaign])).data
+
+
+def _mine_in_campaign(request: Request, campaign_id: int, selector, serializer_class) -> Response:
+    """The viewer's rows of a launched campaign, as `selector(user=, campaign=)` reads them."""
+    campaign = selectors.campaign_visible(campaign_id=campaign_id)
+    return Response(serializer_class(selector(user=request.user, campaign=campaign), many=True).data)
 
 
 def _require_creator(request: Request):
@@ -75,7 +76,7 @@ class CreatorMeApi(APIView):
                    tags=["creators"])
     def put(self, request: Request) -> Response:
         profile, joined = services.creator_opt_in(user=request.user,
-                                                  data=_valid(CreatorProfileInputSerializer, request))
+                                                  data=validated(CreatorProfileInputSerializer, request))
         return Response(CreatorProfileSerializer(profile).data,
                         status=status.HTTP_201_CREATED if joined else status.HTTP_200_OK)
 
@@ -83,7 +84,7 @@ class CreatorMeApi(APIView):
                    tags=["creators"])
     def patch(self, request: Request) -> Response:
         profile = services.creator_profile_update(
-            user=request.user, data=_valid(CreatorProfileInputSerializer, request, partial=True))
+            user=request.user, data=validated(CreatorProfileInputSerializer, request, partial=True))
         return Response(CreatorProfileSerializer(profile).data)
 
     @extend_schema(request=None, responses={204: None}, tags=["creators"])
@@ -177,13 +178,11 @@ class SubmissionsApi(APIView):
 
     @extend_schema(responses={200: SubmissionSerializer(many=True)}, tags=["creators"])
     def get(self, request: Request, campaign_id: int) -> Response:
-        campaign = selectors.campaign_visible(campaign_id=campaign_id)
-        return Response(SubmissionSerializer(selectors.submissions_of(user=request.user, campaign=campaign),
-                                             many=True).data)
+        return _mine_in_campaign(request, campaign_id, selectors.submissions_of, SubmissionSerializer)
 
     @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer}, tags=["creators"])
     def post(self, request: Request, campaign_id: int) -> Response:
-        data = _valid(SubmissionCreateSerializer, request)
+        data = validated(SubmissionCreateSerializer, request)
         submission = services.submission_create(user=request.user, campaign_id=campaign_id, post_id=data["post_id"])
         submission = selectors.submissions_of(user=request.user, campaign=submission.campaign).get(pk=submission.pk)
         return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
@@ -194,9 +193,7 @@ class ProgressApi(APIView):
 
     @extend_schema(responses={200: TaskStateSerializer(many=True)}, tags=["creators"])
     def get(self, request: Request, campaign_id: int) -> Response:
-        campaign = selectors.campaign_visible(campaign_id=campaign_id)
-        return Response(TaskStateSerializer(selectors.task_states(user=request.user, campaign=campaign),
-                                            many=True).data)
+        return _mine_in_campaign(request, campaign_id, selectors.task_states, TaskStateSerializer)
 
 
 class LeaderboardApi(APIView):

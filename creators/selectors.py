@@ -3,15 +3,18 @@ eligible engagement (the anti-fraud counting), progress, earnings, leaderboards,
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from accounts.models import Block, User
+from accounts.models import User
+from accounts.selectors import not_blocked_with
 from config.errors import NotFound
 from feed.models import Like, Post, PostStatus, ShareClick
 
@@ -146,10 +149,6 @@ def eligibility_problem(*, campaign: Campaign, user: User, profile: CreatorProfi
     return None
 
 
-def enrolment_of(*, campaign: Campaign, user: User) -> Enrolment | None:
-    return Enrolment.objects.filter(campaign=campaign, user=user).first()
-
-
 def enrolments_by_campaign(*, user: User, campaign_ids: list[int]) -> dict[int, Enrolment]:
     return {e.campaign_id: e for e in Enrolment.objects.filter(user=user, campaign_id__in=campaign_ids)}
 
@@ -157,14 +156,8 @@ def enrolments_by_campaign(*, user: User, campaign_ids: list[int]) -> dict[int, 
 # --- eligible engagement ------------------------------------------------------------------
 
 
-def _blocked_with(creator_id: int) -> Q:
-    """Accounts the creator blocked or that blocked the creator."""
-    return Q(pk__in=Block.objects.filter(blocker_id=creator_id).values("blocked")) | Q(
-        pk__in=Block.objects.filter(blocked_id=creator_id).values("blocker"))
-
-
 def _eligible_users(creator_id: int) -> QuerySet[User]:
-    return User.objects.filter(is_active=True).exclude(pk=creator_id).exclude(_blocked_with(creator_id))
+    return User.objects.filter(is_active=True).exclude(pk=creator_id).filter(not_blocked_with(user=creator_id))
 
 
 def own_view_allowance(*, post: Post, until: datetime) -> int:
@@ -242,8 +235,7 @@ def leaderboard(*, campaign: Campaign, viewer: User | None = None, limit: int = 
     """Creators by what they earned here; ties go to whoever got there first."""
     qs = Enrolment.objects.filter(campaign=campaign, earned__gt=0, user__is_active=True).select_related("user")
     if viewer is not None:
-        qs = qs.exclude(user__in=Block.objects.filter(blocker=viewer).values("blocked")).exclude(
-            user__in=Block.objects.filter(blocked=viewer).values("blocker"))
+        qs = qs.filter(not_blocked_with(user=viewer, field="user"))
     return list(qs.order_by("-earned", "last_reward_at", "id")[:limit])
 
 
@@ -253,13 +245,6 @@ def rewards_of(*, user: User) -> QuerySet[Reward]:
 
 def payouts_of(*, user: User) -> QuerySet[Payout]:
     return Payout.objects.filter(user=user)
-
-
-def unpaid_cash(*, user_id: int) -> dict[str, int]:
-    """The payout balance: cash rewards no live payout has taken, by currency."""
-    rows = (Reward.objects.filter(user_id=user_id, kind=Campaign.BudgetKind.CASH, payout__isnull=True)
-            .values("currency").annotate(total=Sum("amount")))
-    return {row["currency"]: row["total"] for row in rows}
 
 
 def earnings(*, user: User) -> dict:
@@ -304,6 +289,14 @@ def review_queue() -> QuerySet[Submission]:
     return Submission.objects.filter(status__in=[Submission.Status.PENDING_REVIEW, Submission.Status.FLAGGED])
 
 
+def manual_payouts_due() -> QuerySet:
+    """(user_id, currency) of each unpaid cash balance whose creator cannot take a Connect
+    transfer (no enabled account): what staff pay by hand."""
+    return (Reward.objects.filter(kind=Campaign.BudgetKind.CASH, payout__isnull=True)
+            .exclude(user__creator_profile__connect_status=CreatorProfile.ConnectStatus.ENABLED)
+            .values_list("user_id", "currency").distinct())
+
+
 # Currencies Stripe counts in whole units (no cents).
 ZERO_DECIMAL_CURRENCIES = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
                            "xaf", "xof", "xpf"}
@@ -315,9 +308,6 @@ PAYOUT_CSV_COLUMNS = ["payout_id", "reference", "user_id", "handle", "email", "c
 def payouts_csv(*, payouts: list[Payout]) -> str:
     """Manual payouts for the finance team: one row each, the reference being the payout's
     idempotency key so a bank transfer can be matched back to exactly one payout."""
-    import csv
-    import io
-
     users = {u.pk: u for u in User.objects.filter(pk__in={p.user_id for p in payouts})
              .select_related("creator_profile")}
     out = io.StringIO()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from generation.selectors import media_url
+from config.media import media_url
 
 from . import selectors
 from .models import Campaign, CampaignTask, CreatorProfile, Enrolment, Payout, Reward, Submission

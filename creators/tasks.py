@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from celery import shared_task
 from django.utils import timezone
 
+from config.tasks import task_send_now
+
 from . import services
+from .selectors import live_campaigns
 from .services import notify, payouts
 
 EVALUATE_TASK = "creators.tasks.evaluate_campaigns"
@@ -16,15 +21,11 @@ PAYOUTS_TASK = "creators.tasks.run_payouts"
 def evaluate_campaigns() -> int:
     """Beat: close ended campaigns and fan out one evaluation per live campaign, so a big
     campaign does not hold up the others and workers share the load."""
-    from config.celery import app
-
-    from .selectors import live_campaigns
-
     services.campaigns_close_ended()
     services.creator_tiers_refresh()
     ids = list(live_campaigns(now=timezone.now()).values_list("pk", flat=True))
     for campaign_id in ids:
-        app.send_task(notify.EVALUATE_CAMPAIGN_TASK, args=[campaign_id], queue="default")
+        task_send_now(notify.EVALUATE_CAMPAIGN_TASK, campaign_id)
     return len(ids)
 
 
@@ -50,19 +51,22 @@ def notify_campaign_closed(campaign_id: int) -> int:
     return notify.campaign_closed_notify(campaign_id=campaign_id)
 
 
-@shared_task(name=notify.PUSH_REWARD_TASK, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3,
-             ignore_result=True)
+# The FCM pushes share one retry policy: FCM out of reach is worth a few retries, and what they
+# announce is already committed, for the app to read over REST.
+_push_task = partial(shared_task, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3,
+                     ignore_result=True)
+
+
+@_push_task(name=notify.PUSH_REWARD_TASK)
 def push_reward(reward_id: int) -> int:
     return notify.reward_push(reward_id=reward_id)
 
 
-@shared_task(name=notify.PUSH_SUBMISSION_TASK, autoretry_for=(ConnectionError,), retry_backoff=True,
-             max_retries=3, ignore_result=True)
+@_push_task(name=notify.PUSH_SUBMISSION_TASK)
 def push_submission(submission_id: int) -> int:
     return notify.submission_push(submission_id=submission_id)
 
 
-@shared_task(name=notify.PUSH_PAYOUT_TASK, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3,
-             ignore_result=True)
+@_push_task(name=notify.PUSH_PAYOUT_TASK)
 def push_payout(payout_id: int) -> int:
     return notify.payout_push(payout_id=payout_id)

@@ -1,8 +1,9 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from config.admin import ReadOnlyAdmin
-from config.errors import ApplicationError
+from config.admin import ReadOnlyAdmin, service_action
+from generation.admin import GenerationJobAdmin
+from generation.models import GenerationJob
 
 from . import services
 from .models import Comment, Hashtag, ModerationAction, Post, Report
@@ -32,6 +33,13 @@ class ReviewReasonForm(admin.helpers.ActionForm):
     reason = forms.CharField(required=False, max_length=500, help_text="Written to the audit trail.")
 
 
+def _moderation(description: str, action: str):
+    """A review-queue action: the staff decision on each selected post, with the reason typed below."""
+    return service_action(description, lambda request, post: services.post_moderate(
+        staff=request.user, post_id=post.pk, action=action, reason=request.POST.get("reason", "")),
+        summary=f"{action}: {{count}} post(s)", name=lambda post: f"Post {post.pk}")
+
+
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
     """The moderation tool: filter status=hidden for the review queue."""
@@ -50,33 +58,10 @@ class PostAdmin(admin.ModelAdmin):
     action_form = ReviewReasonForm
     actions = ("hide", "restore", "remove", "suspend_author")
 
-    def _moderate(self, request, queryset, action: str) -> None:
-        reason = request.POST.get("reason", "")
-        done = 0
-        for post in queryset:
-            try:
-                services.post_moderate(staff=request.user, post_id=post.pk, action=action, reason=reason)
-            except ApplicationError as exc:
-                self.message_user(request, f"Post {post.pk}: {exc.message}", level=messages.WARNING)
-            else:
-                done += 1
-        self.message_user(request, f"{action}: {done} post(s)", level=messages.SUCCESS)
-
-    @admin.action(description="Hide (pending review)")
-    def hide(self, request, queryset):
-        self._moderate(request, queryset, ModerationAction.Action.HIDE)
-
-    @admin.action(description="Restore")
-    def restore(self, request, queryset):
-        self._moderate(request, queryset, ModerationAction.Action.RESTORE)
-
-    @admin.action(description="Remove")
-    def remove(self, request, queryset):
-        self._moderate(request, queryset, ModerationAction.Action.REMOVE)
-
-    @admin.action(description="Suspend the author (and remove the post)")
-    def suspend_author(self, request, queryset):
-        self._moderate(request, queryset, ModerationAction.Action.SUSPEND_AUTHOR)
+    hide = _moderation("Hide (pending review)", ModerationAction.Action.HIDE)
+    restore = _moderation("Restore", ModerationAction.Action.RESTORE)
+    remove = _moderation("Remove", ModerationAction.Action.REMOVE)
+    suspend_author = _moderation("Suspend the author (and remove the post)", ModerationAction.Action.SUSPEND_AUTHOR)
 
 
 @admin.register(Report)
@@ -106,3 +91,14 @@ class CommentAdmin(admin.ModelAdmin):
 class HashtagAdmin(admin.ModelAdmin):
     list_display = ("tag", "posts_count", "created_at")
     search_fields = ("tag",)
+
+
+class RemixAwareGenerationJobAdmin(GenerationJobAdmin):
+    """Generation's job admin, its Retry going through feed: a remix of a post is checked
+    against the post again and the new job keeps its link to it (feed.RemixSource)."""
+
+    retry_service = staticmethod(services.generation_retry)
+
+
+admin.site.unregister(GenerationJob)
+admin.site.register(GenerationJob, RemixAwareGenerationJobAdmin)

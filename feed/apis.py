@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponseRedirect
 from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -14,6 +14,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.selectors import user_visible_by_handle
+from config.http import validated
 from config.pagination import NewestFirstCursorPagination
 from generation.selectors import job_public_state
 from generation.serializers import GenerationSerializer
@@ -46,12 +47,6 @@ class TopRemixesPagination(CursorPagination):
     ordering = ("-likes_count", "-id")
 
 
-def _valid(serializer_class, request: Request, partial: bool = False) -> dict:
-    serializer = serializer_class(data=request.data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _page(request: Request, view: APIView, queryset, context: selectors.ViewerContext, paginator=None) -> Response:
     """A cursor page of a list: the page of ids is cut in SQL, then its cards are read by id."""
     paginator = paginator or FeedPagination()
@@ -69,7 +64,7 @@ def _post_response(request: Request, post_id: int, status_code: int = 200) -> Re
 class PostListCreateApi(APIView):
     @extend_schema(request=PostCreateSerializer, responses={201: PostSerializer}, tags=["posts"])
     def post(self, request: Request) -> Response:
-        post = services.post_create(user=request.user, **_valid(PostCreateSerializer, request))
+        post = services.post_create(user=request.user, **validated(PostCreateSerializer, request))
         return _post_response(request, post.pk, status.HTTP_201_CREATED)
 
 
@@ -80,7 +75,8 @@ class PostDetailApi(APIView):
 
     @extend_schema(request=PostUpdateSerializer, responses={200: PostSerializer}, tags=["posts"])
     def patch(self, request: Request, post_id: int) -> Response:
-        services.post_update(user=request.user, post_id=post_id, data=_valid(PostUpdateSerializer, request, True))
+        services.post_update(user=request.user, post_id=post_id,
+                             data=validated(PostUpdateSerializer, request, partial=True))
         return _post_response(request, post_id)
 
     @extend_schema(responses={204: None}, tags=["posts"])
@@ -94,7 +90,7 @@ class PostRemixApi(APIView):
     def post(self, request: Request, post_id: int) -> Response:
         job, created = services.post_remix(user=request.user, post_id=post_id,
                                            idempotency_key=request.headers.get("Idempotency-Key"),
-                                           **_valid(RemixCreateSerializer, request))
+                                           **validated(RemixCreateSerializer, request))
         return Response(job_public_state(job), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -150,7 +146,7 @@ class PostCommentsApi(APIView):
     @extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer}, tags=["comments"])
     def post(self, request: Request, post_id: int) -> Response:
         comment = services.comment_create(user=request.user, post_id=post_id,
-                                          **_valid(CommentCreateSerializer, request))
+                                          **validated(CommentCreateSerializer, request))
         return Response(CommentSerializer(comment, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
@@ -174,14 +170,12 @@ class CommentRepliesApi(APIView):
 class PostSharesApi(APIView):
     @extend_schema(request=ShareCreateSerializer, responses={201: ShareSerializer}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
-        share = services.share_create(user=request.user, post_id=post_id, **_valid(ShareCreateSerializer, request))
+        share = services.share_create(user=request.user, post_id=post_id, **validated(ShareCreateSerializer, request))
         return Response(ShareSerializer(share).data, status=status.HTTP_201_CREATED)
 
 
 def share_redirect(request: HttpRequest, token: str):
     """GET /s/<token>: count a distinct visitor and send them to the post's landing page."""
-    from django.http import Http404
-
     # The client address as the throttles see it: X-Forwarded-For is read according to
     # NUM_PROXIES, so a visitor cannot pass for many by forging the header's first entry.
     ip = BaseThrottle().get_ident(request) or ""
@@ -202,7 +196,7 @@ class PostNotInterestedApi(APIView):
 class PostReportApi(APIView):
     @extend_schema(request=ReportCreateSerializer, responses={201: None}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
-        services.report_create(user=request.user, post_id=post_id, **_valid(ReportCreateSerializer, request))
+        services.report_create(user=request.user, post_id=post_id, **validated(ReportCreateSerializer, request))
         return Response({"status": "received"}, status=status.HTTP_201_CREATED)
 
 
@@ -239,7 +233,7 @@ class PreferencesApi(APIView):
 
     @extend_schema(request=PreferencesSerializer, responses={200: PreferencesSerializer}, tags=["feed"])
     def patch(self, request: Request) -> Response:
-        prefs = services.preferences_update(user=request.user, **_valid(PreferencesSerializer, request))
+        prefs = services.preferences_update(user=request.user, **validated(PreferencesSerializer, request))
         return Response({"personalized": prefs.personalized})
 
 
@@ -268,6 +262,8 @@ class FollowingFeedApi(APIView):
 class _RankedFeedApi(APIView):
     kind = "for_you"
 
+    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+                   responses={200: PostSerializer(many=True)}, tags=["feed"])
     def get(self, request: Request) -> Response:
         cursor = request.query_params.get("cursor")
         # A first page ranks, and needs the viewer's mutes too; a later page only reads its snapshot.
@@ -284,19 +280,9 @@ class _RankedFeedApi(APIView):
 class ForYouFeedApi(_RankedFeedApi):
     kind = "for_you"
 
-    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-                   responses={200: PostSerializer(many=True)}, tags=["feed"])
-    def get(self, request: Request) -> Response:
-        return super().get(request)
-
 
 class TrendingFeedApi(_RankedFeedApi):
     kind = "trending"
-
-    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-                   responses={200: PostSerializer(many=True)}, tags=["feed"])
-    def get(self, request: Request) -> Response:
-        return super().get(request)
 
 
 class ViewsApi(APIView):
@@ -304,7 +290,17 @@ class ViewsApi(APIView):
 
     @extend_schema(request=ViewsSerializer, responses={200: None}, tags=["feed"])
     def post(self, request: Request) -> Response:
-        ids = _valid(ViewsSerializer, request)["post_ids"]
-        visible = list(selectors.visible_posts(request.user).filter(pk__in=ids).values_list("pk", flat=True))
+        ids = validated(ViewsSerializer, request)["post_ids"]
+        visible = list(selectors.visible_post_ids(viewer=request.user, post_ids=ids))
         counted = counters.views_record(viewer_id=request.user.pk, post_ids=visible)
         return Response({"counted": counted})
+
+
+class GenerationRetryApi(APIView):
+    """`POST /generations/{id}/retry`, served by feed: a remix of a post is checked against the
+    post again before the new job starts; any other job is retried by generation as it is."""
+
+    @extend_schema(request=None, responses={201: GenerationSerializer}, tags=["generations"])
+    def post(self, request: Request, job_id) -> Response:
+        job = services.generation_retry(user=request.user, job_id=job_id)
+        return Response(job_public_state(job), status=status.HTTP_201_CREATED)

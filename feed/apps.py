@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class FeedConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "feed"
+
+    def ready(self) -> None:
+        # Generation knows nothing of posts; feed adds the post a remix came from to its jobs' state.
+        # Imported here: models cannot load before the app registry is ready.
+        from generation.selectors import job_state_extension_register
+
+        from .selectors import job_remix_source_fields
+
+        job_state_extension_register(job_remix_source_fields)

@@ -72,10 +72,6 @@ class Post(models.Model):
     def __str__(self) -> str:
         return f"post {self.pk} by {self.author_id}"
 
-    @property
-    def is_tombstone(self) -> bool:
-        return self.status != PostStatus.ACTIVE
-
 
 class Hashtag(models.Model):
     tag = models.CharField(max_length=100, unique=True)
@@ -233,3 +229,14 @@ class ViewsFlush(models.Model):
 
     batch = models.CharField(max_length=32, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+
+class RemixSource(models.Model):
+    """The post a remix generation was started from (`post_remix`). Feed owns this link:
+    generation knows jobs, not posts. `post_create` reads it to record the remix's parent, and
+    a retry of the job goes through feed so the post's remix policy is checked again."""
+
+    job = models.OneToOneField("generation.GenerationJob", primary_key=True, on_delete=models.CASCADE,
+                               related_name="remix_source")
+    # CASCADE: once the post row is gone the remix has no parent to record.
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="remix_jobs")

@@ -78,16 +78,17 @@ def _moved(old: float, new: float, tolerance: float) -> bool:
 def scores_refresh(*, now=None) -> int:
     """Recompute `score` of the posts inside the ranking window, writing only the rows whose
     score moved by more than FEED_SCORE_REFRESH_TOLERANCE of itself. Decay moves every score a
-    little each minute; rewriting them all (228k rows at 1M posts) took 11-18 s of PostgreSQL
-    every minute, where a young or newly engaged post moves past the tolerance at once and a
-    quiet week-old one every few hours. Returns the rows written."""
+    little each minute, and rewriting every row of the window each minute kept PostgreSQL busy
+    for most of that minute at 1M posts (bench/RESULTS.md), where a young or newly engaged post
+    moves past the tolerance at once and a quiet week-old one every few hours. Returns the rows
+    written."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.FEED_RANKING_WINDOW_DAYS)
     tolerance = settings.FEED_SCORE_REFRESH_TOLERANCE
     if connection.vendor == "postgresql":
         # One statement: at a million posts a Python loop would take minutes.
         # In double precision throughout: extract() and decimal literals are numeric, and numeric
-        # power() made the statement 4 s at 1M posts.
+        # power() is many times slower (bench/RESULTS.md).
         fresh = ("(%s::float8 * remixes_count + %s::float8 * comments_count + %s::float8 * shares_count"
                  " + %s::float8 * likes_count + %s::float8 * views_count + 1.0::float8)"
                  " / power(greatest(extract(epoch from (%s - created_at))::float8 / 3600.0::float8, 0.0::float8)"
@@ -148,10 +149,10 @@ def _followed_sql(vendor: str, authors: int) -> str:
     of each (one prolific account cannot fill every slot; a page shows at most
     FEED_MAX_PER_AUTHOR of them anyway), newest first. Parameters: the authors, visibilities
     (2), status, since, per author, limit. PostgreSQL walks each author's newest posts in
-    feed_post_author_recent (LATERAL): 1.5 ms at 1M posts for 61 followed authors, where
-    scanning everyone's newest posts for theirs read 4,000 rows for 100 (2-3.5 ms), and the
-    ORM's compile added 1 ms of Python. Other databases (SQLite, for development) get the same
-    rows from a window function, which PostgreSQL runs in 20 ms there."""
+    feed_post_author_recent (LATERAL), where scanning everyone's newest posts for theirs read
+    dozens of rows for each one kept, and the ORM's compile cost more than the query (figures in
+    bench/RESULTS.md). Other databases (SQLite, for development) get the same rows from a window
+    function, which PostgreSQL runs an order of magnitude slower."""
     post, user = Post._meta.db_table, User._meta.db_table
     authors_in = sql_in(authors)
     where = "p.visibility IN (%s, %s) AND p.status = %s AND p.created_at >= %s"

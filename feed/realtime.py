@@ -16,6 +16,7 @@ from django.db import transaction
 
 from accounts.realtime import user_send_now
 from config.redis import get_redis
+from config.tasks import task_send_now
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,7 @@ def engagement_record(*, author_id: int, post_id: int, kind: str) -> None:
     pipe.set(lock, 1, nx=True, ex=max(1, int(window * 5)))
     _, first_in_window = pipe.execute()
     if first_in_window:
-        from config.celery import app
-
-        app.send_task(FLUSH_TASK, args=[author_id], countdown=window, queue="default")
+        task_send_now(FLUSH_TASK, author_id, countdown=window)
 
 
 def engagement_flush(*, author_id: int) -> dict | None:

@@ -22,7 +22,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Block, Follow, User
+from accounts.selectors import block_columns, not_blocked_with
 from config.errors import Forbidden, NotFound
+from generation.models import GenerationJob, JobKind
 
 from .models import (
     Comment,
@@ -35,6 +37,7 @@ from .models import (
     Post,
     PostStatus,
     RemixPolicy,
+    RemixSource,
     Visibility,
 )
 
@@ -45,7 +48,7 @@ class ViewerContext:
     (`viewer_context`); with `tastes`, also their mutes, "not interested" and preferences, for
     the ranking. The lists go into queries as literals: PostgreSQL plans `author_id IN (...)`
     from its statistics, where NOT IN / IN subqueries made it walk the newest posts whatever
-    the viewer follows (1 s at 1M posts for someone who follows quiet accounts)."""
+    the viewer follows (bench/RESULTS.md)."""
 
     viewer_id: int
     following: frozenset[int]
@@ -65,11 +68,11 @@ class ViewerContext:
 
 def _context_sql(tastes: bool) -> str:
     # Plain SQL (portable: SQLite and PostgreSQL): the ORM's union of seven annotated querysets
-    # cost 2 ms of Python to compile for a 0.1 ms query.
+    # cost many times the query itself to compile (bench/RESULTS.md). Blocks are read in both
+    # directions, from accounts.selectors' one definition of "blocked either way".
     parts = [
         (Follow, "'follow'", "followee_id", "''", "follower_id"),
-        (Block, "'block'", "blocked_id", "''", "blocker_id"),
-        (Block, "'block'", "blocker_id", "''", "blocked_id"),
+        *((Block, "'block'", other, "''", own) for own, other in block_columns()),
     ]
     if tastes:
         parts += [
@@ -105,22 +108,25 @@ def _visible_q(viewer: User, context: ViewerContext | None = None) -> Q:
     by an active account. With a context its id lists are used; without, subqueries (one
     statement, for callers that read a single post). `ViewerContext.sees` is the same rule."""
     if context is not None:
-        following, blocked = list(context.following), [list(context.blocked)] if context.blocked else []
+        following = list(context.following)
+        not_blocked = ~Q(author__in=list(context.blocked)) if context.blocked else Q()
     else:
         following = Follow.objects.filter(follower=viewer).values("followee")
-        blocked = [Block.objects.filter(blocker=viewer).values("blocked"),
-                   Block.objects.filter(blocked=viewer).values("blocker")]
-    q = (Q(status=PostStatus.ACTIVE) & Q(author__is_active=True)
-         & (Q(visibility=Visibility.PUBLIC) | Q(author=viewer)
-            | Q(visibility=Visibility.FOLLOWERS, author__in=following)))
-    for authors in blocked:
-        q &= ~Q(author__in=authors)
-    return q
+        not_blocked = not_blocked_with(user=viewer, field="author")
+    return (Q(status=PostStatus.ACTIVE) & Q(author__is_active=True)
+            & (Q(visibility=Visibility.PUBLIC) | Q(author=viewer)
+               | Q(visibility=Visibility.FOLLOWERS, author__in=following))
+            & not_blocked)
 
 
 def visible_posts(viewer: User, context: ViewerContext | None = None) -> QuerySet[Post]:
     """Active posts the viewer may see (see _visible_q)."""
     return Post.objects.filter(_visible_q(viewer, context))
+
+
+def visible_post_ids(*, viewer: User, post_ids: list[int]) -> QuerySet:
+    """The ids among `post_ids` of posts the viewer may see (a phone may report any id as seen)."""
+    return visible_posts(viewer).filter(pk__in=post_ids).values_list("pk", flat=True)
 
 
 @dataclass(slots=True)
@@ -167,7 +173,7 @@ def sql_in(count: int) -> str:
 def _cards_sql(count: int) -> str:
     """The posts of a page by id with their authors and videos, and the viewer's likes. Plain SQL
     (SQLite and PostgreSQL): the same read through the ORM (select_related, only(), an Exists for
-    the like) cost 4-5 ms of Python a page against 1 ms."""
+    the like) cost several times as much Python a page (bench/RESULTS.md)."""
     post, user, job, like = _tables()
     return (
         "SELECT p.id, p.caption, p.hashtags, p.language, p.visibility, p.remix_policy, p.status,"
@@ -182,7 +188,7 @@ def _cards_sql(count: int) -> str:
 @lru_cache(maxsize=64)
 def _refs_sql(count: int) -> str:
     """The parents and roots of a page's remixes. Apart from the page: joined into it, the seven
-    tables cost PostgreSQL 1.3 ms to plan, the two statements 0.45 ms together."""
+    tables cost PostgreSQL more to plan than the two statements take together (bench/RESULTS.md)."""
     post, user, _, _ = _tables()
     return (f"SELECT p.id, p.status, p.visibility, p.author_id, a.is_active, a.handle, a.display_name"
             f" FROM {post} p JOIN {user} a ON a.id = p.author_id WHERE p.id {sql_in(count)}")
@@ -301,9 +307,8 @@ def remixable_post(*, viewer: User, post_id: int) -> Post:
 
 def _comments_for(viewer: User) -> QuerySet[Comment]:
     """Comments the viewer may read: none by someone they blocked or who blocked them."""
-    return (Comment.objects.exclude(author__in=Block.objects.filter(blocker=viewer).values("blocked"))
-            .exclude(author__in=Block.objects.filter(blocked=viewer).values("blocker"))
-            .filter(author__is_active=True).select_related("author"))
+    return (Comment.objects.filter(not_blocked_with(user=viewer, field="author"), author__is_active=True)
+            .select_related("author"))
 
 
 def post_comments(*, viewer: User, post: Post) -> QuerySet[Comment]:
@@ -324,3 +329,11 @@ def comment_visible(*, viewer: User, comment_id: int) -> Comment:
 def personalized(*, user: User) -> bool:
     prefs = FeedPreferences.objects.filter(user=user).first()
     return prefs.personalized if prefs is not None else True
+
+
+def job_remix_source_fields(job: GenerationJob) -> dict[str, int | None]:
+    """`source_post_id` in a generation's public state (registered in FeedConfig.ready)."""
+    post_id = None
+    if job.kind == JobKind.REMIX:
+        post_id = RemixSource.objects.filter(job_id=job.pk).values_list("post_id", flat=True).first()
+    return {"source_post_id": post_id}

@@ -8,15 +8,16 @@ import logging
 import re
 from typing import Any
 
+import py3langid
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 
 from accounts.models import User
-from accounts.selectors import users_blocked_between
 from config.errors import ApplicationError, Conflict, NotFound
-from generation.models import GenerationJob, JobStatus
+from generation import services as generation_services
+from generation.models import GenerationJob, JobKind, JobStatus
 
 from . import ranking, selectors
 from .models import (
@@ -31,6 +32,7 @@ from .models import (
     Post,
     PostHashtag,
     PostStatus,
+    RemixSource,
     Report,
     Share,
     ShareClick,
@@ -56,8 +58,6 @@ def detect_language(text: str, fallback: str) -> str:
     stripped = HASHTAG_RE.sub(" ", text).strip()
     if len(stripped) < 12:  # too short to tell; the author's language is a better guess
         return fallback
-    import py3langid
-
     language, _ = py3langid.classify(stripped)
     return language
 
@@ -96,9 +96,7 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
         raise Conflict("Only a finished generation can be posted.", code="generation_not_ready")
     if Post.objects.filter(generation=job).exists():
         raise Conflict("This generation is already posted.", code="already_posted")
-    parent = None
-    if job.source_post_id:
-        parent = Post.objects.select_for_update().filter(pk=job.source_post_id).first()
+    parent = Post.objects.select_for_update().filter(remix_jobs__job=job).first()
     post = Post(
         author=user, generation=job, caption=caption, visibility=visibility, remix_policy=remix_policy,
         language=language or detect_language(caption, (user.locale or "en").split("-")[0].lower()),
@@ -157,14 +155,53 @@ def post_delete(*, user: User, post_id: int) -> None:
     post.delete()
 
 
-def post_remix(*, user: User, post_id: int, prompt: str, duration_seconds: int, size: str,
-               seed: int | None = None, style: str = "", idempotency_key: str | None = None):
-    """Start a remix generation of a post the user can see, if its author's remix policy allows."""
-    from generation.services import generation_submit
+def _remix_source_job(post: Post) -> GenerationJob:
+    source = post.generation
+    if source is None or source.status != JobStatus.SUCCEEDED or not source.video:
+        raise ApplicationError("This post's video is not available.", code="source_not_ready", status_code=409,
+                               fields={"post": [{"code": "source_not_ready",
+                                                 "message": "This post's video is not available."}]})
+    return source
 
+
+def post_remix(*, user: User, post_id: int, prompt: str, duration_seconds: int, size: str,
+               seed: int | None = None, style: str = "", idempotency_key: str | None = None
+               ) -> tuple[GenerationJob, bool]:
+    """Start a remix generation of a post the user can see, if its author's remix policy allows.
+    Feed checks the post; generation takes the post's job as an already-checked source."""
     post = selectors.remixable_post(viewer=user, post_id=post_id)
-    return generation_submit(user=user, kind="remix", prompt=prompt, duration_seconds=duration_seconds, size=size,
-                             seed=seed, style=style, idempotency_key=idempotency_key, source_post=post)
+    source = _remix_source_job(post)
+    with transaction.atomic():
+        job, created = generation_services.generation_submit(
+            user=user, kind=JobKind.REMIX, prompt=prompt, duration_seconds=duration_seconds, size=size, seed=seed,
+            style=style, idempotency_key=idempotency_key, source_job=source)
+        if created:
+            RemixSource.objects.create(job=job, post=post)
+    return job, created
+
+
+def generation_retry(*, user: User, job_id: Any) -> GenerationJob:
+    """Retry a failed or canceled generation. A remix of a post is checked against the post
+    again (its author may have changed the remix policy, or blocked the user, since)."""
+    link = RemixSource.objects.filter(job_id=job_id, job__user=user).first()
+    if link is None:
+        return generation_services.generation_retry(user=user, job_id=job_id)
+
+    def check_source(_old: GenerationJob) -> GenerationJob:
+        return _remix_source_job(selectors.remixable_post(viewer=user, post_id=link.post_id))
+
+    with transaction.atomic():
+        job = generation_services.generation_retry(user=user, job_id=job_id, check_source=check_source)
+        RemixSource.objects.create(job=job, post_id=link.post_id)
+    return job
+
+
+def _engagement_add(post: Post, user: User, kind: str) -> None:
+    """One more of `kind` ("likes", "comments") on the post's counter; its author hears of it
+    after commit, unless it is their own."""
+    Post.objects.filter(pk=post.pk).update(**{f"{kind}_count": F(f"{kind}_count") + 1})
+    if post.author_id != user.pk:
+        engagement_on_commit(author_id=post.author_id, post_id=post.pk, kind=kind)
 
 
 @transaction.atomic
@@ -175,9 +212,7 @@ def like_create(*, user: User, post_id: int) -> Post:
             Like.objects.create(user=user, post_id=post.pk)
     except IntegrityError:
         return post  # already liked: idempotent
-    Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") + 1)
-    if post.author_id != user.pk:
-        engagement_on_commit(author_id=post.author_id, post_id=post.pk, kind="likes")
+    _engagement_add(post, user, "likes")
     return post
 
 
@@ -202,11 +237,9 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
         if parent.parent_id is not None:
             raise ApplicationError("Replies go one level deep: reply to the top comment.", code="reply_depth")
     comment = Comment.objects.create(post=post, author=user, parent=parent, body=body)
-    Post.objects.filter(pk=post.pk).update(comments_count=F("comments_count") + 1)
+    _engagement_add(post, user, "comments")
     if parent is not None:
         Comment.objects.filter(pk=parent.pk).update(replies_count=F("replies_count") + 1)
-    if post.author_id != user.pk:
-        engagement_on_commit(author_id=post.author_id, post_id=post.pk, kind="comments")
     return comment
 
 
@@ -341,8 +374,3 @@ def hashtag_mute(*, user: User, tag: str, muted: bool) -> None:
 def preferences_update(*, user: User, personalized: bool) -> FeedPreferences:
     prefs, _ = FeedPreferences.objects.update_or_create(user=user, defaults={"personalized": personalized})
     return prefs
-
-
-def check_not_blocked(viewer: User, author: User) -> None:
-    if users_blocked_between(viewer, author):
-        raise NotFound("No such user.", code="user_not_found")

@@ -3,6 +3,7 @@ from django.urls import path
 from . import apis
 
 urlpatterns = [
+    path("generations/<uuid:job_id>/retry", apis.GenerationRetryApi.as_view(), name="generation-retry"),
     path("posts", apis.PostListCreateApi.as_view(), name="posts"),
     path("posts/<int:post_id>", apis.PostDetailApi.as_view(), name="post-detail"),
     path("posts/<int:post_id>/remix", apis.PostRemixApi.as_view(), name="post-remix"),

@@ -44,9 +44,6 @@ class GenerationJob(models.Model):
     seed = models.BigIntegerField()
     input_image = models.ImageField(upload_to=_input_path, blank=True, max_length=255)
     source_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="remixes")
-    # A remix of a post (set by feed.services.post_remix): the posted result records its parent.
-    source_post = models.ForeignKey("feed.Post", null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="remix_jobs")
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
 
     backend = models.CharField(max_length=20)

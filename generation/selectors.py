@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
-from functools import lru_cache
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from django.conf import settings
-from django.core import signing
-from django.core.files.storage import FileSystemStorage, default_storage, storages
 from django.db.models import Avg, DurationField, ExpressionWrapper, F, Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
+from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from config.errors import NotFound
+from config.media import media_url
 
+from .filters import GenerationFilter
 from .models import GenerationJob, JobStatus
 
 DEFAULT_RENDER_SECONDS = 30.0
-MEDIA_SIGNING_SALT = "generation.media"
 
 
-def jobs_of_user(*, user_id: int) -> QuerySet[GenerationJob]:
-    return GenerationJob.objects.filter(user_id=user_id)
+# Fields that an app above generation adds to a job's public state. Generation may not import
+# those apps, so they register here from their AppConfig.ready(): feed adds the post a remix
+# was started from. Each takes the job and returns the fields to add.
+StateExtension = Callable[[GenerationJob], dict[str, Any]]
+_state_extensions: list[StateExtension] = []
+
+
+def job_state_extension_register(extension: StateExtension) -> None:
+    if extension not in _state_extensions:
+        _state_extensions.append(extension)
+
+
+def jobs_of_user(*, user_id: int, filters: Mapping[str, Any] | None = None) -> QuerySet[GenerationJob]:
+    """The user's jobs, filtered by query parameters (`status`, repeatable); bad ones are a 400."""
+    qs = GenerationJob.objects.filter(user_id=user_id)
+    if filters is None:
+        return qs
+    filterset = GenerationFilter(filters, queryset=qs)
+    if not filterset.is_valid():
+        raise ValidationError({field: [ErrorDetail(e["message"], code=e["code"]) for e in errors]
+                               for field, errors in filterset.errors.get_json_data().items()})
+    return filterset.qs
 
 
 def job_of_user(*, user_id: int, job_id: Any) -> GenerationJob:
@@ -63,41 +80,6 @@ def queue_eta_seconds(job: GenerationJob, position: int | None) -> int | None:
     return int(waves * per_job)
 
 
-def media_url(name: str) -> str | None:
-    """An expiring URL for a stored file: S3 presigns it; local files go through a signed view.
-
-    The same URL is handed out for a tenth of its lifetime (so it stays valid for at least nine
-    tenths of it): a feed page signs two URLs a post, and a URL that does not change from one
-    page to the next lets the apps and a CDN keep the video cached."""
-    if not name:
-        return None
-    # The storage itself, not `default_storage`: every attribute read through that lazy proxy
-    # cost more than the cached URL it leads to (a page reads two a post).
-    storage = storages["default"]
-    local = isinstance(storage, FileSystemStorage)
-    lifetime = settings.MEDIA_URL_EXPIRE if local else getattr(settings, "AWS_QUERYSTRING_EXPIRE", 3600)
-    window = int(time.time() // max(1, lifetime // 10))
-    return _signed_url(name, local, getattr(storage, "bucket_name", None), lifetime, window)
-
-
-@lru_cache(maxsize=20_000)
-def _signed_url(name: str, local: bool, _bucket: str | None, _lifetime: int, _window: int) -> str:
-    # The storage, its lifetime and the time window are part of the key: nothing signed for one
-    # configuration is handed out under another.
-    if local:
-        # URL-safe base64 of the name plus a timestamped signature.
-        return reverse("signed-media", kwargs={"token": signing.dumps(name, salt=MEDIA_SIGNING_SALT)})
-    return default_storage.url(name)
-
-
-def media_name_from_token(token: str) -> str | None:
-    try:
-        name = signing.loads(token, salt=MEDIA_SIGNING_SALT, max_age=settings.MEDIA_URL_EXPIRE)
-    except signing.BadSignature:  # includes SignatureExpired
-        return None
-    return name if isinstance(name, str) else None
-
-
 def job_public_state(job: GenerationJob) -> dict[str, Any]:
     """What the owner's apps see, over REST and in `generation.updated` events alike."""
     position = queue_position(job)
@@ -113,7 +95,7 @@ def job_public_state(job: GenerationJob) -> dict[str, Any]:
             "bytes": job.result_bytes,
             "sha256": job.result_sha256,
         }
-    return {
+    state = {
         "id": str(job.id),
         "kind": job.kind,
         "status": job.status,
@@ -131,12 +113,14 @@ def job_public_state(job: GenerationJob) -> dict[str, Any]:
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "result": result,
         "source_generation_id": str(job.source_job_id) if job.source_job_id else None,
-        "source_post_id": job.source_post_id,
         "retry_of": str(job.retry_of_id) if job.retry_of_id else None,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+    for extension in _state_extensions:
+        state.update(extension(job))
+    return state
 
 
 def heartbeat_is_stale(job: GenerationJob, *, now=None) -> bool:

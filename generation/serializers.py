@@ -54,6 +54,7 @@ class GenerationSerializer(serializers.Serializer):
     error = GenerationErrorSerializer(allow_null=True)
     result = GenerationResultSerializer(allow_null=True)
     source_generation_id = serializers.UUIDField(allow_null=True)
+    # Added by feed (feed.selectors.job_remix_source_fields): the post a remix was started from.
     source_post_id = serializers.IntegerField(allow_null=True)
     retry_of = serializers.UUIDField(allow_null=True)
     created_at = serializers.DateTimeField()

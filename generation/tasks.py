@@ -17,7 +17,13 @@ logger = logging.getLogger(__name__)
 DEFERRAL_COUNTDOWN = 5
 
 
-@shared_task(bind=True, name=services.RENDER_TASK, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def transient_backoff(errors: int) -> int:
+    """Seconds before the next try after the job's `errors`-th transient error: 5, 10, 20 ... 300."""
+    return min(300, 5 * 2 ** (errors - 1))
+
+
+@shared_task(bind=True, name=services.RENDER_TASK, queue=services.RENDER_QUEUE, acks_late=True,
+             reject_on_worker_lost=True, max_retries=None)
 def render_generation(self, job_id: str) -> str:
     owner = f"{self.request.hostname or 'worker'}:{os.getpid()}:{self.request.id}"
     outcome = services.job_start(job_id=job_id, owner=owner)
@@ -30,9 +36,10 @@ def render_generation(self, job_id: str) -> str:
     try:
         return services.job_render(job_id=job_id, owner=owner)
     except TransientBackendError as exc:
-        countdown = services.job_transient_error(job_id=job_id, owner=owner, code=exc.code, message=str(exc))
-        if countdown is None:
+        errors = services.job_transient_error(job_id=job_id, owner=owner, code=exc.code, message=str(exc))
+        if errors is None:
             return "failed"
+        countdown = transient_backoff(errors)
         logger.warning("generation.transient_error", extra={"job_id": job_id, "code": exc.code,
                                                             "retry_in": countdown})
         raise self.retry(countdown=countdown, max_retries=None)

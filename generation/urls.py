@@ -6,6 +6,4 @@ urlpatterns = [
     path("generations", apis.GenerationListCreateApi.as_view(), name="generations"),
     path("generations/<uuid:job_id>", apis.GenerationDetailApi.as_view(), name="generation-detail"),
     path("generations/<uuid:job_id>/cancel", apis.GenerationCancelApi.as_view(), name="generation-cancel"),
-    path("generations/<uuid:job_id>/retry", apis.GenerationRetryApi.as_view(), name="generation-retry"),
-    path("media/<str:token>", apis.SignedMediaApi.as_view(), name="signed-media"),
 ]

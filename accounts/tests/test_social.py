@@ -149,6 +149,26 @@ def test_blocker_cannot_follow_whom_they_blocked(client_for):
     assert not Follow.objects.exists()
 
 
+def test_blocked_either_way_is_one_rule_in_each_of_its_forms():
+    from accounts.selectors import not_blocked_with, users_blocked_between
+
+    me, blocked_by_me, blocking_me, stranger = UserFactory(), UserFactory(), UserFactory(), UserFactory()
+    BlockFactory(blocker=me, blocked=blocked_by_me)
+    BlockFactory(blocker=blocking_me, blocked=me)
+
+    assert [users_blocked_between(me, other) for other in (blocked_by_me, blocking_me, stranger)] == \
+        [True, True, False]
+    assert [users_blocked_between(other, me) for other in (blocked_by_me, blocking_me, stranger)] == \
+        [True, True, False]
+    assert not users_blocked_between(blocked_by_me, blocking_me)
+    assert set(User.objects.filter(not_blocked_with(user=me))) == {me, stranger}
+    # Through a relation: the rule applies to the user at the end of `field`.
+    by_blocking_me = FollowFactory(follower=blocking_me, followee=stranger)
+    by_stranger = FollowFactory(follower=stranger, followee=blocked_by_me)
+    assert list(Follow.objects.filter(not_blocked_with(user=me, field="follower"))) == [by_stranger]
+    assert list(Follow.objects.filter(not_blocked_with(user=me.pk, field="followee"))) == [by_blocking_me]
+
+
 def test_block_removes_follows_both_ways_and_unblock_restores_visibility(client_for):
     me, other = UserFactory(), UserFactory()
     api = client_for(me)

@@ -12,11 +12,13 @@ from rest_framework import status
 
 from accounts.models import User
 from config.errors import ApplicationError, Conflict, Forbidden, NotFound
+from config.tasks import task_send_on_commit
 from feed.models import Post, PostStatus, Visibility
+from feed.selectors import visible_posts
 
 from .. import selectors
 from ..models import Campaign, Enrolment, Submission
-from .notify import NOTIFY_CLOSED_TASK, PUSH_SUBMISSION_TASK, event_on_commit, submission_data, task_on_commit
+from .notify import NOTIFY_CLOSED_TASK, PUSH_SUBMISSION_TASK, event_on_commit, submission_data
 from .rewards import submission_evaluate
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,7 @@ def campaign_close(*, staff: User, campaign_id: int) -> Campaign:
     campaign.closed_reason = Campaign.CloseReason.STAFF
     campaign.closed_at = timezone.now()
     campaign.save(update_fields=["status", "closed_reason", "closed_at", "updated_at"])
-    task_on_commit(NOTIFY_CLOSED_TASK, campaign.pk)
+    task_send_on_commit(NOTIFY_CLOSED_TASK, campaign.pk)
     logger.info("creators.campaign_closed", extra={"campaign_id": campaign.pk, "staff_id": staff.pk})
     return campaign
 
@@ -210,8 +212,6 @@ def _submittable_post(*, user: User, post_id: int) -> Post:
     if post is None:
         raise NotFound("No such post.", code="post_not_found")
     if post.author_id != user.pk:
-        from feed.selectors import visible_posts
-
         if not visible_posts(user).filter(pk=post.pk).exists():
             # Someone else's post the user cannot see: do not confirm it exists.
             raise NotFound("No such post.", code="post_not_found")
@@ -290,5 +290,5 @@ def submission_review(*, staff: User, submission_id: int, approve: bool, reason:
         if approve:
             submission_evaluate(submission_id=submission.pk, now=now, reviewed=True)
         event_on_commit(submission.user_id, {"type": "creator.submission", "submission": submission_data(submission)})
-        task_on_commit(PUSH_SUBMISSION_TASK, submission.pk)
+        task_send_on_commit(PUSH_SUBMISSION_TASK, submission.pk)
     return submission

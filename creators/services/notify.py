@@ -16,6 +16,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.push import push_to_user
 from accounts.realtime import user_send_now
 
 from .. import selectors
@@ -49,12 +51,6 @@ def event_on_commit(user_id: int, event: dict[str, Any]) -> None:
     transaction.on_commit(lambda: event_send_now(user_id, event))
 
 
-def task_on_commit(name: str, *args: Any) -> None:
-    from config.celery import app
-
-    transaction.on_commit(lambda: app.send_task(name, args=list(args), queue="default"))
-
-
 # --- event bodies (the same shapes the REST endpoints use for these objects) -----------------
 
 
@@ -70,8 +66,6 @@ def submission_data(submission: Submission) -> dict[str, Any]:
 
 
 def _campaign_title(campaign: Campaign, user_id: int) -> str:
-    from accounts.models import User
-
     user = User.objects.filter(pk=user_id).first()
     if user is None:
         return campaign.name
@@ -87,8 +81,6 @@ def _amount(kind: str, amount: int, currency: str) -> str:
 
 
 def _push(user_id: int, *, title: str, body: str, data: dict[str, str]) -> int:
-    from accounts.push import push_to_user
-
     return push_to_user(user_id=user_id, title=title, body=body, data=data)
 
 

@@ -22,9 +22,12 @@ from django.utils import timezone
 from accounts.models import User
 from billing.stripe_api import stripe_client, stripe_configured
 from config.errors import ApplicationError, Conflict, NotFound
+from config.tasks import task_send_now, task_send_on_commit
 
+from .. import selectors
 from ..models import Campaign, CreatorProfile, Payout, Reward
-from .notify import PUSH_PAYOUT_TASK, SEND_PAYOUT_TASK, event_on_commit, task_on_commit
+from .notify import PUSH_PAYOUT_TASK, SEND_PAYOUT_TASK, event_on_commit
+from .profiles import creator_connect_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def payout_create(*, user_id: int, currency: str, method: str, created_by: User 
     logger.info("creators.payout_created", extra={"payout_id": payout.pk, "user_id": user_id, "amount": amount,
                                                   "currency": currency, "method": method})
     if method == Payout.Method.STRIPE:
-        task_on_commit(SEND_PAYOUT_TASK, payout.pk)
+        task_send_on_commit(SEND_PAYOUT_TASK, payout.pk)
     return payout
 
 
@@ -81,7 +84,7 @@ def _release(payout: Payout, error: str) -> None:
     payout.save(update_fields=["status", "error", "updated_at"])
     Reward.objects.filter(payout=payout).update(payout=None)
     event_on_commit(payout.user_id, {"type": "creator.payout", "payout": payout_data(payout)})
-    task_on_commit(PUSH_PAYOUT_TASK, payout.pk)
+    task_send_on_commit(PUSH_PAYOUT_TASK, payout.pk)
 
 
 def payout_send(*, payout_id: int) -> Payout:
@@ -120,7 +123,7 @@ def payout_send(*, payout_id: int) -> Payout:
             payout.error = ""
             payout.save(update_fields=["status", "stripe_transfer_id", "paid_at", "error", "updated_at"])
             event_on_commit(payout.user_id, {"type": "creator.payout", "payout": payout_data(payout)})
-            task_on_commit(PUSH_PAYOUT_TASK, payout.pk)
+            task_send_on_commit(PUSH_PAYOUT_TASK, payout.pk)
             logger.info("creators.payout_paid", extra={"payout_id": payout.pk, "transfer": transfer["id"]})
     return payout
 
@@ -128,8 +131,6 @@ def payout_send(*, payout_id: int) -> Payout:
 def _refresh_accounts_with_money_waiting() -> None:
     """A creator who finished onboarding but never reopened the app still has a stale status
     here (Connect webhooks are not routed to us): ask Stripe for those with money waiting."""
-    from .profiles import creator_connect_refresh
-
     waiting = (Reward.objects.filter(kind=Campaign.BudgetKind.CASH, payout__isnull=True,
                                      user__creator_profile__payout_method=CreatorProfile.PayoutMethod.CASH,
                                      user__creator_profile__stripe_account_id__isnull=False)
@@ -160,12 +161,10 @@ def payouts_run_due(*, now: datetime | None = None) -> dict[str, int]:
         if payout_create(user_id=row["user_id"], currency=row["currency"], method=Payout.Method.STRIPE,
                          minimum=settings.CREATORS_MIN_PAYOUT) is not None:
             counts["created"] += 1
-    from config.celery import app
-
     stale = Payout.objects.filter(method=Payout.Method.STRIPE, status=Payout.Status.PENDING,
                                   updated_at__lt=now - RESEND_AFTER)
     for payout_id in stale.values_list("pk", flat=True):
-        app.send_task(SEND_PAYOUT_TASK, args=[payout_id], queue="default")
+        task_send_now(SEND_PAYOUT_TASK, payout_id)
         counts["resent"] += 1
     return counts
 
@@ -174,9 +173,7 @@ def payouts_export_manual(*, staff: User) -> list[Payout]:
     """Staff pay by hand (bank transfer, local wallets) whoever cannot take a Connect transfer:
     every unpaid cash balance of a creator without an enabled Connect account becomes an
     `exported` payout, listed in the CSV. Running it again exports only what is new."""
-    users = (Reward.objects.filter(kind=Campaign.BudgetKind.CASH, payout__isnull=True)
-             .exclude(user__creator_profile__connect_status=CreatorProfile.ConnectStatus.ENABLED)
-             .values_list("user_id", "currency").distinct().order_by("user_id", "currency"))
+    users = selectors.manual_payouts_due().order_by("user_id", "currency")
     payouts = []
     for user_id, currency in list(users):
         payout = payout_create(user_id=user_id, currency=currency, method=Payout.Method.MANUAL, created_by=staff)
@@ -198,7 +195,7 @@ def payout_mark_paid(*, staff: User, payout_id: int) -> Payout:
     payout.paid_at = timezone.now()
     payout.save(update_fields=["status", "paid_at", "updated_at"])
     event_on_commit(payout.user_id, {"type": "creator.payout", "payout": payout_data(payout)})
-    task_on_commit(PUSH_PAYOUT_TASK, payout.pk)
+    task_send_on_commit(PUSH_PAYOUT_TASK, payout.pk)
     logger.info("creators.payout_marked_paid", extra={"payout_id": payout.pk, "staff_id": staff.pk})
     return payout
 

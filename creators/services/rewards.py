@@ -28,18 +28,12 @@ from django.utils import timezone
 
 from billing.models import CreditKind
 from billing.services import credits_grant
+from config.tasks import task_send_on_commit
 from feed.models import Post, PostStatus, Visibility
 
 from .. import selectors
 from ..models import Campaign, CampaignTask, Enrolment, Reward, Submission, TaskProgress
-from .notify import (
-    NOTIFY_CLOSED_TASK,
-    PUSH_REWARD_TASK,
-    event_on_commit,
-    reward_data,
-    submission_data,
-    task_on_commit,
-)
+from .notify import NOTIFY_CLOSED_TASK, PUSH_REWARD_TASK, event_on_commit, reward_data, submission_data
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +62,7 @@ def campaign_close_if_exhausted(*, campaign_id: int, now: datetime | None = None
         status=Campaign.Status.CLOSED, closed_reason=Campaign.CloseReason.BUDGET, closed_at=now, updated_at=now)
     if closed:
         logger.info("creators.campaign_budget_exhausted", extra={"campaign_id": campaign_id})
-        task_on_commit(NOTIFY_CLOSED_TASK, campaign_id)
+        task_send_on_commit(NOTIFY_CLOSED_TASK, campaign_id)
     return bool(closed)
 
 
@@ -115,7 +109,7 @@ def reward_grant(*, submission_id: int, task_id: int, now: datetime | None = Non
                                                   "task_id": task.pk, "user_id": submission.user_id,
                                                   "amount": task.reward, "kind": campaign.budget_kind})
     event_on_commit(submission.user_id, {"type": "creator.reward", "reward": reward_data(reward)})
-    task_on_commit(PUSH_REWARD_TASK, reward.pk)
+    task_send_on_commit(PUSH_REWARD_TASK, reward.pk)
     return GrantResult(GrantOutcome.GRANTED, reward)
 
 
@@ -251,7 +245,7 @@ def campaigns_close_ended(*, now: datetime | None = None) -> list[int]:
                                        ends_at__lte=now).update(status=Campaign.Status.CLOSED,
                                                                 closed_reason=Campaign.CloseReason.ENDED,
                                                                 closed_at=now, updated_at=now):
-                task_on_commit(NOTIFY_CLOSED_TASK, campaign_id)
+                task_send_on_commit(NOTIFY_CLOSED_TASK, campaign_id)
                 closed.append(campaign_id)
     if closed:
         logger.info("creators.campaigns_ended", extra={"campaign_ids": closed})

@@ -6,6 +6,7 @@ from django.db import transaction
 from accounts.tests.factories import UserFactory
 from config.redis import get_redis
 from feed import realtime, services, tasks
+from feed.models import RemixSource
 from feed.tests.factories import PostFactory
 from generation.models import GenerationJob, JobStatus
 
@@ -49,7 +50,9 @@ def test_likes_comments_and_remixes_of_several_posts_share_one_event(client_for,
     fan, remixer = client_for(UserFactory()), UserFactory()
     remix_job = GenerationJob.objects.create(
         user=remixer, kind="remix", status=JobStatus.SUCCEEDED, prompt="again", duration_seconds=4, width=480,
-        height=854, fps=8, seed=1, backend="preview", cost=4, source_post=second, video="generation/r/video.mp4")
+        height=854, fps=8, seed=1, backend="preview", cost=4, source_job=second.generation,
+        video="generation/r/video.mp4")
+    RemixSource.objects.create(job=remix_job, post=second)
 
     with django_capture_on_commit_callbacks(execute=True):
         fan.post(f"/api/v1/posts/{first.pk}/like")

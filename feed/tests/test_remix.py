@@ -50,7 +50,7 @@ def test_remix_chain_three_deep_with_policy_refusals(client_for, sent_tasks):
     job = GenerationJob.objects.get(user=bob)
     assert (started.json()["id"], started.json()["kind"], started.json()["source_post_id"]) == \
         (str(job.id), "remix", root.pk)
-    assert (job.kind, job.source_post_id, job.source_job_id, job.seed) == \
+    assert (job.kind, job.remix_source.post_id, job.source_job_id, job.seed) == \
         (JobKind.REMIX, root.pk, root.generation_id, 5)
     second = post_result(client_for(bob), started.json()["id"], remix_policy="followers")
 
@@ -211,3 +211,20 @@ def test_lineage_shows_ancestors_you_cannot_see_as_removed(client_for):
 
     assert chain[:2] == [{"id": root.pk, "removed": True}, {"id": middle.pk, "removed": True}]
     assert chain[2]["id"] == leaf.pk and chain[2]["author"]["handle"] == leaf.author.handle
+
+
+def test_staff_retry_of_a_failed_remix_goes_through_feed(client_for, sent_tasks, admin_client):
+    post = PostFactory(remix_policy="everyone")
+    remixer, refused_remixer = UserFactory(), UserFactory()
+    job_id = remix(client_for(remixer), post.pk).json()["id"]
+    other_id = remix(client_for(refused_remixer), post.pk).json()["id"]
+    GenerationJob.objects.filter(pk__in=[job_id, other_id]).update(status=JobStatus.FAILED, error_code="boom")
+    BlockFactory(blocker=post.author, blocked=refused_remixer)
+
+    admin_client.post("/admin/generation/generationjob/", {"action": "retry_jobs",
+                                                           "_selected_action": [job_id, other_id]})
+
+    retried = GenerationJob.objects.get(retry_of_id=job_id)
+    assert (retried.user, retried.kind, retried.remix_source.post_id) == (remixer, JobKind.REMIX, post.pk)
+    # The author blocked the other remixer since: the source post is checked again, no new job.
+    assert not GenerationJob.objects.filter(retry_of_id=other_id).exists()

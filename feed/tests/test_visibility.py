@@ -156,3 +156,23 @@ def test_the_python_and_sql_forms_of_the_visibility_rule_agree():
     assert (context.following, context.blocked) == (
         frozenset({authors["followed"].pk, authors["inactive"].pk}),
         frozenset({authors["blocked"].pk, authors["blocking"].pk}))
+
+
+
+def test_the_viewer_contexts_plain_sql_reads_blocks_as_accounts_defines_them():
+    """viewer_context reads blocks in hand-written SQL built from accounts.selectors' definition:
+    its set is exactly the users the ORM form of the rule leaves out."""
+    from accounts.models import User
+    from accounts.selectors import not_blocked_with
+    from feed import selectors
+
+    viewer, others = UserFactory(), [UserFactory() for _ in range(4)]
+    BlockFactory(blocker=viewer, blocked=others[0])
+    BlockFactory(blocker=others[1], blocked=viewer)
+    BlockFactory(blocker=others[2], blocked=others[3])  # between two others: not the viewer's
+    FollowFactory(follower=viewer, followee=others[2])
+
+    blocked = selectors.viewer_context(viewer=viewer).blocked
+
+    assert blocked == frozenset(User.objects.exclude(not_blocked_with(user=viewer)).values_list("pk", flat=True))
+    assert blocked == {others[0].pk, others[1].pk}

@@ -11,6 +11,7 @@ from .base import (
     PermanentBackendError,
     ProgressFn,
     RenderOutput,
+    RenderParams,
     RenderSpec,
     TransientBackendError,
     VideoBackend,
@@ -31,6 +32,6 @@ def get_backend(name: str | None = None) -> VideoBackend:
 
 
 __all__ = [
-    "BACKENDS", "BackendError", "JobCanceled", "PermanentBackendError", "ProgressFn", "RenderOutput", "RenderSpec",
+    "BACKENDS", "BackendError", "JobCanceled", "PermanentBackendError", "ProgressFn", "RenderOutput", "RenderParams", "RenderSpec",
     "TransientBackendError", "VideoBackend", "get_backend",
 ]

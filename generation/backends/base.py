@@ -16,17 +16,27 @@ from typing import Callable, Protocol
 ProgressFn = Callable[[float], None]
 
 
-@dataclass(frozen=True)
-class RenderSpec:
-    job_id: str
+@dataclass(frozen=True, kw_only=True)
+class RenderParams:
+    """What a person asks for: the one record of a render's parameters. Submission validates
+    and fingerprints it; a job stores it; the worker turns the job into a RenderSpec."""
+
     kind: str  # "text_to_video" | "image_to_video" | "remix"
     prompt: str
     duration_seconds: int
     width: int
     height: int
+    seed: int | None = None  # None: the service picks one
+    style: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderSpec(RenderParams):
+    """A job's parameters as a backend renders them: local files, the frame rate, a seed."""
+
+    job_id: str
     fps: int
     seed: int
-    style: str = ""
     image_path: Path | None = None  # the uploaded still for image_to_video
     source_video_path: Path | None = None  # the source clip of a remix, when the backend can use it
     watermark_text: str | None = None  # e.g. "@handle"; None means no watermark

@@ -79,6 +79,8 @@ def _model_dir() -> Path:
 
 
 def _import_torch():
+    # Imported here, not at the top: torch and diffusers are the optional 'diffusers' extra
+    # (GPU workers only), and the API and CPU workers must load this module without them.
     try:
         import torch
         import diffusers  # noqa: F401  (fail here, not halfway through loading)
@@ -101,7 +103,7 @@ def _pipeline(model_dir: Path, torch) -> _Loaded:
 
 
 def _load(model_dir: Path, device: str, torch):
-    from diffusers import DiffusionPipeline
+    from diffusers import DiffusionPipeline  # the optional extra, see _import_torch
 
     # bfloat16 halves memory on the GPU with the range of float32 (no fp16 overflow
     # to NaN frames); CPUs lack fast bfloat16 kernels, so they stay in float32.

@@ -13,6 +13,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .base import ProgressFn, RenderOutput, RenderSpec
 from .media import save_poster, text_overlay, write_mp4
@@ -67,8 +68,6 @@ class PreviewBackend:
 
 
 def _mean_colour(path: Path, fallback: np.ndarray) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB").resize((1, 1))).reshape(3).astype(np.float32)

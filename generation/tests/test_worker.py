@@ -13,6 +13,7 @@ from generation import backends, services
 from generation.backends.base import PermanentBackendError, TransientBackendError
 from generation.backends.media import probe
 from generation.models import GenerationJob, JobStatus
+from generation.tasks import transient_backoff
 from generation.tests.factories import GenerationJobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,7 +144,7 @@ def test_illegal_transition_is_refused_and_not_applied(user, sent_tasks):
     job.refresh_from_db()
 
     with pytest.raises(services.IllegalTransition):
-        services._transition(job, JobStatus.RUNNING)
+        services.state.transition(job, JobStatus.RUNNING)
 
     job.refresh_from_db()
     assert job.status == "canceled"
@@ -215,15 +216,16 @@ def test_transient_errors_requeue_with_backoff_then_fail_and_release(user, setti
     settings.GENERATION_BACKEND = "flaky"
     settings.GENERATION_MAX_TRANSIENT_RETRIES = 2
     job = submit(user)
-    backoffs = []
+    errors = []
     for attempt in range(3):
         assert services.job_start(job_id=job.pk, owner=f"w{attempt}") == services.StartOutcome.STARTED
         with pytest.raises(TransientBackendError) as err:
             services.job_render(job_id=job.pk, owner=f"w{attempt}")
-        backoffs.append(services.job_transient_error(job_id=job.pk, owner=f"w{attempt}", code=err.value.code,
-                                                     message=str(err.value)))
+        errors.append(services.job_transient_error(job_id=job.pk, owner=f"w{attempt}", code=err.value.code,
+                                                   message=str(err.value)))
 
-    assert backoffs == [5, 10, None]
+    assert errors == [1, 2, None]
+    assert [transient_backoff(n) for n in errors[:2]] == [5, 10]
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "gpu_busy")
     assert credit_balance(user_id=user.pk).available == 100

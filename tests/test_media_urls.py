@@ -2,34 +2,34 @@
 
 import time
 
-from generation import selectors
+from config import media
 
 
 def test_a_media_url_is_reused_within_a_tenth_of_its_lifetime_then_signed_again(settings, monkeypatch):
     settings.MEDIA_URL_EXPIRE = 600
     now = [600_000.0]  # the start of a 60 s window
     monkeypatch.setattr(time, "time", lambda: now[0])
-    first = selectors.media_url("generation/1/a/video.mp4")
+    first = media.media_url("generation/1/a/video.mp4")
 
     now[0] += 59  # still in the same window
-    again = selectors.media_url("generation/1/a/video.mp4")
-    other = selectors.media_url("generation/1/a/poster.jpg")
+    again = media.media_url("generation/1/a/video.mp4")
+    other = media.media_url("generation/1/a/poster.jpg")
     now[0] += 1
-    later = selectors.media_url("generation/1/a/video.mp4")
+    later = media.media_url("generation/1/a/video.mp4")
 
     assert again == first
     assert other != first
     assert later != first
     token = later.rstrip("/").rsplit("/", 1)[1]
-    assert selectors.media_name_from_token(token) == "generation/1/a/video.mp4"
+    assert media.media_name_from_token(token) == "generation/1/a/video.mp4"
 
 
 def test_a_url_signed_for_local_files_is_not_handed_out_for_s3(request):
     name = "generation/2/b/video.mp4"
-    local = selectors.media_url(name)
+    local = media.media_url(name)
 
     s3 = request.getfixturevalue("s3_storage")  # switches the default storage to S3 from here on
-    on_s3 = selectors.media_url(name)
+    on_s3 = media.media_url(name)
 
     assert local.startswith("/api/v1/media/")
     assert on_s3.startswith(s3.endpoint_url)

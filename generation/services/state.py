@@ -1,0 +1,109 @@
+"""The state machine of a generation job: its one hub.
+
+Every change of status goes through `transition`, under a row lock taken by the caller
+(`locked`); it is the one place that settles credits and publishes `generation.updated`
+events, and with the sends below, the one place that talks to Celery, after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.realtime import user_send_now
+from billing import services as ledger
+from config.errors import Conflict
+from config.tasks import task_send_on_commit
+
+from .. import selectors
+from ..models import TERMINAL, GenerationJob, JobStatus
+
+logger = logging.getLogger(__name__)
+
+RENDER_TASK = "generation.tasks.render_generation"
+NOTIFY_TASK = "generation.tasks.notify_generation_finished"
+# Renders have a queue of their own: GPU workers consume only it (see config.celery).
+RENDER_QUEUE = "gpu"
+
+_ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.CANCELED, JobStatus.FAILED},
+    # running -> queued: the worker died or hit a transient error; it runs again.
+    JobStatus.RUNNING: {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.QUEUED},
+}
+
+CANCELED_BY_USER = {"error_code": "canceled", "error_message": "Canceled by you."}
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+def _publish(job_id: Any) -> None:
+    job = GenerationJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    state = selectors.job_public_state(job)
+    user_send_now(job.user_id, {"type": "generation.updated", "seq": state["seq"], "job": state})
+
+
+def publish_on_commit(job: GenerationJob, *, final: bool = False) -> None:
+    job_id = job.pk
+    transaction.on_commit(lambda: _publish(job_id))
+    if final:
+        task_send_on_commit(NOTIFY_TASK, str(job_id))
+
+
+def enqueue_on_commit(job: GenerationJob) -> None:
+    # Redis and AMQP: 0 is the most urgent message priority; our job priority grows with the tier.
+    task_send_on_commit(RENDER_TASK, str(job.pk), queue=RENDER_QUEUE, priority=max(0, 9 - job.priority))
+
+
+def transition(job: GenerationJob, to: str, **changes: Any) -> GenerationJob:
+    """Apply one state change to a row locked by the caller."""
+    if to not in _ALLOWED_TRANSITIONS.get(job.status, set()):
+        raise IllegalTransition(f"A {job.status} generation cannot become {to}.")
+    previous = job.status
+    job.status = to
+    for field, value in changes.items():
+        setattr(job, field, value)
+    job.seq += 1
+    if to in TERMINAL:
+        job.finished_at = timezone.now()
+        job.lease_owner = ""
+        if to == JobStatus.SUCCEEDED:
+            ledger.credits_capture(user_id=job.user_id, reference=job.credit_reference)
+        else:
+            ledger.credits_release(user_id=job.user_id, reference=job.credit_reference)
+    job.save()
+    logger.info("generation.transition", extra={"job_id": str(job.pk), "from": previous, "to": to,
+                                                "seq": job.seq, "error_code": job.error_code})
+    publish_on_commit(job, final=to in TERMINAL)
+    return job
+
+
+def locked(job_id: Any) -> GenerationJob | None:
+    return GenerationJob.objects.select_for_update().filter(pk=job_id).first()
+
+
+def requeue_or_fail(job: GenerationJob, *, reason: str) -> GenerationJob:
+    """A locked running job whose worker is gone: run it again, or give up after the attempts."""
+    if job.cancel_requested:
+        return transition(job, JobStatus.CANCELED, **CANCELED_BY_USER)
+    if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
+        return transition(job, JobStatus.FAILED, error_code=reason,
+                          error_message="The render kept failing; your credits are back.")
+    job = transition(job, JobStatus.QUEUED, lease_owner="", heartbeat_at=None, progress=0,
+                     enqueued_at=timezone.now())
+    enqueue_on_commit(job)
+    return job
+
+
+def delete_files(names: list[str]) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)

@@ -1,0 +1,247 @@
+"""What a user does to their own generations: submit, retry, cancel, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from accounts.models import User
+from billing import services as ledger
+from billing.selectors import generation_cost, user_entitlements
+from config.errors import ApplicationError, Conflict
+
+from .. import selectors
+from ..backends import RenderParams
+from ..models import GenerationJob, JobKind, JobStatus
+from ..policy import get_prompt_policy
+from .state import CANCELED_BY_USER, delete_files, enqueue_on_commit, locked, publish_on_commit, transition
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_DURATIONS = (4, 8, 12)
+# Portrait first: this is a phone app.
+ALLOWED_SIZES = ("480x854", "854x480", "480x480", "720x1280", "1280x720", "720x720", "1080x1920", "1920x1080")
+ALLOWED_IMAGE_FORMATS = {"JPEG", "PNG", "WEBP"}
+PROMPT_MAX_LENGTH = 2000
+
+# Given a retried job, returns its remix source checked anew (see generation_retry).
+SourceCheck = Callable[[GenerationJob], GenerationJob]
+
+
+def _field_error(field: str, code: str, message: str, status_code: int = 400) -> ApplicationError:
+    return ApplicationError(message, code=code, status_code=status_code,
+                            fields={field: [{"code": code, "message": message}]})
+
+
+def _check_image(image: UploadedFile) -> str:
+    """Size, pixel count and format, before anything is stored. Returns the sha256."""
+    if image.size > settings.GENERATION_MAX_IMAGE_BYTES:
+        raise _field_error("image", "image_too_large",
+                           f"The image must be at most {settings.GENERATION_MAX_IMAGE_BYTES // (1024 * 1024)} MB.")
+    try:
+        image.seek(0)
+        with Image.open(image) as img:
+            fmt, (w, h) = img.format, img.size
+            if w * h > settings.GENERATION_MAX_IMAGE_PIXELS:
+                raise _field_error("image", "image_too_many_pixels",
+                                   f"The image must have at most {settings.GENERATION_MAX_IMAGE_PIXELS} pixels.")
+            img.verify()
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise _field_error("image", "image_invalid", "The file is not an image we can read.") from exc
+    if fmt not in ALLOWED_IMAGE_FORMATS:
+        raise _field_error("image", "image_format_unsupported", "Use a JPEG, PNG or WebP image.")
+    image.seek(0)
+    digest = hashlib.sha256()
+    for chunk in image.chunks():
+        digest.update(chunk)
+    image.seek(0)
+    return digest.hexdigest()
+
+
+def _fingerprint(params: RenderParams, *, source_id: str | None, image_sha: str) -> str:
+    body = json.dumps({**asdict(params), "source": source_id, "image": image_sha}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _own_source(user: User, source_generation_id: str | None) -> GenerationJob:
+    if not source_generation_id:
+        raise _field_error("source_generation_id", "source_required", "A remix needs a source.")
+    source = GenerationJob.objects.filter(pk=source_generation_id, user=user).first()
+    if source is None:
+        raise _field_error("source_generation_id", "source_not_found", "No such source.", status_code=404)
+    if source.status != JobStatus.SUCCEEDED:
+        raise _field_error("source_generation_id", "source_not_ready", "The source has no video yet.",
+                           status_code=409)
+    return source
+
+
+def _validate(user: User, params: RenderParams, *, has_image: bool, source_generation_id: str | None,
+              checked_source: GenerationJob | None) -> GenerationJob | None:
+    """Business rules (shape is the serializer's job). Returns the remix source, if any."""
+    if not params.prompt.strip() or len(params.prompt) > PROMPT_MAX_LENGTH:
+        raise _field_error("prompt", "prompt_length", f"The prompt must be 1-{PROMPT_MAX_LENGTH} characters.")
+    entitlements = user_entitlements(user_id=user.pk)
+    if params.duration_seconds > entitlements.max_duration_seconds:
+        raise _field_error("duration_seconds", "plan_limit",
+                           f"Your plan allows up to {entitlements.max_duration_seconds} s.", status_code=403)
+    if min(params.width, params.height) > entitlements.max_short_side:
+        raise _field_error("size", "plan_limit", f"Your plan allows up to {entitlements.max_short_side}p.",
+                           status_code=403)
+    if params.kind == JobKind.IMAGE_TO_VIDEO and not has_image:
+        raise _field_error("image", "image_required", "An image_to_video generation needs an image.")
+    if params.kind != JobKind.IMAGE_TO_VIDEO and has_image:
+        raise _field_error("image", "image_not_allowed", "Only image_to_video takes an image.")
+    source = None
+    if params.kind == JobKind.REMIX:
+        source = checked_source or _own_source(user, source_generation_id)
+    elif source_generation_id:
+        raise _field_error("source_generation_id", "source_not_allowed", "Only a remix takes a source.")
+    get_prompt_policy().check(prompt=params.prompt, user_id=user.pk)
+    return source
+
+
+def _create(user: User, params: RenderParams, *, image: File | None, image_name: str = "", fingerprint: str = "",
+            idempotency_key: str | None = None, retry_of: GenerationJob | None = None,
+            source: GenerationJob | None = None) -> GenerationJob:
+    entitlements = user_entitlements(user_id=user.pk)
+    job = GenerationJob(
+        user=user, kind=params.kind, prompt=params.prompt, style=params.style,
+        duration_seconds=params.duration_seconds, width=params.width, height=params.height,
+        fps=settings.GENERATION_FPS, seed=params.seed if params.seed is not None else random.randrange(2**31),
+        source_job=source, retry_of=retry_of, backend=settings.GENERATION_BACKEND,
+        cost=generation_cost(kind=params.kind, duration_seconds=params.duration_seconds, width=params.width,
+                             height=params.height),
+        priority=entitlements.queue_priority, watermark=entitlements.watermark,
+        idempotency_key=idempotency_key, request_fingerprint=fingerprint, enqueued_at=timezone.now(),
+    )
+    ledger.credits_reserve(user_id=user.pk, amount=job.cost, reference=job.credit_reference)
+    job.save()
+    if image is not None:
+        job.input_image.save(image_name or "input.png", image, save=True)
+    enqueue_on_commit(job)
+    publish_on_commit(job)
+    logger.info("generation.submitted", extra={"job_id": str(job.pk), "user_id": user.pk, "kind": job.kind,
+                                               "cost": job.cost, "backend": job.backend})
+    return job
+
+
+def generation_submit(
+    *,
+    user: User,
+    kind: str,
+    prompt: str,
+    duration_seconds: int,
+    size: str,
+    seed: int | None = None,
+    style: str = "",
+    image: UploadedFile | None = None,
+    source_generation_id: str | None = None,
+    idempotency_key: str | None = None,
+    source_job: GenerationJob | None = None,
+) -> tuple[GenerationJob, bool]:
+    """Validate, check the prompt, reserve credits, create the job queued, enqueue after commit.
+
+    A remix's source is the user's own job (`source_generation_id`, checked here) or
+    `source_job`, a job of anyone's that the caller has checked the user may remix (feed's
+    post_remix: visibility, blocks, the author's remix policy).
+    Returns (job, created). With an Idempotency-Key, the same request returns the
+    job it made the first time; the same key with another request is a 409.
+    """
+    width, height = (int(v) for v in size.split("x"))
+    params = RenderParams(kind=kind, prompt=prompt, duration_seconds=duration_seconds, width=width, height=height,
+                          seed=seed, style=style)
+    source_generation_id = str(source_generation_id) if source_generation_id else None
+    image_sha = _check_image(image) if image is not None else ""
+    fingerprint = ""
+    if idempotency_key:
+        source_id = str(source_job.pk) if source_job is not None else source_generation_id
+        fingerprint = _fingerprint(params, source_id=source_id, image_sha=image_sha)
+
+    def replay() -> tuple[GenerationJob, bool] | None:
+        existing = GenerationJob.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if existing is None:
+            return None
+        if existing.request_fingerprint != fingerprint:
+            raise Conflict("This Idempotency-Key was used for a different request.", code="idempotency_key_reused")
+        return existing, False
+
+    if idempotency_key and (found := replay()):
+        return found
+    source = _validate(user, params, has_image=image is not None, source_generation_id=source_generation_id,
+                       checked_source=source_job)
+    try:
+        with transaction.atomic():
+            job = _create(user, params, image=image, image_name=getattr(image, "name", ""), fingerprint=fingerprint,
+                          idempotency_key=idempotency_key, source=source)
+    except IntegrityError:
+        # Two requests with one key raced; the other one's row is committed now.
+        if idempotency_key and (found := replay()):
+            return found
+        raise
+    return job, True
+
+
+def generation_retry(*, user: User, job_id: Any, check_source: SourceCheck | None = None) -> GenerationJob:
+    """A failed or canceled job gives a new job with the same request, linked to it.
+
+    A remix of the user's own job is checked here again. A remix of a job someone else's
+    app-level rules allowed (feed: a post) is retried through that app, which passes
+    `check_source` to check those rules again and return the source.
+    """
+    old = selectors.job_of_user(user_id=user.pk, job_id=job_id)
+    if old.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+        raise Conflict("Only a failed or canceled generation can be retried.", code="job_not_retryable")
+    checked_source = check_source(old) if check_source is not None else None
+    params = RenderParams(kind=old.kind, prompt=old.prompt, duration_seconds=old.duration_seconds, width=old.width,
+                          height=old.height, seed=old.seed, style=old.style)
+    source = _validate(user, params, has_image=bool(old.input_image),
+                       source_generation_id=str(old.source_job_id) if old.source_job_id else None,
+                       checked_source=checked_source)
+    with transaction.atomic():
+        if old.input_image:
+            with default_storage.open(old.input_image.name, "rb") as fh:
+                return _create(user, params, image=File(fh), image_name=Path(old.input_image.name).name,
+                               retry_of=old, source=source)
+        return _create(user, params, image=None, retry_of=old, source=source)
+
+
+@transaction.atomic
+def generation_cancel(*, user: User, job_id: Any) -> GenerationJob:
+    """A queued job never starts; a running one stops at its next progress step."""
+    selectors.job_of_user(user_id=user.pk, job_id=job_id)
+    job = locked(job_id)
+    if job.status == JobStatus.QUEUED:
+        return transition(job, JobStatus.CANCELED, **CANCELED_BY_USER)
+    if job.status == JobStatus.RUNNING:
+        if not job.cancel_requested:
+            job.cancel_requested = True
+            job.seq += 1
+            job.save(update_fields=["cancel_requested", "seq", "updated_at"])
+            publish_on_commit(job)
+        return job
+    raise Conflict(f"A {job.status} generation cannot be canceled.", code="job_not_cancelable")
+
+
+@transaction.atomic
+def generation_delete(*, user: User, job_id: Any) -> None:
+    """Deletes the job and its stored files (after commit, so a rollback keeps them)."""
+    selectors.job_of_user(user_id=user.pk, job_id=job_id)
+    job = locked(job_id)
+    if not job.is_terminal:
+        raise Conflict("Cancel the generation before deleting it.", code="job_active")
+    names = [job.video.name, job.poster.name, job.input_image.name]
+    job.delete()
+    transaction.on_commit(lambda: delete_files(names))
