@@ -12,7 +12,6 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +27,3 @@ def user_send_now(user_id: int, event: dict[str, Any]) -> None:
         return
     async_to_sync(layer.group_send)(user_group(user_id), {"type": "user.event", "event": event})
 
-
-def user_send_on_commit(user_id: int, event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: user_send_now(user_id, event))

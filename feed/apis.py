@@ -14,7 +14,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.selectors import user_visible_by_handle
-from config.http import validated
+from config.http import IDEMPOTENCY_HEADER, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination
 from generation.selectors import job_public_state
 from generation.serializers import GenerationSerializer
@@ -86,10 +86,11 @@ class PostDetailApi(APIView):
 
 
 class PostRemixApi(APIView):
-    @extend_schema(request=RemixCreateSerializer, responses={201: GenerationSerializer}, tags=["posts"])
+    @extend_schema(request=RemixCreateSerializer, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: GenerationSerializer, 200: GenerationSerializer}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
-        job, created = services.post_remix(user=request.user, post_id=post_id,
-                                           idempotency_key=request.headers.get("Idempotency-Key"),
+        key = idempotency_key(request)
+        job, created = services.post_remix(user=request.user, post_id=post_id, idempotency_key=key,
                                            **validated(RemixCreateSerializer, request))
         return Response(job_public_state(job), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

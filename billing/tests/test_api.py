@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from billing import services
 from billing.models import BillingCustomer, CheckoutSession, CreditEntry, CreditLot, PlanChange, Subscription
-from billing.tests.concurrency import at_once
+from tests.concurrency import at_once
 from billing.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from billing.models import CreditAccount, CreditEntry, CreditLot, CreditMovement
 from billing.selectors import credit_balance
 from billing.services import ledger
 from billing.tasks import expire_credits
-from billing.tests.concurrency import at_once
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from accounts.tests.factories import UserFactory
 from billing import services
 from billing.models import CreditAccount, CreditEntry
 from billing.selectors import credit_balance, generation_cost
-from billing.tests.concurrency import at_once
+from tests.concurrency import at_once
 from config.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

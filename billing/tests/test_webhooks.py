@@ -25,7 +25,7 @@ from billing.models import (
 )
 from billing.selectors import credit_balance, user_entitlements
 from billing.services import ledger
-from billing.tests.concurrency import at_once
+from tests.concurrency import at_once
 from tests.fakes.stripe_server import sign
 
 from .conftest import WEBHOOK_URL

@@ -1,11 +1,7 @@
 """Exactly-once rewards and a budget that is never overspent, against real PostgreSQL
 transactions in parallel threads (each thread has its own connection)."""
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from billing.models import CreditEntry
@@ -16,29 +12,9 @@ from creators.services.rewards import GrantOutcome
 from creators.tests.factories import CampaignFactory, CreatorProfileFactory, EnrolmentFactory, TaskFactory, publish_task
 from feed.models import Like
 from feed.tests.factories import PostFactory
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# At most this many connections at once: the database is shared with other work.
-POOL = 10
-
-
-def in_parallel(calls: list, *, workers: int = POOL) -> list:
-    """Run the calls through a pool of threads, all released at the same moment."""
-    start = threading.Event()
-
-    def run(call):
-        try:
-            start.wait()
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        start.set()
-        return [future.result() for future in futures]
-
 
 def test_evaluators_running_at_once_grant_one_reward(aged, sent_tasks):
     campaign = CampaignFactory()
@@ -50,7 +26,7 @@ def test_evaluators_running_at_once_grant_one_reward(aged, sent_tasks):
     for fan in aged(3):
         Like.objects.create(user=fan, post=post)
 
-    results = in_parallel([services.campaigns_evaluate for _ in range(4)], workers=4)
+    results = at_once([services.campaigns_evaluate for _ in range(4)], workers=4)
 
     assert sorted(r["granted"] for r in results) == [0, 0, 0, 1]
     reward = Reward.objects.get()
@@ -73,7 +49,7 @@ def test_fifty_grants_at_once_never_overspend_the_budget(sent_tasks):
         submissions.append(Submission.objects.create(campaign=campaign, enrolment=enrolment, user=enrolment.user,
                                                      post=post, status=Submission.Status.ACCEPTED))
 
-    results = in_parallel([lambda s=s: services.reward_grant(submission_id=s.pk, task_id=task.pk)
+    results = at_once([lambda s=s: services.reward_grant(submission_id=s.pk, task_id=task.pk)
                            for s in submissions])
 
     outcomes = [r.outcome for r in results]
@@ -90,7 +66,7 @@ def test_fifty_grants_at_once_never_overspend_the_budget(sent_tasks):
     assert [name for name, _ in sent_tasks].count(NOTIFY_CLOSED_TASK) == 1
 
     # Retried grants (a redelivered task) change nothing.
-    again = in_parallel([lambda s=s: services.reward_grant(submission_id=s.pk, task_id=task.pk)
+    again = at_once([lambda s=s: services.reward_grant(submission_id=s.pk, task_id=task.pk)
                          for s in submissions[:20]])
     assert {r.outcome for r in again} <= {GrantOutcome.ALREADY, GrantOutcome.NO_BUDGET}
     assert Reward.objects.count() == 10

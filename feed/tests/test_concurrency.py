@@ -1,46 +1,22 @@
 """Counters stay exact when requests race, against real PostgreSQL transactions."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from accounts.tests.factories import UserFactory
 from config.errors import NotFound
 from feed import services
 from feed.models import Comment, Like, ModerationAction, Post, PostStatus, Report
 from feed.tests.factories import CommentFactory, PostFactory
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(calls) -> list:
-    """Run the calls at once, each in its own thread and database connection."""
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # noqa: BLE001 - reported to the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results if not errors else pytest.fail(f"errors in threads: {errors!r}")
 
 
 def test_concurrent_likes_from_many_users_are_all_counted(sent_tasks):
     post = PostFactory()
     likers = [UserFactory() for _ in range(10)]
 
-    race([lambda u=u: services.like_create(user=u, post_id=post.pk) for u in likers])
+    at_once([lambda u=u: services.like_create(user=u, post_id=post.pk) for u in likers])
 
     post.refresh_from_db()
     assert post.likes_count == 10
@@ -51,11 +27,11 @@ def test_concurrent_likes_and_unlikes_of_one_user_count_once(sent_tasks):
     post = PostFactory()
     liker = UserFactory()
 
-    race([lambda: services.like_create(user=liker, post_id=post.pk) for _ in range(6)])
+    at_once([lambda: services.like_create(user=liker, post_id=post.pk) for _ in range(6)])
     post.refresh_from_db()
     assert (post.likes_count, Like.objects.count()) == (1, 1)
 
-    race([lambda: services.like_delete(user=liker, post_id=post.pk) for _ in range(6)])
+    at_once([lambda: services.like_delete(user=liker, post_id=post.pk) for _ in range(6)])
     post.refresh_from_db()
     assert (post.likes_count, Like.objects.count()) == (0, 0)
 
@@ -66,7 +42,7 @@ def test_concurrent_comments_and_deletes_keep_the_counts(sent_tasks):
     top = CommentFactory(post=post, author=commenters[0])
     Post.objects.filter(pk=post.pk).update(comments_count=1)
 
-    race([lambda u=u: services.comment_create(user=u, post_id=post.pk, body="hi", parent_id=top.pk)
+    at_once([lambda u=u: services.comment_create(user=u, post_id=post.pk, body="hi", parent_id=top.pk)
           for u in commenters])
     post.refresh_from_db()
     top.refresh_from_db()
@@ -83,7 +59,7 @@ def test_concurrent_comments_and_deletes_keep_the_counts(sent_tasks):
             return "already gone"
         return "deleted"
 
-    outcomes = race([delete_reply, lambda: services.comment_delete(user=post.author, comment_id=top.pk)])
+    outcomes = at_once([delete_reply, lambda: services.comment_delete(user=post.author, comment_id=top.pk)])
     post.refresh_from_db()
     assert outcomes[0] in ("deleted", "already gone")
     assert (post.comments_count, Comment.objects.count()) == (0, 0)
@@ -103,7 +79,7 @@ def test_the_same_comment_deleted_twice_at_once_counts_once(sent_tasks):
         except NotFound:
             outcomes.append("not_found")
 
-    race([lambda: delete(comment.author), lambda: delete(post.author), lambda: delete(comment.author)])
+    at_once([lambda: delete(comment.author), lambda: delete(post.author), lambda: delete(comment.author)])
 
     post.refresh_from_db()
     assert post.comments_count == 1
@@ -125,7 +101,7 @@ def test_concurrent_reports_hide_the_post_once(settings, sent_tasks):
         except NotFound:
             outcomes.append("hidden_already")
 
-    race([lambda u=u: report(u) for u in reporters])
+    at_once([lambda u=u: report(u) for u in reporters])
 
     post.refresh_from_db()
     assert post.status == PostStatus.HIDDEN

@@ -228,3 +228,18 @@ def test_staff_retry_of_a_failed_remix_goes_through_feed(client_for, sent_tasks,
     assert (retried.user, retried.kind, retried.remix_source.post_id) == (remixer, JobKind.REMIX, post.pk)
     # The author blocked the other remixer since: the source post is checked again, no new job.
     assert not GenerationJob.objects.filter(retry_of_id=other_id).exists()
+
+
+def test_a_remix_repeated_with_its_idempotency_key_is_one_job_and_a_bad_key_is_refused(client_for, sent_tasks):
+    post, remixer = PostFactory(remix_policy="everyone"), UserFactory()
+    client = client_for(remixer)
+
+    first = client.post(f"/api/v1/posts/{post.pk}/remix", REMIX, HTTP_IDEMPOTENCY_KEY="tap-1")
+    again = client.post(f"/api/v1/posts/{post.pk}/remix", REMIX, HTTP_IDEMPOTENCY_KEY="tap-1")
+    too_long = client.post(f"/api/v1/posts/{post.pk}/remix", REMIX, HTTP_IDEMPOTENCY_KEY="k" * 129)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert (too_long.status_code, too_long.json()["error"]["code"]) == (400, "validation_error")
+    assert too_long.json()["error"]["fields"]["Idempotency-Key"][0]["code"] == "idempotency_key_invalid"
+    assert GenerationJob.objects.filter(user=remixer).count() == 1
