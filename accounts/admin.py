@@ -1,8 +1,22 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.utils.translation import gettext_lazy as _
 
-from .models import Block, Device, Follow, User
+from config.admin import ReadOnlyAdmin, service_action
+
+from . import services
+from .models import AuthSession, Block, Device, Follow, User
+
+
+class _PasswordChangeForm(AdminPasswordChangeForm):
+    """A password staff set ends the account's sessions, as the user's own change does."""
+
+    def save(self, commit=True):
+        user = super().save(commit=commit)
+        if commit:
+            services.user_sessions_end(user=user, reason=AuthSession.EndReason.PASSWORD_CHANGED)
+        return user
 
 
 @admin.register(User)
@@ -12,15 +26,41 @@ class UserAdmin(DjangoUserAdmin):
                     "created_at")
     list_filter = ("is_active", "is_staff", "is_superuser", "country", "locale", "created_at")
     search_fields = ("handle", "email", "display_name", "firebase_uid")
-    readonly_fields = ("followers_count", "following_count", "created_at", "updated_at", "last_login", "firebase_uid")
+    readonly_fields = ("followers_count", "following_count", "created_at", "updated_at", "last_login", "firebase_uid",
+                       "email_verified", "session_version")
     fieldsets = (
-        (None, {"fields": ("email", "password", "firebase_uid")}),
+        (None, {"fields": ("email", "email_verified", "password", "firebase_uid", "session_version")}),
         (_("Profile"), {"fields": ("handle", "display_name", "avatar", "bio", "locale", "country", "birth_year")}),
         (_("Counts"), {"fields": ("followers_count", "following_count")}),
         (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Dates"), {"fields": ("last_login", "created_at", "updated_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "handle", "password1", "password2")}),)
+    change_password_form = _PasswordChangeForm
+    actions = ("suspend", "end_sessions", "unlock_sign_in")
+
+    suspend = service_action(_("Suspend (and sign out everywhere)"),
+                             lambda request, user: services.user_suspend(user_id=user.pk),
+                             summary=_("{count} accounts suspended."))
+    end_sessions = service_action(_("Sign out everywhere"), lambda request, user: services.user_sessions_end(user=user),
+                                  summary=_("{count} accounts signed out everywhere."))
+    # A sign-in lockout (accounts.lockout) also ends by itself after ACCOUNTS_LOGIN_LOCKOUT_SECONDS.
+    unlock_sign_in = service_action(_("Unlock sign-in (forget failed password attempts)"),
+                                    lambda request, user: services.user_unlock_sign_in(user=user),
+                                    summary=_("{count} accounts unlocked."))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Unticking "active" suspends: the sessions end now, not when their tokens expire.
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            services.user_sessions_end(user=obj, reason=AuthSession.EndReason.SUSPENDED)
+
+    def delete_model(self, request, obj):
+        services.user_delete(user=obj)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            services.user_delete(user=user)
 
 
 class _BetweenUsersAdmin(admin.ModelAdmin):
@@ -52,4 +92,12 @@ class DeviceAdmin(admin.ModelAdmin):
     list_display = ("user", "platform", "app_version", "locale", "last_seen_at", "created_at")
     search_fields = ("user__handle", "user__email", "fcm_token")
     list_filter = ("platform", "app_version", "last_seen_at")
+    raw_id_fields = ("user", "session")
+
+
+@admin.register(AuthSession)
+class AuthSessionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "created_at", "refreshed_at", "ended_at", "end_reason")
+    list_filter = ("end_reason", "created_at", "ended_at")
+    search_fields = ("user__handle", "user__email")
     raw_id_fields = ("user",)

@@ -7,13 +7,13 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from config.http import validated
 from config.pagination import NewestFirstCursorPagination
+from config.throttling import ACTION_THROTTLES, IpActionThrottle, ScopedRateThrottle
 
-from . import selectors, services
+from . import selectors, services, sessions
 from .models import User
 from .serializers import (
     AuthResultSerializer,
@@ -26,11 +26,13 @@ from .serializers import (
     LoginInputSerializer,
     MeSerializer,
     MeUpdateInputSerializer,
+    PasswordChangeInputSerializer,
     PublicUserSerializer,
     RefreshInputSerializer,
     SignupInputSerializer,
     TokenPairSerializer,
 )
+from .tokens import SESSION_CLAIM
 
 
 class _AuthThrottled(APIView):
@@ -48,6 +50,10 @@ def _auth_response(request: Request, user, *, created: bool | None = None, statu
 
 
 class SignupApi(_AuthThrottled):
+    # Per client IP only (THROTTLE_SIGNUPS_IP_RATE, stricter than `auth`): there is no account yet.
+    throttle_classes = [IpActionThrottle]
+    throttle_scope = "signups"
+
     @extend_schema(request=SignupInputSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
         user = services.user_signup(**validated(SignupInputSerializer, request))
@@ -57,7 +63,7 @@ class SignupApi(_AuthThrottled):
 class LoginApi(_AuthThrottled):
     @extend_schema(request=LoginInputSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        user = services.user_authenticate(**validated(LoginInputSerializer, request))
+        user = services.user_authenticate(request=request, **validated(LoginInputSerializer, request))
         return _auth_response(request, user)
 
 
@@ -74,14 +80,33 @@ class RefreshApi(_AuthThrottled):
 
     @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        return Response(services.auth_refresh(**validated(RefreshInputSerializer, request)))
+        return Response(sessions.auth_refresh(**validated(RefreshInputSerializer, request)))
 
 
 class LogoutApi(APIView):
     @extend_schema(request=RefreshInputSerializer, responses={204: None}, tags=["auth"])
     def post(self, request: Request) -> Response:
-        services.auth_logout(user=request.user, **validated(RefreshInputSerializer, request))
+        sessions.auth_logout(user=request.user, **validated(RefreshInputSerializer, request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutEverywhereApi(APIView):
+    @extend_schema(request=None, responses={204: None}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        sessions.auth_logout_everywhere(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordApi(APIView):
+    # Each attempt checks the current password: throttled like a sign-in.
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=PasswordChangeInputSerializer, responses={200: TokenPairSerializer}, tags=["me"])
+    def post(self, request: Request) -> Response:
+        services.user_password_change(user=request.user, **validated(PasswordChangeInputSerializer, request))
+        # Every session ended, this one too: the caller goes on in a new one.
+        return Response(services.tokens_for_user(request.user))
 
 
 class MeApi(APIView):
@@ -101,7 +126,7 @@ class DevicesApi(APIView):
         data = validated(DeviceInputSerializer, request)
         device = services.device_register(
             user=request.user, fcm_token=data["token"], platform=data["platform"],
-            app_version=data["app_version"], locale=data["locale"],
+            app_version=data["app_version"], locale=data["locale"], session_id=request.auth.get(SESSION_CLAIM),
         )
         return Response(DeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
@@ -129,6 +154,9 @@ class ProfileApi(APIView):
 
 
 class FollowApi(APIView):
+    throttle_classes = ACTION_THROTTLES
+    throttle_scope = "follows"
+
     @extend_schema(request=None, responses={200: PublicUserSerializer}, tags=["users"])
     def post(self, request: Request, handle: str) -> Response:
         services.follow_create(follower=request.user, followee=_target(request, handle))

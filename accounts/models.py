@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
@@ -35,6 +37,12 @@ class UserManager(BaseUserManager["User"]):
         extra.setdefault("handle", email.split("@")[0][:30])
         return self._create(email, password, **extra)
 
+    def get_by_natural_key(self, email: str | None) -> "User":
+        # Password sign-in (ModelBackend) finds the account as emails are unique: ignoring case.
+        if not email:  # iexact=None would match the accounts that have no email
+            raise self.model.DoesNotExist
+        return self.get(email__iexact=email)
+
 
 class User(AbstractBaseUser, PermissionsMixin):
     """A person using the app. Signs in by email + password or by Firebase."""
@@ -49,6 +57,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2, e.g. US")
     birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
     firebase_uid = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    # Whether someone proved they read this address (today: Firebase vouched for it). A
+    # sign-in that proves it takes an account whose address nobody proved (see services).
+    email_verified = models.BooleanField(default=False, db_default=False)
+    # Carried by every token as the `ver` claim; a bump ends every access token at once
+    # (checked against this row, which authentication loads anyway).
+    session_version = models.PositiveIntegerField(default=0, db_default=0)
 
     # Denormalised, kept exact by accounts.services (F() updates in the follow transaction).
     followers_count = models.PositiveIntegerField(default=0)
@@ -109,6 +123,34 @@ class Block(models.Model):
         return f"{self.blocker_id} x {self.blocked_id}"
 
 
+class AuthSession(models.Model):
+    """One sign-in on one device: the family of refresh tokens that rotation hands down.
+
+    Its tokens carry its id (`sid`). Only the newest refresh token of a family is live:
+    an older one presented again was copied, so the whole family ends (RFC 9700, 4.14.2).
+    """
+
+    class EndReason(models.TextChoices):
+        LOGOUT = "logout", "Logged out"
+        LOGOUT_ALL = "logout_all", "Logged out everywhere"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        REFRESH_REUSED = "refresh_reused", "Rotated refresh token reused"
+        SUSPENDED = "suspended", "Account suspended"
+        ACCOUNT_CLAIMED = "account_claimed", "Email owner signed in"
+        STAFF = "staff", "Ended by staff"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
+    refresh_jti = models.CharField(max_length=255, help_text="jti of the family's one live refresh token")
+    created_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, choices=EndReason.choices, blank=True)
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.user_id}"
+
+
 class Device(models.Model):
     """A phone that receives FCM push. The FCM token is the identity of an install."""
 
@@ -124,6 +166,9 @@ class Device(models.Model):
     locale = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
+    # The sign-in that registered it: another account may take the token only once it ended.
+    session = models.ForeignKey(AuthSession, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="devices")
 
     def __str__(self) -> str:
         return f"{self.platform} device of {self.user_id}"

@@ -27,3 +27,11 @@ def user_send_now(user_id: int, event: dict[str, Any]) -> None:
         return
     async_to_sync(layer.group_send)(user_group(user_id), {"type": "user.event", "event": event})
 
+
+
+def user_sessions_ended_now(user_id: int, session_ids: list[str] | None) -> None:
+    """Close the user's open sockets signed in with these sessions (every socket for None)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(user_group(user_id), {"type": "session.ended", "sessions": session_ids})

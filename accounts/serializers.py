@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import warnings
+
+from django.conf import settings
 from django.core.files.storage import default_storage
+from PIL import Image, UnidentifiedImageError
 from rest_framework import serializers
 
-from .models import HANDLE_REGEX, Device, User
+from config.http import SingleLineField
 
-AVATAR_MAX_BYTES = 5 * 1024 * 1024
+from .models import HANDLE_REGEX, Device, User
 
 
 def avatar_url(avatar, context: dict) -> str | None:
@@ -72,9 +76,9 @@ class SignupInputSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
     handle = serializers.RegexField(HANDLE_REGEX, max_length=30)
-    display_name = serializers.CharField(max_length=60, required=False, default="", allow_blank=True)
+    display_name = SingleLineField(max_length=60, required=False, default="", allow_blank=True)
     birth_year = serializers.IntegerField(required=False, allow_null=True, default=None)
-    locale = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+    locale = SingleLineField(max_length=16, required=False, default="", allow_blank=True)
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, default="", allow_blank=True)
 
 
@@ -85,6 +89,11 @@ class LoginInputSerializer(serializers.Serializer):
 
 class RefreshInputSerializer(serializers.Serializer):
     refresh = serializers.CharField(max_length=2048)
+
+
+class PasswordChangeInputSerializer(serializers.Serializer):
+    current_password = serializers.CharField(max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
 class FirebaseInputSerializer(serializers.Serializer):
@@ -101,26 +110,56 @@ class AuthResultSerializer(TokenPairSerializer):
     created = serializers.BooleanField(required=False)
 
 
+class AvatarField(serializers.ImageField):
+    """An image of bounded bytes and pixels. A few KB of PNG can declare 144 megapixels, which
+    any client would have to decode: the pixel count is read from the header, before Django's
+    image check opens the file, and nothing here ever decodes the pixels."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "size") and data.size > settings.ACCOUNTS_AVATAR_MAX_BYTES:
+            raise serializers.ValidationError(
+                f"The avatar must be {settings.ACCOUNTS_AVATAR_MAX_BYTES // (1024 * 1024)} MB or smaller.",
+                code="avatar_too_large")
+        if hasattr(data, "seek") and _pixels(data) > settings.ACCOUNTS_AVATAR_MAX_PIXELS:
+            raise serializers.ValidationError(
+                f"The avatar must have at most {settings.ACCOUNTS_AVATAR_MAX_PIXELS} pixels.",
+                code="image_too_many_pixels")
+        return super().to_internal_value(data)
+
+
+def _pixels(file) -> float:
+    """Width x height from the image's header (0 when it is not an image Pillow reads: Django's
+    check says so next; infinite when Pillow itself calls it a decompression bomb)."""
+    try:
+        file.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused here instead
+            with Image.open(file) as img:
+                width, height = img.size
+        return width * height
+    except Image.DecompressionBombError:
+        return float("inf")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return 0
+    finally:
+        file.seek(0)
+
+
 class MeUpdateInputSerializer(serializers.Serializer):
     handle = serializers.RegexField(HANDLE_REGEX, max_length=30, required=False)
-    display_name = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    display_name = SingleLineField(max_length=60, required=False, allow_blank=True)
     bio = serializers.CharField(max_length=280, required=False, allow_blank=True)
-    locale = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    locale = SingleLineField(max_length=16, required=False, allow_blank=True)
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
     birth_year = serializers.IntegerField(required=False, allow_null=True)
-    avatar = serializers.ImageField(required=False)
-
-    def validate_avatar(self, value):
-        if value.size > AVATAR_MAX_BYTES:
-            raise serializers.ValidationError("The avatar must be 5 MB or smaller.", code="avatar_too_large")
-        return value
+    avatar = AvatarField(required=False)
 
 
 class DeviceInputSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=512)
     platform = serializers.ChoiceField(choices=Device.Platform.choices)
-    app_version = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
-    locale = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+    app_version = SingleLineField(max_length=32, required=False, default="", allow_blank=True)
+    locale = SingleLineField(max_length=16, required=False, default="", allow_blank=True)
 
 
 class DeviceDeleteInputSerializer(serializers.Serializer):

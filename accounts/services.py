@@ -9,19 +9,22 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import password_validation
+from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from config.errors import ApplicationError, Conflict, Forbidden
 
-from .firebase import firebase_verify_id_token
-from .models import Block, Device, Follow, User
+from .firebase import FirebaseIdentity, firebase_verify_id_token
+from .lockout import account_locked, lockout_clear, lockout_username
+from .models import AuthSession, Block, Device, Follow, User
+from .realtime import user_sessions_ended_now
 from .selectors import user_handle_taken, users_blocked_between
+from .tokens import access_for, token_pair
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +56,52 @@ def _check_birth_year(birth_year: int | None) -> None:
         )
 
 
+def _validate_password(password: str, *, user: User, field: str) -> None:
+    try:
+        password_validation.validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise ApplicationError(
+            exc.messages[0],
+            code="validation_error",
+            fields={field: [{"code": e.code or "password_invalid", "message": m}
+                            for e, m in zip(exc.error_list, exc.messages)]},
+        ) from exc
+
+
+@transaction.atomic
 def tokens_for_user(user: User) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+    """Sign in: a new session (refresh token family) and its first token pair."""
+    version = User.objects.values_list("session_version", flat=True).get(pk=user.pk)
+    session = AuthSession(user_id=user.pk)
+    refresh = token_pair(user_id=user.pk, session_id=str(session.pk), version=version)
+    session.refresh_jti = refresh["jti"]
+    session.save(force_insert=True)
+    return {"access": access_for(refresh), "refresh": str(refresh)}
+
+
+def sessions_end(*, user_id: int, reason: str, session_ids: list[str] | None) -> None:
+    """End these sessions of the user (all of them for None), in the caller's transaction.
+
+    Their refresh tokens are blacklisted, the devices they registered stop getting the
+    user's pushes, the version bump kills every access token issued so far (the user's
+    other devices refresh once), and their open sockets are closed after commit.
+    """
+    now = timezone.now()
+    sessions = AuthSession.objects.filter(user_id=user_id, ended_at__isnull=True)
+    outstanding = OutstandingToken.objects.filter(user_id=user_id, expires_at__gt=now, blacklistedtoken__isnull=True)
+    devices = Device.objects.filter(user_id=user_id)
+    if session_ids is not None:
+        sessions = sessions.filter(pk__in=session_ids)
+        outstanding = outstanding.filter(jti__in=AuthSession.objects.filter(pk__in=session_ids).values("refresh_jti"))
+        devices = devices.filter(session_id__in=session_ids)
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=pk) for pk in outstanding.values_list("pk", flat=True)], ignore_conflicts=True)
+    ended = sessions.update(ended_at=now, end_reason=reason)
+    devices.delete()
+    User.objects.filter(pk=user_id).update(session_version=F("session_version") + 1)
+    if session_ids != []:
+        transaction.on_commit(lambda: user_sessions_ended_now(user_id, session_ids))
+    logger.info("accounts.sessions_ended", extra={"user_id": user_id, "reason": reason, "sessions": ended})
 
 
 @transaction.atomic
@@ -75,16 +121,7 @@ def user_signup(
         raise _field_error("email", "email_taken", "An account with this email already exists.")
     if user_handle_taken(handle):
         raise _field_error("handle", "handle_taken", "This handle is taken.")
-    candidate = User(email=email, handle=handle, display_name=display_name)
-    try:
-        password_validation.validate_password(password, user=candidate)
-    except DjangoValidationError as exc:
-        raise ApplicationError(
-            exc.messages[0],
-            code="validation_error",
-            fields={"password": [{"code": e.code or "password_invalid", "message": m}
-                                 for e, m in zip(exc.error_list, exc.messages)]},
-        ) from exc
+    _validate_password(password, user=User(email=email, handle=handle, display_name=display_name), field="password")
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -97,42 +134,58 @@ def user_signup(
     return user
 
 
-def user_authenticate(*, email: str, password: str) -> User:
-    user = User.objects.filter(email__iexact=email.strip()).first()
+def user_authenticate(*, request: HttpRequest, email: str, password: str) -> User:
+    """A password sign-in, through django.contrib.auth.authenticate: django-axes counts the
+    failures per account and refuses a locked one, its right password too (accounts.lockout).
+    ModelBackend hashes the password once also for an unknown email, so response time does not
+    reveal accounts, and refuses inactive ones."""
+    user = authenticate(request, email=email.strip(), password=password)
     if user is None:
-        # Spend the same time as a real check so response time does not reveal accounts.
-        User().set_password(password)
+        if getattr(request, "axes_locked_out", False):
+            raise account_locked(lockout_username(request, {"email": email}))
         raise InvalidCredentials("Email or password is wrong.")
-    if not user.check_password(password) or not user.is_active:
-        raise InvalidCredentials("Email or password is wrong.")
+    lockout_clear(email=email)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
     return user
 
 
-def auth_refresh(*, refresh: str) -> dict[str, str]:
-    """Rotate: the old refresh token is blacklisted, a new pair is returned."""
-    try:
-        token = RefreshToken(refresh)
-        token.check_blacklist()
-        user = User.objects.filter(pk=token.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]), is_active=True).first()
-        if user is None:
-            raise TokenInvalid("The account is gone or suspended.")
-        with transaction.atomic():
-            token.blacklist()
-            fresh = RefreshToken.for_user(user)
-    except TokenError as exc:
-        raise TokenInvalid("The refresh token is invalid, expired or already used.") from exc
-    return {"access": str(fresh.access_token), "refresh": str(fresh)}
+def user_unlock_sign_in(*, user: User) -> int:
+    """Staff lift a sign-in lockout early (admin). Returns the failed attempts forgotten."""
+    count = lockout_clear(email=user.email) if user.email else 0
+    logger.info("accounts.sign_in_unlocked", extra={"user_id": user.pk, "attempts": count})
+    return count
 
 
-def auth_logout(*, refresh: str, user: User) -> None:
-    try:
-        token = RefreshToken(refresh)
-    except TokenError as exc:
-        raise TokenInvalid("The refresh token is invalid or expired.") from exc
-    if str(token.payload.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])) != str(user.pk):
-        raise Forbidden("This refresh token belongs to another account.", code="token_not_yours")
-    token.blacklist()
+@transaction.atomic
+def user_sessions_end(*, user: User, reason: str = AuthSession.EndReason.STAFF) -> None:
+    sessions_end(user_id=user.pk, reason=reason, session_ids=None)
+
+
+@transaction.atomic
+def user_password_change(*, user: User, current_password: str, new_password: str) -> None:
+    """Every session ends, this one too: the caller signs in again with the new password's
+    tokens (the view hands them out)."""
+    if not user.check_password(current_password):
+        raise _field_error("current_password", "password_incorrect", "The current password is wrong.")
+    _validate_password(new_password, user=user, field="new_password")
+    user.set_password(new_password)
+    user.save(update_fields=["password", "updated_at"])
+    sessions_end(user_id=user.pk, reason=AuthSession.EndReason.PASSWORD_CHANGED, session_ids=None)
+
+
+@transaction.atomic
+def user_suspend(*, user_id: int) -> None:
+    """Staff suspended the account: it can no longer sign in, and every session ends now."""
+    User.objects.filter(pk=user_id).update(is_active=False)
+    sessions_end(user_id=user_id, reason=AuthSession.EndReason.SUSPENDED, session_ids=None)
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Its tokens die with the row; its open sockets are closed after commit."""
+    user_id = user.pk
+    user.delete()
+    transaction.on_commit(lambda: user_sessions_ended_now(user_id, None))
 
 
 def _unique_handle(seed: str) -> str:
@@ -145,12 +198,34 @@ def _unique_handle(seed: str) -> str:
     return candidate
 
 
+def _proves_email_of(identity: FirebaseIdentity, user: User) -> bool:
+    return bool(identity.email_verified and identity.email and user.email
+                and identity.email.lower() == user.email.lower())
+
+
+def _email_claim(user: User, identity: FirebaseIdentity) -> None:
+    """The holder of the address signed in: the account is theirs from now on. An account
+    whose address nobody proved may have been opened by someone else with it (account
+    pre-hijacking): whoever set its password or held it through another Firebase identity
+    loses it, so the password stops working and every session on it ends."""
+    fields = ["firebase_uid", "email_verified", "updated_at"]
+    if not user.email_verified and (user.has_usable_password() or user.firebase_uid != identity.uid):
+        if user.has_usable_password():
+            user.set_unusable_password()
+            fields.append("password")
+        sessions_end(user_id=user.pk, reason=AuthSession.EndReason.ACCOUNT_CLAIMED, session_ids=None)
+        logger.info("accounts.email_claimed", extra={"user_id": user.pk})
+    user.firebase_uid, user.email_verified = identity.uid, True
+    user.save(update_fields=fields)
+
+
 def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
     """First sign-in creates the user; later ones find it by Firebase uid.
 
-    A password account is linked only when Firebase vouches for the email
-    (email_verified): linking on an unverified email would hand the account to
-    whoever typed that address into Firebase.
+    An account with the same email is taken over only when Firebase vouches for the
+    email (email_verified): linking on an unverified email would hand the account to
+    whoever typed that address into Firebase. And one whose email was never verified
+    loses its password and sessions then (see _email_claim).
     """
     identity = firebase_verify_id_token(id_token)
     with transaction.atomic():
@@ -158,6 +233,8 @@ def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
         if user is not None:
             if not user.is_active:
                 raise Forbidden("This account is suspended.", code="account_suspended")
+            if not user.email_verified and _proves_email_of(identity, user):
+                _email_claim(user, identity)
             return user, False
         if identity.email:
             existing = User.objects.select_for_update().filter(email__iexact=identity.email).first()
@@ -167,8 +244,7 @@ def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
                                    code="email_taken_unverified")
                 if not existing.is_active:
                     raise Forbidden("This account is suspended.", code="account_suspended")
-                existing.firebase_uid = identity.uid
-                existing.save(update_fields=["firebase_uid", "updated_at"])
+                _email_claim(existing, identity)
                 logger.info("accounts.firebase_linked", extra={"user_id": existing.pk})
                 return existing, False
         seed = identity.email.split("@")[0] if identity.email else identity.name or "user"
@@ -177,6 +253,7 @@ def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
                 user = User.objects.create_user(
                     email=identity.email, password=None, handle=_unique_handle(seed),
                     display_name=identity.name[:60], firebase_uid=identity.uid,
+                    email_verified=bool(identity.email and identity.email_verified),
                 )
         except IntegrityError:
             # The same first sign-in arrived twice at once: the other request created it.
@@ -252,13 +329,30 @@ def block_delete(*, blocker: User, blocked: User) -> None:
     Block.objects.filter(blocker=blocker, blocked=blocked).delete()
 
 
+def _still_signed_in(device: Device) -> bool:
+    """Is the sign-in that registered the device alive? Rows from before sessions were
+    recorded count as alive while such a sign-in could still be."""
+    horizon = timezone.now() - settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+    if device.session is None:
+        return device.last_seen_at > horizon
+    return device.session.ended_at is None and device.session.refreshed_at > horizon
+
+
 @transaction.atomic
-def device_register(*, user: User, fcm_token: str, platform: str, app_version: str = "", locale: str = "") -> Device:
-    """Upsert by FCM token: a phone that changes account moves to the new user."""
+def device_register(*, user: User, fcm_token: str, platform: str, app_version: str = "", locale: str = "",
+                    session_id: str | None = None) -> Device:
+    """Upsert by FCM token, recording the caller's session. A phone that changes account
+    moves to the new user only once the old owner's session there ended (logging out ends
+    it): anyone who learnt a token must not redirect its owner's pushes to themselves."""
+    current = (Device.objects.select_for_update(of=("self",)).select_related("session")
+               .filter(fcm_token=fcm_token).first())
+    if current is not None and current.user_id != user.pk and _still_signed_in(current):
+        raise Conflict("This device is registered to another account that is still signed in on it.",
+                       code="device_registered_elsewhere")
     device, _ = Device.objects.update_or_create(
         fcm_token=fcm_token,
         defaults={"user": user, "platform": platform, "app_version": app_version, "locale": locale,
-                  "last_seen_at": timezone.now()},
+                  "last_seen_at": timezone.now(), "session_id": session_id},
     )
     return device
 

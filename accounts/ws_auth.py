@@ -19,6 +19,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from .models import User
+from .tokens import SESSION_CLAIM, token_is_current
 
 WS_SUBPROTOCOL = "bearer"
 
@@ -36,19 +37,24 @@ def token_from_scope(scope) -> str | None:
 
 
 @database_sync_to_async
-def _user_for_token(raw: str):
+def _user_for_token(raw: str) -> dict:
     try:
         token = AccessToken(raw)
     except TokenError:
-        return AnonymousUser(), "token_invalid"
+        return {"user": AnonymousUser(), "auth_error": "token_invalid"}
     user = User.objects.filter(pk=token.get(api_settings.USER_ID_CLAIM), is_active=True).first()
     if user is None:
-        return AnonymousUser(), "token_invalid"
-    return user, None
+        return {"user": AnonymousUser(), "auth_error": "token_invalid"}
+    if not token_is_current(token, user):
+        return {"user": AnonymousUser(), "auth_error": "session_ended"}
+    # The consumer closes the socket when the token expires and when its session ends.
+    return {"user": user, "auth_error": None, "auth_expires_at": token["exp"],
+            "auth_session": token.get(SESSION_CLAIM)}
 
 
 class JwtAuthMiddleware:
-    """Puts `user` and `auth_error` in the scope; the consumer decides what to do."""
+    """Puts `user`, `auth_error` and, when signed in, `auth_expires_at` (the token's exp)
+    and `auth_session` (its session id) in the scope; the consumer decides what to do."""
 
     def __init__(self, app):
         self.app = app
@@ -56,10 +62,10 @@ class JwtAuthMiddleware:
     async def __call__(self, scope, receive, send):
         raw = token_from_scope(scope)
         if raw is None:
-            user, error = AnonymousUser(), "token_missing"
+            auth = {"user": AnonymousUser(), "auth_error": "token_missing"}
         else:
-            user, error = await _user_for_token(raw)
-        return await self.app({**scope, "user": user, "auth_error": error}, receive, send)
+            auth = await _user_for_token(raw)
+        return await self.app({**scope, **auth}, receive, send)
 
 
 class NativeAppOriginValidator(OriginValidator):

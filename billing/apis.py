@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import error_body
-from config.http import IDEMPOTENCY_HEADER, idempotency_key, validated
+from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination
 
 from . import selectors
@@ -127,7 +127,7 @@ class StripeWebhookApi(APIView):
         # The raw bytes, exactly as signed: never the parsed body.
         result = webhooks.stripe_webhook_receive(
             payload=request.body, signature=request.headers.get("Stripe-Signature"),
-            remote_addr=request.META.get("REMOTE_ADDR", ""),
+            remote_addr=client_ip(request) or "",
         )
         if result.http_status == 200:
             return Response({"received": True, "outcome": result.outcome})

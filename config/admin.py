@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.utils.translation import gettext as _
 
 from config.errors import ApplicationError
+from config.throttling import AdminLoginThrottle
+
+
+class AdminSite(admin.AdminSite):
+    """The admin site (`admin.site`, see config.apps). Its sign-in form is rate-limited per client
+    IP, so one address cannot try password after password across accounts; each account is
+    also locked after repeated failures wherever they come from (django-axes, accounts.lockout)."""
+
+    def login(self, request, extra_context=None):
+        if request.method == "POST":
+            throttle = AdminLoginThrottle()
+            if not throttle.allow_request(request, None):
+                wait = max(1, math.ceil(throttle.wait() or 1))
+                message = _("Too many sign-in attempts from your address. Try again in %(seconds)d seconds.")
+                return HttpResponse(message % {"seconds": wait}, status=429, headers={"Retry-After": str(wait)},
+                                    content_type="text/plain; charset=utf-8")
+        return super().login(request, extra_context)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

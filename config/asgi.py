@@ -13,6 +13,7 @@ from django.urls import path  # noqa: E402
 
 from accounts.consumers import UserSocketConsumer  # noqa: E402
 from accounts.ws_auth import JwtAuthMiddleware, origin_validated  # noqa: E402
+from config.limits import BodyLimitASGIMiddleware  # noqa: E402
 
 websocket_urlpatterns = [
     path("ws/", UserSocketConsumer.as_asgi()),
@@ -24,7 +25,8 @@ def build_websocket_app():
     return origin_validated(JwtAuthMiddleware(URLRouter(websocket_urlpatterns)))
 
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": build_websocket_app()})
+# Around Django: too large a body is refused before Django reads it (config/limits.py).
+application = ProtocolTypeRouter({"http": BodyLimitASGIMiddleware(django_asgi_app), "websocket": build_websocket_app()})
 
 # Import every view now, while the worker starts, instead of during its first request (a
 # quarter of a second: the URLconf pulls in the apps' APIs and the SDKs they use), which

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -54,6 +55,18 @@ class Forbidden(ApplicationError):
 class Conflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     code = "conflict"
+
+
+class TooManyRequests(ApplicationError):
+    """Come back later: a 429 with Retry-After, in the header and as `retry_after` in the body
+    (the same as DRF's Throttled below)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(retry_after))
 
 
 # DRF exception class -> stable code. DRF's own default codes are mostly fine;
@@ -112,6 +125,10 @@ def _validation_response(details: Any) -> Response:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, TooManyRequests):
+        body = error_body(exc.code, exc.message)
+        body["error"]["retry_after"] = exc.retry_after
+        return Response(body, status=exc.status_code, headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
@@ -151,6 +168,7 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+@csrf_exempt  # the API uses bearer tokens: a POST to an unknown path is a JSON 404, not a CSRF page
 def json_404(request: HttpRequest, exception: Exception | None = None):
     """Django's 404 for paths no DRF view matched (e.g. /api/v1/nope)."""
     if _is_api(request):

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
@@ -22,9 +29,45 @@ def validated(serializer_class, request: Request, *, partial: bool = False) -> d
 
 
 def idempotency_key(request: Request) -> str | None:
-    """The Idempotency-Key header: None when absent, a 400 when empty or too long."""
+    """The Idempotency-Key header: None when absent, a 400 when empty, too long or holding a
+    control character (a NUL would reach PostgreSQL, which refuses it)."""
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH):
-        raise ValidationError({"Idempotency-Key": [f"Use 1-{IDEMPOTENCY_KEY_MAX_LENGTH} characters."]},
+    if key is not None and not (1 <= len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH and key.isprintable()):
+        raise ValidationError({"Idempotency-Key": [f"Use 1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable characters."]},
                               code="idempotency_key_invalid")
     return key
+
+
+def client_ip(request: HttpRequest | Request) -> str | None:
+    """The client's address, for everything that counts or limits per client (throttles, sign-in
+    lockouts, share visitors, audit rows); None when there is no valid one.
+
+    With NUM_PROXIES = n trusted proxies in front, each appending the address it saw to
+    X-Forwarded-For, the client is the n-th entry from the right: entries left of it are whatever
+    the client sent. With 0 the header is ignored and the socket's address is the client's.
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.NUM_PROXIES and forwarded:
+        entries = forwarded.split(",")
+        address = entries[-min(settings.NUM_PROXIES, len(entries))]
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return None
+
+
+_CONTROL_CHARACTER = re.compile(r"[\x01-\x1f\x7f-\x9f]")  # NUL: config.parsers refuses it first
+
+
+class SingleLineField(serializers.CharField):
+    """Text shown on one line (a name, a locale, a version): no control characters at all, so no
+    newlines, tabs or terminal escapes in profiles, admin lists and log lines."""
+
+    default_error_messages = {"control_characters": gettext_lazy("Control characters are not allowed.")}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if _CONTROL_CHARACTER.search(value):
+            self.fail("control_characters")
+        return value

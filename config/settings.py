@@ -5,6 +5,8 @@ in-memory cache and channel layer, a file-system Celery broker). Each
 integration switches on when its variable is set. README.md lists every variable.
 """
 
+import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,7 +43,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[] if IS_PRODUCTION else ["http://localhost:8000", "http://127.0.0.1:8000"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.AdminConfig",  # django.contrib.admin, with a rate-limited sign-in page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
     "django_filters",
     "channels",
     "django_guid",
+    "axes",
     "accounts",
     "generation",
     "feed",
@@ -66,6 +69,10 @@ MIDDLEWARE = [
     # First, so the request id is on every record logged by what follows and on every response.
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: too large a body is a 413, a NUL in the path or query a 4xx.
+    "config.limits.RequestLimitsMiddleware",
+    # Before anything reads a session: off its hosts and addresses the admin is a 404.
+    "config.middleware.AdminAccessMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -73,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns the admin sign-in of a locked account into the lockout answer (accounts.lockout).
+    "axes.middleware.AxesMiddleware",
     "config.middleware.SyncChainMiddleware",  # last: see its docstring
 ]
 
@@ -258,8 +267,22 @@ GENERATION_PROTECTED_NAMES = env.json("GENERATION_PROTECTED_NAMES", default=[])
 MEDIA_URL_EXPIRE = env.int("MEDIA_URL_EXPIRE", default=3600)
 
 # --- Feed -------------------------------------------------------------------------------
-# Distinct reporters that hide a post until staff review it.
-FEED_REPORT_HIDE_THRESHOLD = env.int("FEED_REPORT_HIDE_THRESHOLD", default=5)
+# Reports hide a post until staff review it when their reporters' trust adds up to this (a
+# reporter of full trust weighs 1; see feed/trust.py). Accounts younger than the minimum age
+# weigh nothing; older ones grow to full trust at FULL_TRUST_DAYS. A verified email and each
+# report staff upheld add their bonus, each report staff rejected takes the penalty;
+# BLOCKS_HALVING blocks of the reporter by established accounts halve the weight (twice as
+# many: a third); no report weighs more than MAX_WEIGHT.
+FEED_REPORT_HIDE_THRESHOLD = env.float("FEED_REPORT_HIDE_THRESHOLD", default=5.0)
+FEED_REPORT_MIN_ACCOUNT_AGE_DAYS = env.int("FEED_REPORT_MIN_ACCOUNT_AGE_DAYS", default=7)
+FEED_REPORT_FULL_TRUST_DAYS = env.int("FEED_REPORT_FULL_TRUST_DAYS", default=30)
+FEED_REPORT_VERIFIED_BONUS = env.float("FEED_REPORT_VERIFIED_BONUS", default=0.25)
+FEED_REPORT_UPHELD_BONUS = env.float("FEED_REPORT_UPHELD_BONUS", default=0.25)
+FEED_REPORT_REJECTED_PENALTY = env.float("FEED_REPORT_REJECTED_PENALTY", default=0.25)
+FEED_REPORT_BLOCKS_HALVING = env.int("FEED_REPORT_BLOCKS_HALVING", default=10)
+FEED_REPORT_MAX_WEIGHT = env.float("FEED_REPORT_MAX_WEIGHT", default=2.0)
+# Distinct reporters (of any trust) since the last review that put a live post in the review queue.
+FEED_REPORT_REVIEW_THRESHOLD = env.int("FEED_REPORT_REVIEW_THRESHOLD", default=3)
 # Authors get at most one engagement event (likes, comments, remixes) per this many seconds.
 FEED_ENGAGEMENT_BATCH_SECONDS = env.float("FEED_ENGAGEMENT_BATCH_SECONDS", default=2.0)
 # Ranking: posts younger than this are ranked for for-you; trending looks at the last hours.
@@ -341,25 +364,105 @@ CREATORS_TIER_FOLLOWERS = env.json("CREATORS_TIER_FOLLOWERS", default={"rising":
 STRIPE_CONNECT_REFRESH_URL = env.str("STRIPE_CONNECT_REFRESH_URL", default="http://localhost:8000/creators/connect/refresh")
 STRIPE_CONNECT_RETURN_URL = env.str("STRIPE_CONNECT_RETURN_URL", default="http://localhost:8000/creators/connect/return")
 
+# --- Client address, rate limits, sign-in lockout ----------------------------------------
+# Proxies in front of the API (load balancers, a CDN) that each append the address they saw to
+# X-Forwarded-For. config.http.client_ip, which every throttle, lockout and visitor count keys on,
+# takes the entry the outermost one appended; with 0 it ignores the header and uses the socket's
+# address. A wrong number either trusts a header any client can forge or counts every client as
+# the load balancer, so production makes the deployment say (0 is a valid answer).
+if IS_PRODUCTION and "NUM_PROXIES" not in env:
+    raise ImproperlyConfigured("Production needs NUM_PROXIES: the number of proxies in front of the API "
+                               "that append to X-Forwarded-For (0 when clients connect directly).")
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES cannot be negative.")
+
+# "N/period", period s, min, hour or day (config/throttling.py). auth, auth_refresh, admin_login:
+# per client IP (auth per account where one is signed in). The actions: per account, and per
+# client IP (_ip), on writes only; per-IP limits are looser: many phones share a carrier's address.
+THROTTLE_RATES = {
+    "auth": env.str("THROTTLE_AUTH_RATE", default="10/min"),
+    "auth_refresh": env.str("THROTTLE_AUTH_REFRESH_RATE", default="60/min"),
+    "admin_login": env.str("THROTTLE_ADMIN_LOGIN_RATE", default="10/min"),
+    "signups_ip": env.str("THROTTLE_SIGNUPS_IP_RATE", default="5/hour"),
+    "likes": env.str("THROTTLE_LIKES_RATE", default="120/min"),
+    "likes_ip": env.str("THROTTLE_LIKES_IP_RATE", default="1200/min"),
+    "comments": env.str("THROTTLE_COMMENTS_RATE", default="20/min"),
+    "comments_ip": env.str("THROTTLE_COMMENTS_IP_RATE", default="200/min"),
+    "follows": env.str("THROTTLE_FOLLOWS_RATE", default="60/min"),
+    "follows_ip": env.str("THROTTLE_FOLLOWS_IP_RATE", default="600/min"),
+    "reports": env.str("THROTTLE_REPORTS_RATE", default="20/hour"),
+    "reports_ip": env.str("THROTTLE_REPORTS_IP_RATE", default="200/hour"),
+    "generations": env.str("THROTTLE_GENERATIONS_RATE", default="30/hour"),
+    "generations_ip": env.str("THROTTLE_GENERATIONS_IP_RATE", default="300/hour"),
+}
+
+# Sign-in lockout (django-axes), per account: this many failed password sign-ins (API or admin,
+# from any number of addresses) lock the account for the cool-off, its right password included.
+# Staff unlock early in the admin (Users: "Unlock sign-in", or Axes' access attempts).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked account before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ACCOUNTS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("ACCOUNTS_LOGIN_LOCKOUT_SECONDS", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+AXES_CLIENT_IP_CALLABLE = "config.http.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Tries during a lock are not counted and do not extend it: it ends when Retry-After said.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+# No row per successful sign-in (the app signs in millions); failed attempts are still kept.
+AXES_DISABLE_ACCESS_LOG = True
+# Axes' log lines name only the account (masked) and the path, not every request attribute.
+AXES_VERBOSE = False
+# axes.W006 asks to lock by IP as well. Failures are summed per account over every address and
+# user agent, and the per-IP limit is the `auth` / `admin_login` throttles: an IP lockout would
+# lock out every phone behind a carrier's shared address.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# --- Request limits (config/limits.py, config/parsers.py) ------------------------------
+# Largest request body, in bytes, unless REQUEST_BODY_LIMITS allows a route more: a larger
+# Content-Length is a 413 before the body is read; a chunked body is cut off when it passes.
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=64 * 1024)
+# Deepest nesting of arrays and objects a JSON body may have (deeper: 400 json_too_deep).
+REQUEST_JSON_MAX_DEPTH = env.int("REQUEST_JSON_MAX_DEPTH", default=64)
+# Avatars: bytes of the file and decoded pixels (width x height) of the image in it.
+ACCOUNTS_AVATAR_MAX_BYTES = env.int("ACCOUNTS_AVATAR_MAX_BYTES", default=5 * 1024 * 1024)
+ACCOUNTS_AVATAR_MAX_PIXELS = env.int("ACCOUNTS_AVATAR_MAX_PIXELS", default=4096 * 4096)
+STRIPE_WEBHOOK_MAX_BYTES = env.int("STRIPE_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+ADMIN_REQUEST_MAX_BYTES = env.int("ADMIN_REQUEST_MAX_BYTES", default=10 * 1024 * 1024)
+# Routes (URL names, or "namespace:*") that take larger bodies, by content type ("*": any). An
+# upload may be its file's own limit plus the default for the other fields.
+REQUEST_BODY_LIMITS = {
+    "me": {"multipart/form-data": ACCOUNTS_AVATAR_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
+    "generations": {"multipart/form-data": GENERATION_MAX_IMAGE_BYTES + REQUEST_BODY_MAX_BYTES},
+    "billing-stripe-webhook": {"*": STRIPE_WEBHOOK_MAX_BYTES},
+    "admin:*": {"*": ADMIN_REQUEST_MAX_BYTES},
+}
+# Stripe webhook calls that fail before a valid signature (unsigned, forged, stale, or while
+# billing is off) leave an audit row (WebhookAttempt) only up to this many a minute; the rest
+# are only logged and counted.
+BILLING_WEBHOOK_REJECTED_AUDIT_PER_MINUTE = env.int("BILLING_WEBHOOK_REJECTED_AUDIT_PER_MINUTE", default=20)
+
 # --- REST framework ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        # DRF's, refusing deep JSON and NUL characters (config/parsers.py).
+        "config.parsers.JSONParser",
+        "config.parsers.MultiPartParser",
+        "config.parsers.FormParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
-    "DEFAULT_THROTTLE_RATES": {
-        "auth": env.str("THROTTLE_AUTH_RATE", default="10/min"),
-        "auth_refresh": env.str("THROTTLE_AUTH_REFRESH_RATE", default="60/min"),
-    },
-    # Proxies in front of the API (load balancer): throttling keys on the client IP behind them.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=None),
+    "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
+    # Our throttles key on config.http.client_ip; any plain DRF one would read the same proxies.
+    "NUM_PROXIES": NUM_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 if DEBUG:
@@ -385,8 +488,34 @@ if IS_PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    # HSTS: once a browser saw the header it refuses plain HTTP to this host (and, with
+    # INCLUDE_SUBDOMAINS, its subdomains) for SECONDS. The defaults are what `check --deploy`
+    # asks for; PRELOAD only adds the flag, joining the browsers' preload list is a separate
+    # (slow to undo) submission. Lower SECONDS while trying HTTPS on a new domain.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- Admin and API docs exposure ---------------------------------------------------------
+# The admin's path, hosts and client addresses. On another host, or from an address outside
+# ADMIN_ALLOWED_IPS (CIDR ranges; empty: any), every admin URL answers 404 like an unknown path
+# (config.middleware.AdminAccessMiddleware). ADMIN_HOSTS must also be in ALLOWED_HOSTS.
+ADMIN_URL_PREFIX = env.str("ADMIN_URL_PREFIX", default="admin/").strip("/") + "/"
+if not re.fullmatch(r"([A-Za-z0-9._~-]+/)+", ADMIN_URL_PREFIX) or ADMIN_URL_PREFIX.split("/")[0] in {
+        "api", "s", "static", "media", "healthz", "readyz", "ws"}:
+    raise ImproperlyConfigured(f"ADMIN_URL_PREFIX {ADMIN_URL_PREFIX!r}: use path segments of letters, digits and "
+                               "._~- that no other route starts with.")
+ADMIN_HOSTS = [host.lower() for host in env.list("ADMIN_HOSTS", default=[])]
+ADMIN_ALLOWED_IPS = env.list("ADMIN_ALLOWED_IPS", default=[])
+for _cidr in ADMIN_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"ADMIN_ALLOWED_IPS: {exc}") from exc
+# The OpenAPI schema and Swagger UI (/api/schema/, /api/docs/): a map of every endpoint for
+# whoever asks, so off in production unless turned on.
+API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=not IS_PRODUCTION)
 
 # --- i18n ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -5,7 +5,7 @@ from config.admin import ReadOnlyAdmin, service_action
 from generation.admin import GenerationJobAdmin
 from generation.models import GenerationJob
 
-from . import services
+from . import selectors, services
 from .models import Comment, Hashtag, ModerationAction, Post, Report
 
 
@@ -23,7 +23,7 @@ class ReportInline(admin.TabularInline):
     model = Report
     extra = 0
     can_delete = False
-    readonly_fields = ("reporter", "reason", "note", "resolved", "created_at")
+    readonly_fields = ("reporter", "reason", "note", "weight", "resolved", "upheld", "created_at")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -40,13 +40,29 @@ def _moderation(description: str, action: str):
         summary=f"{action}: {{count}} post(s)", name=lambda post: f"Post {post.pk}")
 
 
+class ReviewQueueFilter(admin.SimpleListFilter):
+    """The review queue: hidden posts, and live ones enough people reported, even when those
+    reporters weigh too little to hide them (selectors.review_queue)."""
+
+    title = "review"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("queue", "Waiting for review")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "queue":
+            return queryset.filter(pk__in=selectors.review_queue().values("pk"))
+        return queryset
+
+
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
-    """The moderation tool: filter status=hidden for the review queue."""
+    """The moderation tool: filter review = waiting for review for the review queue."""
 
     list_display = ("id", "author", "status", "visibility", "reports_count", "likes_count", "remixes_count",
                     "views_count", "score", "created_at")
-    list_filter = ("status", "visibility", "language", "region", "created_at")
+    list_filter = (ReviewQueueFilter, "status", "visibility", "language", "region", "created_at")
     search_fields = ("=id", "author__handle", "caption")
     raw_id_fields = ("author", "generation", "parent", "root")
     # Status changes only through the actions below, so each one lands in the audit trail.
@@ -66,10 +82,12 @@ class PostAdmin(admin.ModelAdmin):
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
-    list_display = ("post", "reporter", "reason", "resolved", "created_at")
-    list_filter = ("resolved", "reason", "created_at")
+    list_display = ("post", "reporter", "reason", "weight", "resolved", "upheld", "created_at")
+    list_filter = ("resolved", "upheld", "reason", "created_at")
     search_fields = ("=post__id", "reporter__handle", "note")
     raw_id_fields = ("post", "reporter")
+    # Set by report_create and post_moderate; an edit here would move a post around the audit trail.
+    readonly_fields = ("weight", "upheld")
 
 
 @admin.register(ModerationAction)

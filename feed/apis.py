@@ -10,12 +10,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.selectors import user_visible_by_handle
-from config.http import IDEMPOTENCY_HEADER, idempotency_key, validated
+from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination
+from config.throttling import ACTION_THROTTLES
 from generation.selectors import job_public_state
 from generation.serializers import GenerationSerializer
 
@@ -86,6 +86,10 @@ class PostDetailApi(APIView):
 
 
 class PostRemixApi(APIView):
+    # A remix is a generation: it shares the generations limit.
+    throttle_classes = ACTION_THROTTLES
+    throttle_scope = "generations"
+
     @extend_schema(request=RemixCreateSerializer, parameters=[IDEMPOTENCY_HEADER],
                    responses={201: GenerationSerializer, 200: GenerationSerializer}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
@@ -124,6 +128,9 @@ class PostLineageApi(APIView):
 
 
 class PostLikeApi(APIView):
+    throttle_classes = ACTION_THROTTLES
+    throttle_scope = "likes"
+
     @extend_schema(request=None, responses={200: PostSerializer}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
         services.like_create(user=request.user, post_id=post_id)
@@ -136,6 +143,9 @@ class PostLikeApi(APIView):
 
 
 class PostCommentsApi(APIView):
+    throttle_classes = ACTION_THROTTLES  # writes only: reading the comments is not limited
+    throttle_scope = "comments"
+
     @extend_schema(responses={200: CommentSerializer(many=True)}, tags=["comments"])
     def get(self, request: Request, post_id: int) -> Response:
         post = selectors.post_visible(viewer=request.user, post_id=post_id)
@@ -178,8 +188,8 @@ class PostSharesApi(APIView):
 def share_redirect(request: HttpRequest, token: str):
     """GET /s/<token>: count a distinct visitor and send them to the post's landing page."""
     # The client address as the throttles see it: X-Forwarded-For is read according to
-    # NUM_PROXIES, so a visitor cannot pass for many by forging the header's first entry.
-    ip = BaseThrottle().get_ident(request) or ""
+    # NUM_PROXIES, so a visitor cannot pass for many by forging the header.
+    ip = client_ip(request) or ""
     share = services.share_click(token=token, visitor=services.share_visitor_key(
         ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")))
     if share is None:
@@ -195,6 +205,9 @@ class PostNotInterestedApi(APIView):
 
 
 class PostReportApi(APIView):
+    throttle_classes = ACTION_THROTTLES
+    throttle_scope = "reports"
+
     @extend_schema(request=ReportCreateSerializer, responses={201: None}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
         services.report_create(user=request.user, post_id=post_id, **validated(ReportCreateSerializer, request))
@@ -300,6 +313,9 @@ class ViewsApi(APIView):
 class GenerationRetryApi(APIView):
     """`POST /generations/{id}/retry`, served by feed: a remix of a post is checked against the
     post again before the new job starts; any other job is retried by generation as it is."""
+
+    throttle_classes = ACTION_THROTTLES  # a retry starts a new job: it counts as a generation
+    throttle_scope = "generations"
 
     @extend_schema(request=None, responses={201: GenerationSerializer}, tags=["generations"])
     def post(self, request: Request, job_id) -> Response:

@@ -197,6 +197,12 @@ class Report(models.Model):
     reason = models.CharField(max_length=20, choices=Reason.choices)
     note = models.CharField(max_length=500, blank=True)
     resolved = models.BooleanField(default=False)
+    # The reporter's trust when they reported (feed.trust): pending reports hide a post when their
+    # weights add up to FEED_REPORT_HIDE_THRESHOLD. Stored so the sum is one aggregate per report.
+    weight = models.FloatField(default=0.0)
+    # The staff decision that resolved it: True when they hid or removed the post, False when they
+    # restored it, None while pending. The reporter's later reports weigh more or less by it.
+    upheld = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

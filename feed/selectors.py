@@ -17,8 +17,10 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from functools import lru_cache
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Block, Follow, User
@@ -31,6 +33,7 @@ from .models import (
     FeedPreferences,
     Hashtag,
     Like,
+    ModerationAction,
     MutedAuthor,
     MutedHashtag,
     NotInterested,
@@ -337,3 +340,27 @@ def job_remix_source_fields(job: GenerationJob) -> dict[str, int | None]:
     if job.kind == JobKind.REMIX:
         post_id = RemixSource.objects.filter(job_id=job.pk).values_list("post_id", flat=True).first()
     return {"source_post_id": post_id}
+
+
+# --- moderation -----------------------------------------------------------------------------
+
+
+def review_queue() -> QuerySet[Post]:
+    """Posts waiting for a staff decision: hidden ones, and live ones that at least
+    FEED_REPORT_REVIEW_THRESHOLD people reported since the last review, however little their
+    reports weigh. Annotated with the pending reports' count and summed trust."""
+    pending = Q(reports__resolved=False)
+    return (Post.objects.annotate(pending_reports=Count("reports", filter=pending),
+                                  pending_trust=Coalesce(Sum("reports__weight", filter=pending), 0.0))
+            .filter(Q(status=PostStatus.HIDDEN)
+                    | Q(status=PostStatus.ACTIVE, pending_reports__gte=settings.FEED_REPORT_REVIEW_THRESHOLD)))
+
+
+def post_hidden_by_reports_only(*, post: Post) -> bool:
+    """Hidden by the report threshold, with no staff decision since: reports alone must not
+    knock a creator's campaign submission out, only a staff decision may."""
+    if post.status != PostStatus.HIDDEN:
+        return False
+    last = (ModerationAction.objects.filter(post=post).order_by("-created_at", "-pk")
+            .values_list("action", flat=True).first())
+    return last == ModerationAction.Action.AUTO_HIDE

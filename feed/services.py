@@ -11,15 +11,17 @@ from typing import Any
 import py3langid
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
 from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import user_suspend
 from config.errors import ApplicationError, Conflict, NotFound
 from generation import services as generation_services
 from generation.models import GenerationJob, JobKind, JobStatus
 
-from . import ranking, selectors
+from . import ranking, selectors, trust
 from .models import (
     Comment,
     FeedPreferences,
@@ -292,13 +294,16 @@ def share_click(*, token: str, visitor: str) -> Share | None:
 
 @transaction.atomic
 def report_create(*, user: User, post_id: int, reason: str, note: str = "") -> Report:
-    """Enough distinct reporters hide the post until staff review it."""
+    """Reports hide the post until staff review it once their reporters' trust (feed.trust)
+    adds up to FEED_REPORT_HIDE_THRESHOLD. However many reports come from accounts too new to
+    weigh anything, they only put the post in the review queue (selectors.review_queue)."""
     post = selectors.post_visible(viewer=user, post_id=post_id)
     if post.author_id == user.pk:
         raise ApplicationError("You cannot report your own post.", code="report_own_post")
+    weight = trust.report_weight(reporter=user, now=timezone.now())
     try:
         with transaction.atomic():
-            report = Report.objects.create(post=post, reporter=user, reason=reason, note=note)
+            report = Report.objects.create(post=post, reporter=user, reason=reason, note=note, weight=weight)
     except IntegrityError as exc:
         raise Conflict("You already reported this post.", code="already_reported") from exc
     locked = Post.objects.select_for_update().get(pk=post.pk)
@@ -306,13 +311,19 @@ def report_create(*, user: User, post_id: int, reason: str, note: str = "") -> R
     fields = ["reports_count"]
     # Only reports staff have not reviewed count towards hiding: once a post is restored, the
     # reports that hid it are resolved, and a single new one must not hide it again.
-    pending = Report.objects.filter(post=locked, resolved=False).count()
-    if locked.status == PostStatus.ACTIVE and pending >= settings.FEED_REPORT_HIDE_THRESHOLD:
+    pending = Report.objects.filter(post=locked, resolved=False).aggregate(reporters=Count("pk"),
+                                                                         trust=Sum("weight"))
+    reporters, weight_sum = pending["reporters"], round(pending["trust"] or 0.0, 3)
+    if locked.status == PostStatus.ACTIVE and weight_sum >= settings.FEED_REPORT_HIDE_THRESHOLD:
         locked.status = PostStatus.HIDDEN
         fields.append("status")
         ModerationAction.objects.create(post=locked, action=ModerationAction.Action.AUTO_HIDE,
-                                        reason=f"{pending} reports")
-        logger.info("feed.post_auto_hidden", extra={"post_id": locked.pk, "reports": pending})
+                                        reason=f"{reporters} reports, trust {weight_sum:g}")
+        logger.info("feed.post_auto_hidden", extra={"post_id": locked.pk, "reports": reporters,
+                                                    "trust": weight_sum})
+    elif locked.status == PostStatus.ACTIVE and reporters == settings.FEED_REPORT_REVIEW_THRESHOLD:
+        logger.info("feed.post_queued_for_review", extra={"post_id": locked.pk, "reports": reporters,
+                                                          "trust": weight_sum})
     locked.save(update_fields=[*fields, "updated_at"])
     return report
 
@@ -333,13 +344,15 @@ def post_moderate(*, staff: User, post_id: int, action: str, reason: str = "") -
         # A tombstone its author deleted: hiding or restoring it would publish what they took down.
         raise Conflict("The author deleted this post.", code="post_deleted")
     if action == ModerationAction.Action.SUSPEND_AUTHOR:
-        User.objects.filter(pk=post.author_id).update(is_active=False)
+        user_suspend(user_id=post.author_id)
         if not deleted:
             post.status = PostStatus.REMOVED
     else:
         post.status = _MODERATION_STATUS[action]
     post.save(update_fields=["status", "updated_at"])
-    Report.objects.filter(post=post, resolved=False).update(resolved=True)
+    # The verdict on the reports weighs their reporters' next ones (feed.trust).
+    Report.objects.filter(post=post, resolved=False).update(
+        resolved=True, upheld=action != ModerationAction.Action.RESTORE)
     ModerationAction.objects.create(post=post, staff=staff, action=action, reason=reason)
     logger.info("feed.post_moderated", extra={"post_id": post.pk, "action": action, "staff_id": staff.pk})
     return post

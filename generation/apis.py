@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from config.http import IDEMPOTENCY_HEADER, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination
+from config.throttling import ACTION_THROTTLES
 
 from . import selectors, services
 from .selectors import job_public_state
@@ -18,6 +19,9 @@ from .serializers import GenerationCreateSerializer, GenerationSerializer
 
 
 class GenerationListCreateApi(APIView):
+    throttle_classes = ACTION_THROTTLES  # submitting only: listing jobs is not limited
+    throttle_scope = "generations"
+
     @extend_schema(request={"multipart/form-data": GenerationCreateSerializer,
                             "application/json": GenerationCreateSerializer},
                    parameters=[IDEMPOTENCY_HEADER], responses={201: GenerationSerializer, 200: GenerationSerializer},

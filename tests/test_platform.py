@@ -17,6 +17,16 @@ def test_unknown_api_path_is_404_in_error_shape(api):
     assert response.json() == {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
 
 
+def test_a_post_to_an_unknown_api_path_is_a_json_404_not_a_csrf_page():
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/api/v1/does-not-exist", {"a": 1},
+                                                     content_type="application/json")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
 def test_wrong_method_is_405_in_error_shape(auth_api):
     response = auth_api.put("/api/v1/me", {})
 
@@ -103,7 +113,8 @@ def test_production_refuses_debug():
 
 
 def test_production_starts_with_real_settings():
-    result = _run_settings({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "api.example.com"})
+    result = _run_settings({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "api.example.com",
+                            "NUM_PROXIES": "0"})
 
     assert result.returncode == 0, result.stderr
 

@@ -1,8 +1,11 @@
 """Stripe webhooks: verify, store once, process once, record failures, replay.
 
 1. The signature is checked on the raw body with Stripe's own verifier and its
-   5-minute tolerance. A missing, wrong or stale signature changes nothing but
-   the audit row every request leaves (WebhookAttempt).
+   5-minute tolerance, before the body is parsed. A missing, wrong or stale
+   signature changes nothing. Every signed request leaves an audit row
+   (WebhookAttempt); unsigned ones (anyone can send them) leave one only up to
+   BILLING_WEBHOOK_REJECTED_AUDIT_PER_MINUTE a minute, and beyond that a log line
+   with the minute's count, so a flood of forged calls cannot fill the table.
 2. The event is stored once: its id is unique, so concurrent copies insert one row.
 3. Processing holds that row's lock: copies arriving together wait, then find it
    processed and return 200 doing nothing. A handler's failure rolls back its own
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +26,11 @@ from datetime import UTC, datetime
 
 import stripe
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
+from config.parsers import JsonTooDeep, check_json_depth, null_character_path
 
 from ..models import StripeEvent, WebhookAttempt
 from . import subscriptions
@@ -72,10 +79,36 @@ def _audit(result: WebhookResult, *, payload: bytes, signature: str | None, remo
            detail: str = "") -> WebhookResult:
     WebhookAttempt.objects.create(
         outcome=result.outcome, http_status=result.http_status, event_id=result.event_id[:100],
-        event_type=event_type[:100], signature_header=(signature or "")[:500],
-        body_sha256=hashlib.sha256(payload).hexdigest(), body_bytes=len(payload), remote_addr=remote_addr[:64],
-        detail=(detail or result.message)[:500],
+        event_type=event_type[:100], signature_header=_text(signature or "", 500),
+        body_sha256=hashlib.sha256(payload).hexdigest(), body_bytes=len(payload), remote_addr=_text(remote_addr, 64),
+        detail=_text(detail or result.message, 500),
     )
+    return result
+
+
+def _text(value: str, length: int) -> str:
+    # Headers are the sender's: PostgreSQL refuses a NUL in text.
+    return value.replace("\x00", "\ufffd")[:length]
+
+
+def _minute() -> int:
+    return int(time.time() // 60)
+
+
+def _audit_rejected(result: WebhookResult, *, payload: bytes, signature: str | None, remote_addr: str,
+                    detail: str = "") -> WebhookResult:
+    """The audit row of a call refused before its signature held, while this minute has room."""
+    key = f"billing:webhook-rejected:{_minute()}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        count = 1
+    if count <= settings.BILLING_WEBHOOK_REJECTED_AUDIT_PER_MINUTE:
+        return _audit(result, payload=payload, signature=signature, remote_addr=remote_addr, detail=detail)
+    logger.warning("billing.webhook_rejected", extra={
+        "outcome": result.outcome, "http_status": result.http_status, "remote_addr": remote_addr,
+        "body_bytes": len(payload), "rejected_this_minute": count})
     return result
 
 
@@ -83,25 +116,37 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None, remote_addr
     """Handle one webhook request. Returns the status to answer and what happened."""
     audit = {"payload": payload, "signature": signature, "remote_addr": remote_addr}
     secret = settings.STRIPE_WEBHOOK_SECRET
+    malformed = WebhookResult(400, WebhookAttempt.Outcome.MALFORMED, code="payload_invalid",
+                              message="The payload is not a Stripe event.")
     if not settings.STRIPE_SECRET_KEY or not secret:
-        return _audit(WebhookResult(503, WebhookAttempt.Outcome.NOT_CONFIGURED, code="billing_not_configured",
-                                    message="Payments are not set up on this server."), **audit)
+        return _audit_rejected(WebhookResult(503, WebhookAttempt.Outcome.NOT_CONFIGURED,
+                                             code="billing_not_configured",
+                                             message="Payments are not set up on this server."), **audit)
     if not signature:
-        return _audit(WebhookResult(400, WebhookAttempt.Outcome.MISSING_SIGNATURE, code="signature_missing",
-                                    message="The Stripe-Signature header is missing."), **audit)
+        return _audit_rejected(WebhookResult(400, WebhookAttempt.Outcome.MISSING_SIGNATURE, code="signature_missing",
+                                             message="The Stripe-Signature header is missing."), **audit)
     try:
-        stripe.Webhook.construct_event(payload, signature, secret, tolerance=SIGNATURE_TOLERANCE_SECONDS)
-        event = json.loads(payload)
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:  # what Stripe signs is UTF-8: this one is not Stripe's
+        return _audit_rejected(malformed, **audit, detail=repr(exc))
+    try:
+        # Only the signature: stripe.Webhook.construct_event would also parse the body into
+        # StripeObjects, recursively, however deep it is.
+        stripe.WebhookSignature.verify_header(text, signature, secret, SIGNATURE_TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError as exc:
+        return _audit_rejected(WebhookResult(400, WebhookAttempt.Outcome.BAD_SIGNATURE, code="signature_invalid",
+                                             message="The signature does not match or is too old."), **audit,
+                               detail=str(exc))
+    try:
+        check_json_depth(text)
+        event = json.loads(text)
         event_id, event_type = str(event["id"]), str(event["type"])
         if not isinstance(event["data"]["object"], dict):
             raise TypeError("data.object is not an object")
-    except stripe.SignatureVerificationError as exc:
-        return _audit(WebhookResult(400, WebhookAttempt.Outcome.BAD_SIGNATURE, code="signature_invalid",
-                                    message="The signature does not match or is too old."), **audit,
-                      detail=str(exc))
-    except (ValueError, KeyError, TypeError) as exc:
-        return _audit(WebhookResult(400, WebhookAttempt.Outcome.MALFORMED, code="payload_invalid",
-                                    message="The payload is not a Stripe event."), **audit, detail=repr(exc))
+        if null_character_path(event) is not None:  # jsonb and text columns refuse NUL
+            raise ValueError("a NUL character in the event")
+    except (JsonTooDeep, ValueError, KeyError, TypeError) as exc:
+        return _audit(malformed, **audit, detail=repr(exc))
 
     _store(event)
     result = stripe_event_process(event_id=event_id)

@@ -14,7 +14,7 @@ from accounts.models import User
 from config.errors import ApplicationError, Conflict, Forbidden, NotFound
 from config.tasks import task_send_on_commit
 from feed.models import Post, PostStatus, Visibility
-from feed.selectors import visible_posts
+from feed.selectors import post_hidden_by_reports_only, visible_posts
 
 from .. import selectors
 from ..models import Campaign, Enrolment, Submission
@@ -217,7 +217,9 @@ def _submittable_post(*, user: User, post_id: int) -> Post:
             raise NotFound("No such post.", code="post_not_found")
         raise SubmissionRefused("Only your own posts can be submitted.", code="post_not_own",
                                 status_code=status.HTTP_403_FORBIDDEN)
-    if post.status != PostStatus.ACTIVE:
+    # Hidden by reports alone is no verdict: only a staff decision keeps a post out. Its
+    # submission stands, and counting waits (submission_evaluate) until staff restore it.
+    if post.status != PostStatus.ACTIVE and not post_hidden_by_reports_only(post=post):
         raise SubmissionRefused("This post is not live.", code="post_not_active")
     if post.visibility != Visibility.PUBLIC:
         raise SubmissionRefused("Only public posts can be submitted.", code="post_not_public")

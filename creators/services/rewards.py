@@ -151,7 +151,9 @@ def submission_evaluate(*, submission_id: int, now: datetime | None = None, revi
             return []
         post = Post.objects.filter(pk=submission.post_id).first()
         if post is None or post.status != PostStatus.ACTIVE or post.visibility != Visibility.PUBLIC:
-            return []  # counting pauses while the post is not public
+            # Counting pauses while the post is not public. A post hidden by reports alone is
+            # waiting for staff: its submission stays accepted and is counted once restored.
+            return []
 
         done = set(Reward.objects.filter(user_id=submission.user_id, campaign=campaign)
                    .values_list("task_id", flat=True))

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 
@@ -38,6 +40,12 @@ class CommentFactory(factory.django.DjangoModelFactory):
     post = factory.SubFactory(PostFactory)
     author = factory.SubFactory(UserFactory)
     body = "nice"
+
+
+class EstablishedUserFactory(UserFactory):
+    """An account a year old: its reports carry full trust (feed.trust)."""
+
+    created_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=365))
 
 
 class ReportFactory(factory.django.DjangoModelFactory):

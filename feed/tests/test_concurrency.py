@@ -6,7 +6,7 @@ from accounts.tests.factories import UserFactory
 from config.errors import NotFound
 from feed import services
 from feed.models import Comment, Like, ModerationAction, Post, PostStatus, Report
-from feed.tests.factories import CommentFactory, PostFactory
+from feed.tests.factories import CommentFactory, EstablishedUserFactory, PostFactory
 from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,7 +90,7 @@ def test_the_same_comment_deleted_twice_at_once_counts_once(sent_tasks):
 def test_concurrent_reports_hide_the_post_once(settings, sent_tasks):
     settings.FEED_REPORT_HIDE_THRESHOLD = 3
     post = PostFactory()
-    reporters = [UserFactory() for _ in range(5)]
+    reporters = [EstablishedUserFactory() for _ in range(5)]
 
     outcomes = []
 

@@ -236,7 +236,7 @@ def test_share_to_an_unknown_channel_is_refused(auth_api):
 
 def test_share_link_redirects_and_counts_distinct_visitors(client, settings):
     settings.SHARE_LANDING_URL = "https://clips.example/p/{post_id}"
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
+    settings.NUM_PROXIES = 0
     post = PostFactory()
     share = Share.objects.create(post=post, user=UserFactory(), channel="instagram")
     url = f"/s/{share.token}"
@@ -256,7 +256,7 @@ def test_share_link_redirects_and_counts_distinct_visitors(client, settings):
 
 
 def test_share_clicks_behind_a_proxy_cannot_be_inflated_by_forged_headers(client, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.NUM_PROXIES = 1
     share = Share.objects.create(post=PostFactory(), user=UserFactory(), channel="tiktok")
     url = f"/s/{share.token}"
 

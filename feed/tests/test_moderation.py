@@ -6,7 +6,7 @@ from accounts.models import User
 from accounts.tests.factories import FollowFactory, UserFactory
 from feed import services
 from feed.models import ModerationAction, PostStatus, Report
-from feed.tests.factories import PostFactory, ReportFactory
+from feed.tests.factories import EstablishedUserFactory, PostFactory, ReportFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -95,15 +95,15 @@ def test_report_hide_review_restore(client_for, staff_client, watched_post):
     assert feeds_show(viewer, post) == everywhere
 
     for _ in range(2):
-        assert report(client_for(UserFactory()), post).status_code == 201
+        assert report(client_for(EstablishedUserFactory()), post).status_code == 201
     assert status_of(post) == PostStatus.ACTIVE
     assert ModerationAction.objects.count() == 0
 
-    assert report(client_for(UserFactory()), post, "violence").status_code == 201
+    assert report(client_for(EstablishedUserFactory()), post, "violence").status_code == 201
 
     assert status_of(post) == PostStatus.HIDDEN
     assert list(ModerationAction.objects.values_list("action", "staff", "reason")) == \
-        [("auto_hide", None, "3 reports")]
+        [("auto_hide", None, "3 reports, trust 3")]
     assert feeds_show(viewer, post) == dict.fromkeys(everywhere, False)
     # Hidden posts cannot be reported, liked or shared any more.
     assert report(client_for(UserFactory()), post).status_code == 404
@@ -118,8 +118,9 @@ def test_report_hide_review_restore(client_for, staff_client, watched_post):
     assert response.status_code == 302
     assert status_of(post) == PostStatus.ACTIVE
     assert list(ModerationAction.objects.order_by("pk").values_list("action", "staff", "reason")) == \
-        [("auto_hide", None, "3 reports"), ("restore", staff_client.staff.pk, "satire, allowed")]
+        [("auto_hide", None, "3 reports, trust 3"), ("restore", staff_client.staff.pk, "satire, allowed")]
     assert Report.objects.filter(resolved=False).count() == 0
+    assert list(Report.objects.values_list("upheld", flat=True)) == [False, False, False]
     assert feeds_show(viewer, post) == everywhere
 
     # One new report after a review does not hide it again: the reviewed ones are resolved.
@@ -199,7 +200,7 @@ def test_staff_cannot_resurrect_a_post_its_author_deleted_but_can_suspend_them(s
 def test_deleting_a_reported_post_keeps_its_audit_trail(client_for):
     post = PostFactory()
     for _ in range(3):
-        report(client_for(UserFactory()), post, "hate")
+        report(client_for(EstablishedUserFactory()), post, "hate")
     assert status_of(post) == PostStatus.HIDDEN
 
     response = client_for(post.author).delete(f"/api/v1/posts/{post.pk}")
@@ -230,7 +231,7 @@ def test_post_moderate_service_writes_the_audit_trail():
 
     assert status_of(post) == PostStatus.REMOVED
     assert list(ModerationAction.objects.values_list("staff", "action", "reason")) == [(staff.pk, "remove", "nudity")]
-    assert list(Report.objects.values_list("resolved", flat=True)) == [True, True]
+    assert list(Report.objects.values_list("resolved", "upheld")) == [(True, True), (True, True)]
 
 
 def test_the_change_form_cannot_set_the_status_around_the_audit_trail(staff_client):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import random
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -51,15 +52,22 @@ def _check_image(image: UploadedFile) -> str:
     if image.size > settings.GENERATION_MAX_IMAGE_BYTES:
         raise _field_error("image", "image_too_large",
                            f"The image must be at most {settings.GENERATION_MAX_IMAGE_BYTES // (1024 * 1024)} MB.")
+    too_many_pixels = _field_error("image", "image_too_many_pixels",
+                                   f"The image must have at most {settings.GENERATION_MAX_IMAGE_PIXELS} pixels.")
     try:
         image.seek(0)
-        with Image.open(image) as img:
-            fmt, (w, h) = img.format, img.size
-            if w * h > settings.GENERATION_MAX_IMAGE_PIXELS:
-                raise _field_error("image", "image_too_many_pixels",
-                                   f"The image must have at most {settings.GENERATION_MAX_IMAGE_PIXELS} pixels.")
-            img.verify()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        # The header's size is checked before anything decodes the pixels; Pillow's own bomb
+        # warning would come first and say the same.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(image) as img:
+                fmt, (w, h) = img.format, img.size
+                if w * h > settings.GENERATION_MAX_IMAGE_PIXELS:
+                    raise too_many_pixels
+                img.verify()
+    except Image.DecompressionBombError as exc:  # more pixels than Pillow opens at all
+        raise too_many_pixels from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise _field_error("image", "image_invalid", "The file is not an image we can read.") from exc
     if fmt not in ALLOWED_IMAGE_FORMATS:
         raise _field_error("image", "image_format_unsupported", "Use a JPEG, PNG or WebP image.")
