@@ -91,3 +91,19 @@ def test_generation_actions_name_the_job_they_could_not_change(admin_client):
 
     assert _told(response) == [("warning", f"{job.pk}: A succeeded generation cannot be canceled."),
                                ("info", "Canceled: 0")]
+
+
+@pytest.mark.django_db
+def test_a_nul_in_an_action_reason_is_refused_by_the_action_form_and_changes_nothing(admin_client):
+    from feed.models import ModerationAction, PostStatus
+    from feed.tests.factories import PostFactory
+
+    post = PostFactory()
+
+    response = admin_client.post("/admin/feed/post/", {"action": "hide", "index": 0, "reason": "spam\x00",
+                                                       "_selected_action": [post.pk]})
+
+    assert response.status_code == 302
+    post.refresh_from_db()
+    assert post.status == PostStatus.ACTIVE
+    assert not ModerationAction.objects.filter(post=post).exists()
