@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -10,16 +12,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.http import validated
-from config.pagination import NewestFirstCursorPagination
+from config.pagination import PAGE_SIZE_PARAM, NewestFirstCursorPagination, page_size_from
+from config.schema import errors, paginated
 from config.throttling import ACTION_THROTTLES, IpActionThrottle, ScopedRateThrottle
 
-from . import selectors, services, sessions
+from . import events, selectors, services, sessions
 from .models import User
 from .serializers import (
     AuthResultSerializer,
     DeviceDeleteInputSerializer,
     DeviceInputSerializer,
     DeviceSerializer,
+    EventSerializer,
+    EventsQuerySerializer,
     FirebaseInputSerializer,
     FollowerEdgeSerializer,
     FollowingEdgeSerializer,
@@ -54,21 +59,33 @@ class SignupApi(_AuthThrottled):
     throttle_classes = [IpActionThrottle]
     throttle_scope = "signups"
 
-    @extend_schema(request=SignupInputSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
+    @extend_schema(request=SignupInputSerializer, responses={201: AuthResultSerializer,
+                                                             400: errors("age_restricted", "email_taken",
+                                                                         "handle_taken")}, tags=["auth"])
     def post(self, request: Request) -> Response:
         user = services.user_signup(**validated(SignupInputSerializer, request))
         return _auth_response(request, user, status_code=status.HTTP_201_CREATED)
 
 
 class LoginApi(_AuthThrottled):
-    @extend_schema(request=LoginInputSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
+    @extend_schema(request=LoginInputSerializer, responses={200: AuthResultSerializer,
+                                                            401: errors("invalid_credentials"),
+                                                            403: errors("account_suspended"),
+                                                            429: errors("account_locked")}, tags=["auth"])
     def post(self, request: Request) -> Response:
         user = services.user_authenticate(request=request, **validated(LoginInputSerializer, request))
         return _auth_response(request, user)
 
 
 class FirebaseSignInApi(_AuthThrottled):
-    @extend_schema(request=FirebaseInputSerializer, responses={200: AuthResultSerializer, 201: AuthResultSerializer},
+    @extend_schema(request=FirebaseInputSerializer, responses={200: AuthResultSerializer,
+                                                               201: AuthResultSerializer,
+                                                               401: errors("firebase_token_invalid",
+                                                                           "firebase_token_expired"),
+                                                               403: errors("account_suspended"),
+                                                               409: errors("email_taken_unverified"),
+                                                               503: errors("firebase_not_configured",
+                                                                           "firebase_unavailable")},
                    tags=["auth"])
     def post(self, request: Request) -> Response:
         user, created = services.user_sign_in_with_firebase(**validated(FirebaseInputSerializer, request))
@@ -78,13 +95,15 @@ class FirebaseSignInApi(_AuthThrottled):
 class RefreshApi(_AuthThrottled):
     throttle_scope = "auth_refresh"
 
-    @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer}, tags=["auth"])
+    @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer,
+                                                              401: errors("token_invalid", "refresh_token_reused",
+                                                                          "session_ended")}, tags=["auth"])
     def post(self, request: Request) -> Response:
         return Response(sessions.auth_refresh(**validated(RefreshInputSerializer, request)))
 
 
 class LogoutApi(APIView):
-    @extend_schema(request=RefreshInputSerializer, responses={204: None}, tags=["auth"])
+    @extend_schema(request=RefreshInputSerializer, responses={204: None, 403: errors("token_not_yours")}, tags=["auth"])
     def post(self, request: Request) -> Response:
         sessions.auth_logout(user=request.user, **validated(RefreshInputSerializer, request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -114,14 +133,19 @@ class MeApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(MeSerializer(request.user, context={"request": request}).data)
 
-    @extend_schema(request=MeUpdateInputSerializer, responses={200: MeSerializer}, tags=["me"])
+    @extend_schema(request=MeUpdateInputSerializer, responses={200: MeSerializer,
+                                                               400: errors("field_not_editable", "handle_taken",
+                                                                           "avatar_too_large",
+                                                                           "image_too_many_pixels")},
+                   tags=["me"])
     def patch(self, request: Request) -> Response:
         user = services.user_update(user=request.user, data=validated(MeUpdateInputSerializer, request, partial=True))
         return Response(MeSerializer(user, context={"request": request}).data)
 
 
 class DevicesApi(APIView):
-    @extend_schema(request=DeviceInputSerializer, responses={201: DeviceSerializer}, tags=["me"])
+    @extend_schema(request=DeviceInputSerializer, responses={201: DeviceSerializer,
+                                                             409: errors("device_registered_elsewhere")}, tags=["me"])
     def post(self, request: Request) -> Response:
         data = validated(DeviceInputSerializer, request)
         device = services.device_register(
@@ -130,7 +154,9 @@ class DevicesApi(APIView):
         )
         return Response(DeviceSerializer(device).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=DeviceDeleteInputSerializer, responses={204: None}, tags=["me"])
+    # The token is in the DELETE's body, which OpenAPI 3.0 does not describe: its 400 is listed here.
+    @extend_schema(request=DeviceDeleteInputSerializer,
+                   responses={204: None, 400: errors("validation_error", "malformed_request")}, tags=["me"])
     def delete(self, request: Request) -> Response:
         data = validated(DeviceDeleteInputSerializer, request)
         services.device_unregister(user=request.user, fcm_token=data["token"])
@@ -157,7 +183,9 @@ class FollowApi(APIView):
     throttle_classes = ACTION_THROTTLES
     throttle_scope = "follows"
 
-    @extend_schema(request=None, responses={200: PublicUserSerializer}, tags=["users"])
+    @extend_schema(request=None, responses={200: PublicUserSerializer,
+                                            400: errors("follow_self"),
+                                            403: errors("blocked")}, tags=["users"])
     def post(self, request: Request, handle: str) -> Response:
         services.follow_create(follower=request.user, followee=_target(request, handle))
         return _profile(request, handle)
@@ -169,7 +197,7 @@ class FollowApi(APIView):
 
 
 class BlockApi(APIView):
-    @extend_schema(request=None, responses={204: None}, tags=["users"])
+    @extend_schema(request=None, responses={204: None, 400: errors("block_self")}, tags=["users"])
     def post(self, request: Request, handle: str) -> Response:
         services.block_create(blocker=request.user, blocked=_target(request, handle))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -191,13 +219,32 @@ class _EdgeListApi(APIView):
         return paginator.get_paginated_response(self.serializer_class(page, many=True, context={"request": request}).data)
 
 
-@extend_schema_view(get=extend_schema(responses={200: FollowerEdgeSerializer(many=True)}, tags=["users"]))
+@extend_schema_view(get=extend_schema(responses={200: paginated(FollowerEdgeSerializer)}, tags=["users"]))
 class FollowersApi(_EdgeListApi):
     serializer_class = FollowerEdgeSerializer
     selector = staticmethod(selectors.user_followers)
 
 
-@extend_schema_view(get=extend_schema(responses={200: FollowingEdgeSerializer(many=True)}, tags=["users"]))
+@extend_schema_view(get=extend_schema(responses={200: paginated(FollowingEdgeSerializer)}, tags=["users"]))
 class FollowingApi(_EdgeListApi):
     serializer_class = FollowingEdgeSerializer
     selector = staticmethod(selectors.user_following)
+
+
+class EventsApi(APIView):
+    """The events a device missed, in seq order, in pages: follow `next` until it is null."""
+
+    @extend_schema(parameters=[EventsQuerySerializer], tags=["events"],
+                   responses={200: paginated(EventSerializer, None), 410: errors("events_expired")})
+    def get(self, request: Request) -> Response:
+        query = EventsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        size = page_size_from(request.query_params.get(PAGE_SIZE_PARAM), default=100, maximum=500)
+        after = query.validated_data["after"]
+        frames = events.events_after(user_id=request.user.pk, after=after, limit=size + 1)
+        following = None
+        if len(frames) > size:
+            frames = frames[:size]
+            following = request.build_absolute_uri(
+                f"{request.path}?{urlencode({'after': frames[-1]['seq'], PAGE_SIZE_PARAM: size})}")
+        return Response({"next": following, "previous": None, "results": frames})

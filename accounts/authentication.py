@@ -9,11 +9,16 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
-from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 
 from config.logging import bind_user_id
 
 from .tokens import token_is_current
+
+
+def _token_invalid() -> AuthenticationFailed:
+    return AuthenticationFailed(_("The access token is invalid or expired; refresh it or sign in again."),
+                                code="token_invalid")
 
 
 class JWTAuthentication(SimpleJWTAuthentication):
@@ -23,8 +28,27 @@ class JWTAuthentication(SimpleJWTAuthentication):
             bind_user_id(result[0].pk)
         return result
 
+    # One code for "this access token does not sign you in", as on refresh and the socket:
+    # `token_invalid` (bad, expired, or its account gone or suspended: refresh, or sign in
+    # again). simplejwt answered `token_not_valid`, `bad_authorization_header`, `user_not_found`
+    # or `user_inactive`.
+    def get_raw_token(self, header):
+        try:
+            return super().get_raw_token(header)
+        except AuthenticationFailed as exc:  # "Bearer" with no token, or with two
+            raise _token_invalid() from exc
+
+    def get_validated_token(self, raw_token):
+        try:
+            return super().get_validated_token(raw_token)
+        except InvalidToken as exc:
+            raise _token_invalid() from exc
+
     def get_user(self, validated_token):
-        user = super().get_user(validated_token)
+        try:
+            user = super().get_user(validated_token)
+        except AuthenticationFailed as exc:
+            raise _token_invalid() from exc
         if not token_is_current(validated_token, user):
             raise AuthenticationFailed(_("This session has ended; sign in again."), code="session_ended")
         return user

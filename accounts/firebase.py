@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 import firebase_admin
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from firebase_admin import auth, credentials, messaging
+from firebase_admin import _http_client, auth, credentials, messaging
 from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import DefaultCredentialsError
+from requests.packages.urllib3.util import retry  # the module firebase-admin builds its Retry from
 
 from config.errors import ApplicationError
 
@@ -69,26 +71,61 @@ def firebase_app() -> firebase_admin.App | None:
         app = firebase_admin.initialize_app(
             cred, {"projectId": project_id, _SETTINGS_OPTION: wanted}, name=_APP_NAME
         )
-        if fcm_endpoint:
-            try:
-                _send_fcm_to(app, fcm_endpoint)
-            except Exception:
-                # Never leave an app behind that would send to Google instead.
-                firebase_admin.delete_app(app)
-                raise
+        try:
+            _register_messaging(app, fcm_endpoint)
+        except ImproperlyConfigured:
+            # Never leave an app behind that would send to Google instead, or retry in place.
+            firebase_admin.delete_app(app)
+            raise
         return app
 
 
-def _send_fcm_to(app: firebase_admin.App, endpoint: str) -> None:
-    """Point this app's FCM client at `endpoint` instead of https://fcm.googleapis.com.
+def _fcm_http_client(service: messaging._MessagingService) -> _http_client.JsonHttpClient:
+    """firebase-admin's own client, minus its in-place retries. By default it retries 500/503
+    four times inside the call and sleeps through each Retry-After, so one `Retry-After: 60`
+    held a Celery worker for minutes. Retrying belongs to the push task (accounts.push),
+    which waits with a countdown instead. A failed connect is still tried once more: no
+    request went out, so it cannot deliver twice."""
+    once_on_connect = retry.Retry(total=1, connect=1, read=0, status=0, redirect=0, other=0,
+                                  allowed_methods=None, raise_on_status=False, backoff_factor=0)
+    client = _http_client.JsonHttpClient(credential=service._credential, retries=once_on_connect,
+                                         timeout=settings.FCM_TIMEOUT_SECONDS)
+    if isinstance(service._credential, AnonymousCredentials):
+        # No token to refresh (a local fake): a 401 is FCM's answer to pass on, not a cue to refresh.
+        client.session._refresh_status_codes = ()
+    return client
 
-    firebase-admin 7.1 has no option for it (no FCM emulator support). Its messaging
-    service is created once per app and cached under the app; registering it here,
-    before any send, with the URL rebased keeps the change to this one app and
-    every firebase-admin code path (encoding, errors, retries) the real one.
+
+def _register_messaging(app: firebase_admin.App, endpoint: str) -> None:
+    """Build this app's FCM service with our HTTP client, and point it at `endpoint` (when
+    set) instead of https://fcm.googleapis.com.
+
+    firebase-admin 7.1 has no option for either (no FCM emulator support, no retry
+    setting). Its messaging service is created once per app and cached under the app;
+    registering it here, before any send, keeps the change to this one app and every
+    firebase-admin code path (encoding, error mapping) the real one. Building it reads the
+    credential, which raises DefaultCredentialsError without one: then it is left to
+    accounts.push, which builds it through the same initializer on its first send.
     """
-    def initializer(app: firebase_admin.App) -> messaging._MessagingService:
-        service = messaging._MessagingService(app)
+    try:
+        service = app._get_service(messaging._MESSAGING_ATTRIBUTE, lambda app: _messaging_service(app, endpoint))
+    except DefaultCredentialsError:
+        return
+    logger.info("firebase.fcm_configured", extra={"fcm_url": service._fcm_url})
+
+
+def messaging_service(app: firebase_admin.App) -> messaging._MessagingService:
+    """The app's FCM service, built by _messaging_service whoever asks first."""
+    endpoint = app.options.get(_SETTINGS_OPTION)[2]
+    return app._get_service(messaging._MESSAGING_ATTRIBUTE, lambda app: _messaging_service(app, endpoint))
+
+
+def _messaging_service(app: firebase_admin.App, endpoint: str) -> messaging._MessagingService:
+    service = messaging._MessagingService(app)
+    if not isinstance(getattr(service, "_client", None), _http_client.JsonHttpClient):
+        raise ImproperlyConfigured("This firebase-admin version keeps its FCM HTTP client differently.")
+    service._client = _fcm_http_client(service)
+    if endpoint:
         fcm_url = getattr(service, "_fcm_url", None)
         if not isinstance(fcm_url, str) or not fcm_url.startswith("https://fcm.googleapis.com/"):
             raise ImproperlyConfigured(
@@ -96,10 +133,7 @@ def _send_fcm_to(app: firebase_admin.App, endpoint: str) -> None:
             )
         path = urlsplit(fcm_url).path  # /v1/projects/{project}/messages:send
         service._fcm_url = endpoint.rstrip("/") + path
-        return service
-
-    service = app._get_service(messaging._MESSAGING_ATTRIBUTE, initializer)
-    logger.info("firebase.fcm_endpoint_override", extra={"fcm_url": service._fcm_url})
+    return service
 
 
 def _auth_app() -> firebase_admin.App:

@@ -172,3 +172,28 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} device of {self.user_id}"
+
+
+class EventCounter(models.Model):
+    """The last sequence number given to an event of a user (accounts.events): one row per
+    user, bumped by one UPDATE ... RETURNING under its row lock, so numbers only grow."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_seq = models.BigIntegerField(default=0)
+
+
+class Event(models.Model):
+    """One realtime event of a user, kept EVENTS_RETENTION_SECONDS for resume (and the base a
+    notifications inbox can group). `data` is the frame's body next to `type` and `seq`."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()
+    type = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "seq"], name="event_user_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.seq} of {self.user_id}"

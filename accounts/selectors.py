@@ -64,3 +64,15 @@ def user_followers(*, user: User) -> QuerySet[Follow]:
 
 def user_following(*, user: User) -> QuerySet[Follow]:
     return Follow.objects.filter(follower=user, followee__is_active=True).select_related("followee")
+
+
+# --- push alerts ----------------------------------------------------------------------------------
+
+
+def push_alerts_recent() -> list[dict]:
+    """FCM auth/config failures of the last day, newest first, for the admin dashboard: one
+    dict per code (see accounts.push.ALERT_CODES) with count, first_seen_at, last_seen_at
+    (ISO 8601) and the last error's text. Empty when push works."""
+    from .push import push_alerts_read  # push imports firebase-admin; only this selector needs it
+
+    return push_alerts_read()

@@ -3,23 +3,20 @@ from __future__ import annotations
 import warnings
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from PIL import Image, UnidentifiedImageError
 from rest_framework import serializers
 
 from config.http import SingleLineField
+from config.media import media_url
 
 from .models import HANDLE_REGEX, Device, User
 
 
 def avatar_url(avatar, context: dict) -> str | None:
-    """The URL of a user's avatar: the field's file, or its storage name ("" for none)."""
+    """The URL of a user's avatar (the field's file, or its storage name; "" for none): a signed
+    one like every stored file's (config.media), absolute whatever the request."""
     name = getattr(avatar, "name", avatar)
-    if not name:
-        return None
-    url = default_storage.url(name)
-    request = context.get("request")
-    return request.build_absolute_uri(url) if request is not None and url.startswith("/") else url
+    return media_url(name) if name else None
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -183,3 +180,18 @@ class FollowerEdgeSerializer(serializers.Serializer):
 class FollowingEdgeSerializer(serializers.Serializer):
     user = UserSummarySerializer(source="followee")
     followed_at = serializers.DateTimeField(source="created_at")
+
+
+class EventsQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=0,
+                                     help_text="The last seq the device has; events after it come back.")
+
+
+class EventSerializer(serializers.Serializer):
+    """A frame as the socket sends it: `type`, `seq` and the type's own fields."""
+
+    type = serializers.CharField()
+    seq = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        return instance

@@ -12,6 +12,7 @@ urlpatterns = [
     path("me", apis.MeApi.as_view(), name="me"),
     path("me/password", apis.PasswordApi.as_view(), name="me-password"),
     path("me/devices", apis.DevicesApi.as_view(), name="me-devices"),
+    path("events", apis.EventsApi.as_view(), name="events"),
     path("users/<handle:handle>", apis.ProfileApi.as_view(), name="user-profile"),
     path("users/<handle:handle>/follow", apis.FollowApi.as_view(), name="user-follow"),
     path("users/<handle:handle>/block", apis.BlockApi.as_view(), name="user-block"),

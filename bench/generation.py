@@ -11,7 +11,11 @@ ones) and uses its own database, `<name>_bench`, which it creates and migrates.
 2. state change -> websocket receive latency with 500 open sockets on a real
    uvicorn server (one socket per user; a cancel commits a state change and the
    event travels through the Redis channel layer);
-3. preview render speed: video seconds rendered per wall second, 480p and 720p.
+   the same on the embedded default: the server runs without REDIS_URL (in-memory channel
+   layer), so the event reaches the socket by the server tailing the event table;
+3. preview render speed: video seconds rendered per wall second, 480p and 720p;
+4. events written per second by the primitive (accounts.events.event_send_on_commit: counter
+   upsert + event row + commit), one thread, and 4 threads on 4 users at once.
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_websocket(sockets: int, events: int, workdir: Path) -> None:
+def bench_websocket(sockets: int, events: int, workdir: Path, *, embedded: bool = False) -> None:
     import websockets
     from asgiref.sync import sync_to_async
 
@@ -158,7 +162,7 @@ def bench_websocket(sockets: int, events: int, workdir: Path) -> None:
     port = _free_port()
     server = _start([sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port",
                      str(port), "--ws", "websockets", "--lifespan", "off", "--log-level", "warning"],
-                    workdir / "uvicorn.log")
+                    workdir / "uvicorn.log", {"REDIS_URL": ""} if embedded else None)
 
     async def run() -> list[float]:
         for _ in range(100):
@@ -195,7 +199,38 @@ def bench_websocket(sockets: int, events: int, workdir: Path) -> None:
     finally:
         _stop(server)
         GenerationJob.objects.filter(user__in=users).delete()
-    _report(f"state change -> websocket receive ({sockets} open sockets, {events} events)", latencies)
+    layer = "embedded: in-memory layer + table tailing" if embedded else "Redis channel layer"
+    _report(f"state change -> websocket receive ({sockets} open sockets, {events} events, {layer})", latencies)
+
+
+def bench_event_writes(count: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from accounts.events import event_send_on_commit
+    from accounts.models import Event, User
+
+    users = [User.objects.get_or_create(email=f"bench-ev-{i}@example.com", defaults={"handle": f"bench_ev_{i}"})[0]
+             for i in range(4)]
+
+    def write(user_id: int, n: int) -> None:
+        try:
+            for i in range(n):
+                event_send_on_commit(user_id, "bench.event", {"i": i})
+        finally:
+            connection.close()
+
+    start = time.perf_counter()
+    write(users[0].pk, count)
+    single = count / (time.perf_counter() - start)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda u: write(u.pk, count // 4), users))
+    parallel = (count // 4) * 4 / (time.perf_counter() - start)
+    Event.objects.filter(user__in=users).delete()
+    print(f"events written by the primitive: {single:.0f}/s on one thread, {parallel:.0f}/s on 4 threads "
+          f"(4 users, {count} events each run)")
 
 
 async def _drain_until(ws, job_id: str, status: str) -> None:
@@ -234,7 +269,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--sockets", type=int, default=500)
     parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--only", choices=["dispatch", "websocket", "preview"])
+    parser.add_argument("--only", choices=["dispatch", "websocket", "embedded", "preview", "events"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-gen-") as tmp:
         workdir = Path(tmp)
@@ -250,6 +285,10 @@ def main() -> None:
             bench_dispatch(args.jobs, workdir)
         if args.only in (None, "websocket"):
             bench_websocket(args.sockets, args.events, workdir)
+        if args.only in (None, "embedded"):
+            bench_websocket(args.sockets, args.events, workdir, embedded=True)
+        if args.only in (None, "events"):
+            bench_event_writes(2000)
 
 
 if __name__ == "__main__":

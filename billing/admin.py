@@ -1,13 +1,16 @@
 import json
 import uuid
+from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
-from config.admin import ReadOnlyAdmin
+from config.admin import Figure, ReadOnlyAdmin
 
 from . import selectors, services
 from .models import (
@@ -323,3 +326,18 @@ class CreditLotAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "closed_reason")
     search_fields = ("user__handle", "user__email", "source")
     list_select_related = ("user",)
+
+
+def dashboard_figures() -> list[Figure]:
+    """The dashboard's billing card (registered in apps.py): events that failed to process and
+    webhook requests answered 5xx in the last day, each linking to its list filtered so."""
+    failed = selectors.failed_stripe_events().count()
+    since = timezone.now() - timedelta(days=1)
+    attempts = selectors.failing_webhook_attempts(since=since).count()
+    query = urlencode({"http_status__gte": 500, "received_at__gte": since.isoformat()})
+    return [
+        Figure("Stripe events failed", failed,
+               reverse("admin:billing_stripeevent_changelist") + "?status__exact=failed", alert=failed > 0),
+        Figure("Webhook requests failing (last day)", attempts,
+               f"{reverse('admin:billing_webhookattempt_changelist')}?{query}", alert=attempts > 0),
+    ]

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from config.errors import error_body
 from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination
+from config.schema import errors
 
 from . import selectors
 from .serializers import (
@@ -48,7 +49,9 @@ class PlansApi(_StripeRequired, APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(parameters=[OpenApiParameter("country", str, description="ISO-2; for signed-out visitors")],
-                   responses={200: PlansResponseSerializer}, tags=["billing"])
+                   responses={200: PlansResponseSerializer,
+                              502: errors("billing_unavailable"),
+                              503: errors("billing_not_configured")}, tags=["billing"])
     def get(self, request: Request) -> Response:
         catalogue = selectors.plan_catalogue(user=request.user if request.user.is_authenticated else None,
                                              country=request.query_params.get("country", ""))
@@ -61,7 +64,15 @@ class CheckoutApi(_StripeRequired, APIView):
 
     @extend_schema(request=CheckoutRequestSerializer,
                    parameters=[IDEMPOTENCY_HEADER],
-                   responses={201: CheckoutSessionSerializer, 200: PlanChangeResponseSerializer}, tags=["billing"])
+                   responses={201: CheckoutSessionSerializer,
+                              200: PlanChangeResponseSerializer,
+                              400: errors("plan_or_pack_required"),
+                              402: errors("payment_failed"),
+                              404: errors("plan_not_found", "pack_not_found"),
+                              409: errors("checkout_in_progress", "already_subscribed", "price_unavailable",
+                                          "subscription_payment_due"),
+                              502: errors("billing_unavailable"),
+                              503: errors("billing_not_configured")}, tags=["billing"])
     def post(self, request: Request) -> Response:
         key = idempotency_key(request)
         data = validated(CheckoutRequestSerializer, request)
@@ -77,7 +88,10 @@ class CheckoutApi(_StripeRequired, APIView):
 class PortalApi(_StripeRequired, APIView):
     """A Stripe customer portal URL: payment method, invoices, cancel."""
 
-    @extend_schema(request=None, responses={201: UrlSerializer}, tags=["billing"])
+    @extend_schema(request=None, responses={201: UrlSerializer,
+                                            409: errors("no_billing_account"),
+                                            502: errors("billing_unavailable"),
+                                            503: errors("billing_not_configured")}, tags=["billing"])
     def post(self, request: Request) -> Response:
         return Response({"url": checkout.portal_session_create(user=request.user)}, status=status.HTTP_201_CREATED)
 
@@ -122,7 +136,11 @@ class StripeWebhookApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=None, responses={200: None, 400: None, 500: None, 503: None}, tags=["billing"])
+    # 500 `webhook_failed`: not handled this time, Stripe sends it again.
+    @extend_schema(request=None, responses={200: None,
+                                            400: errors("signature_missing", "signature_invalid", "payload_invalid"),
+                                            500: errors("webhook_failed"), 503: errors("billing_not_configured")},
+                   tags=["billing"])
     def post(self, request: Request) -> Response:
         # The raw bytes, exactly as signed: never the parsed body.
         result = webhooks.stripe_webhook_receive(

@@ -19,7 +19,9 @@ from .models import (
     PackPrice,
     Plan,
     PlanPrice,
+    StripeEvent,
     Subscription,
+    WebhookAttempt,
 )
 
 # --- credits ------------------------------------------------------------------------------
@@ -266,3 +268,17 @@ def user_entitlements(*, user_id: int, now: datetime | None = None) -> Entitleme
         return free_entitlements(f"Payment for subscription {sid} failed and the grace period ended "
                                  f"{_fmt(grace_end)}.", sid)
     return free_entitlements(f"Subscription {sid} is {sub.status}.", sid)
+
+
+# --- the admin dashboard --------------------------------------------------------------------
+
+
+def failed_stripe_events() -> QuerySet[StripeEvent]:
+    """Stored events whose processing failed (and was not replayed since)."""
+    return StripeEvent.objects.filter(status=StripeEvent.Status.FAILED)
+
+
+def failing_webhook_attempts(*, since: datetime) -> QuerySet[WebhookAttempt]:
+    """Webhook requests answered 5xx since `since`: Stripe retries them, and keeps failing
+    while the secret is missing or processing breaks."""
+    return WebhookAttempt.objects.filter(received_at__gte=since, http_status__gte=500)

@@ -4,19 +4,83 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView as DjangoAutocompleteJsonView
 from django.http import HttpResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from config.media import media_url
 
 from config.errors import ApplicationError
 from config.throttling import AdminLoginThrottle
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One number on the dashboard, linking to the admin list it counts (filtered)."""
+
+    label: str
+    value: int
+    url: str
+    alert: bool = False  # drawn in red: someone should look
+
+
+# The dashboard's cards. config sits below every app and may not import them, so each app
+# registers its card from its AppConfig.ready() (as feed extends generation's job state): the
+# app that owns the rows owns the figures (read from its selectors) and the links to its
+# changelists. A card is (title, a callable returning its figures); registered in app order.
+DashboardCard = tuple[str, Callable[[], list[Figure]]]
+_dashboard_cards: list[DashboardCard] = []
+
+
+def dashboard_card_register(title: str, figures: Callable[[], list[Figure]]) -> None:
+    if all(existing != title for existing, _figures in _dashboard_cards):
+        _dashboard_cards.append((title, figures))
+
+
+def dashboard() -> list[dict]:
+    return [{"title": title, "figures": figures()} for title, figures in _dashboard_cards]
+
+
+def video_player(video: str, poster: str = "") -> str:
+    """An inline player for a stored video with its poster, both through signed URLs."""
+    if not video and not poster:
+        return "-"
+    if not video:
+        return format_html('<img src="{}" alt="poster" style="max-height:320px">', media_url(poster))
+    return format_html('<video controls preload="metadata" src="{}" poster="{}" style="max-height:360px;'
+                       'max-width:100%;background:#000"></video>', media_url(video), media_url(poster) or "")
+
+
+class AutocompleteJsonView(DjangoAutocompleteJsonView):
+    """A searchable select's results, labelled by the model admin's `autocomplete_label(obj)`
+    where it has one (a post: its id, author handle and caption), else by str(obj)."""
+
+    def serialize_result(self, obj, to_field_name):
+        label = getattr(self.model_admin, "autocomplete_label", str)
+        return {"id": str(getattr(obj, to_field_name)), "text": label(obj)}
+
+
 class AdminSite(admin.AdminSite):
     """The admin site (`admin.site`, see config.apps). Its sign-in form is rate-limited per client
     IP, so one address cannot try password after password across accounts; each account is
-    also locked after repeated failures wherever they come from (django-axes, accounts.lockout)."""
+    also locked after repeated failures wherever they come from (django-axes, accounts.lockout).
+    Its index is the dashboard: the cards the apps register (dashboard_card_register)."""
+
+    site_header = gettext_lazy("Clipsocial admin")
+    site_title = gettext_lazy("Clipsocial admin")
+    index_title = gettext_lazy("Dashboard")
+    index_template = "clipsocial_admin/index.html"
+
+    def index(self, request, extra_context=None):
+        return super().index(request, {"dashboard": dashboard(), **(extra_context or {})})
+
+    def autocomplete_view(self, request):
+        return AutocompleteJsonView.as_view(admin_site=self)(request)
 
     def login(self, request, extra_context=None):
         if request.method == "POST":
@@ -69,3 +133,23 @@ def service_action(description: str, call: Callable, *, summary: str, name: Call
                       level=level)
 
     return action
+
+
+def selector_filter(title: str, parameter: str, value: str, label: str,
+                    rows: Callable[[], Iterable]) -> type[admin.SimpleListFilter]:
+    """A list filter with one choice: the rows a selector returns (a queryset of the model).
+    The dashboard's figures link to these, so a figure and its list count the same rows."""
+
+    class SelectorFilter(admin.SimpleListFilter):
+        parameter_name = parameter
+
+        def lookups(self, request, model_admin):
+            return [(value, label)]
+
+        def queryset(self, request, queryset):
+            if self.value() == value:
+                return queryset.filter(pk__in=rows().values("pk"))
+            return queryset
+
+    SelectorFilter.title = title
+    return SelectorFilter

@@ -23,6 +23,7 @@ _PERIODIC_TASKS = (
     ("billing-expire-credits", "billing.tasks.expire_credits", "BILLING_EXPIRE_INTERVAL"),
     ("creators-evaluate-campaigns", "creators.tasks.evaluate_campaigns", "CREATORS_EVALUATE_INTERVAL"),
     ("creators-run-payouts", "creators.tasks.run_payouts", "CREATORS_PAYOUT_INTERVAL"),
+    ("accounts-prune-events", "accounts.tasks.prune_events", "EVENTS_PRUNE_INTERVAL"),
 )
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
+
+from .converters import ID_MAX
+from .errors import ApplicationError
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 128
 
@@ -22,7 +26,14 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 def validated(serializer_class, request: Request, *, partial: bool = False) -> dict:
-    """The request body through `serializer_class`, or the one 400 shape (config.errors)."""
+    """The request body through `serializer_class`, or the one 400 shape (config.errors).
+
+    A body that is not an object (a JSON array, string or number) is a `validation_error` like
+    any other bad body, with code `not_an_object` (DRF's own answer had the generic `invalid`)."""
+    if not isinstance(request.data, Mapping):
+        message = gettext("Send the fields as a JSON object.")
+        raise ApplicationError(message, code="validation_error",
+                               fields={"non_field_errors": [{"code": "not_an_object", "message": message}]})
     serializer = serializer_class(data=request.data, partial=partial)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
@@ -71,3 +82,13 @@ class SingleLineField(serializers.CharField):
         if _CONTROL_CHARACTER.search(value):
             self.fail("control_characters")
         return value
+
+
+class IdField(serializers.IntegerField):
+    """An integer primary key in a request body or query: 1 to the largest BigAutoField, so that
+    no number outside the column reaches the database (a 400 `min_value`/`max_value` instead)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(**kwargs)

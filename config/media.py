@@ -1,5 +1,8 @@
-"""Stored media (videos, posters, covers, images): expiring URLs to hand out, and the view that
-serves local files behind them. Every app's serializers use `media_url`; S3 presigns its own."""
+"""Stored media (videos, posters, covers, avatars, images): expiring URLs to hand out, and the
+view that serves local files behind them. Every app's serializers use `media_url`; S3 presigns
+its own. Nothing under MEDIA_ROOT is served any other way, in any mode (config.urls): a stored
+file is reachable only through a URL signed here, which clients get absolute (PUBLIC_BASE_URL,
+as share links), so an app can fetch it as it is."""
 
 from __future__ import annotations
 
@@ -34,17 +37,27 @@ def media_url(name: str) -> str | None:
     local = isinstance(storage, FileSystemStorage)
     lifetime = settings.MEDIA_URL_EXPIRE if local else getattr(settings, "AWS_QUERYSTRING_EXPIRE", 3600)
     window = int(time.time() // max(1, lifetime // 10))
-    return _signed_url(name, local, getattr(storage, "bucket_name", None), lifetime, window)
+    base = settings.PUBLIC_BASE_URL.rstrip("/") if local else ""
+    return _signed_url(name, local, getattr(storage, "bucket_name", None), lifetime, window, base)
 
 
 @lru_cache(maxsize=20_000)
-def _signed_url(name: str, local: bool, _bucket: str | None, _lifetime: int, _window: int) -> str:
-    # The storage, its lifetime and the time window are part of the key: nothing signed for one
-    # configuration is handed out under another.
+def _signed_url(name: str, local: bool, _bucket: str | None, _lifetime: int, _window: int, base: str) -> str:
+    # The storage, its lifetime, the time window and the base URL are part of the key: nothing
+    # signed for one configuration is handed out under another.
     if local:
         # URL-safe base64 of the name plus a timestamped signature.
-        return reverse("signed-media", kwargs={"token": signing.dumps(name, salt=MEDIA_SIGNING_SALT)})
+        return base + reverse("signed-media", kwargs={"token": signing.dumps(name, salt=MEDIA_SIGNING_SALT)})
     return default_storage.url(name)
+
+
+class SignedFileSystemStorage(FileSystemStorage):
+    """The local default storage. Its files' URLs are the signed ones of media_url, so that
+    whatever asks the storage for a URL (the admin's file widgets, a template) links to the
+    signed view and not to an unsigned MEDIA_URL path, which no route serves."""
+
+    def url(self, name: str | None) -> str:  # type: ignore[override]
+        return media_url(name or "") or ""
 
 
 def media_name_from_token(token: str) -> str | None:

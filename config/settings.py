@@ -92,7 +92,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],  # the admin's dashboard (templates/clipsocial_admin)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -144,8 +144,16 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # One process only: events from a separate worker process need REDIS_URL.
+    # Per process: a socket server hears another process's events by tailing the event table
+    # (accounts.events_tail), every EVENTS_TAIL_INTERVAL seconds.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Events (accounts.events) ---------------------------------------------------------
+# How long events are kept for resume; an older `after` is a 410 events_expired.
+EVENTS_RETENTION_SECONDS = env.int("EVENTS_RETENTION_SECONDS", default=7 * 24 * 3600)
+EVENTS_PRUNE_INTERVAL = env.int("EVENTS_PRUNE_INTERVAL", default=3600)
+# In-memory channel layer only: how often a socket server reads the event counters of its users.
+EVENTS_TAIL_INTERVAL = env.float("EVENTS_TAIL_INTERVAL", default=0.25)
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
@@ -176,7 +184,9 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_FILE_OVERWRITE = False
     DEFAULT_FILE_STORAGE_BACKEND = "storages.backends.s3.S3Storage"
 else:
-    DEFAULT_FILE_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
+    # Local files whose .url() is a signed, expiring URL (config.media): the admin's file links
+    # too. MEDIA_ROOT itself is served by no route in any mode.
+    DEFAULT_FILE_STORAGE_BACKEND = "config.media.SignedFileSystemStorage"
 
 STORAGES = {
     "default": {"BACKEND": DEFAULT_FILE_STORAGE_BACKEND},
@@ -226,6 +236,8 @@ FIREBASE_CREDENTIALS_FILE = env.str("FIREBASE_CREDENTIALS_FILE", default="")
 # https://fcm.googleapis.com (a local fake in tests and development); with it and no
 # credentials file, requests carry no Google OAuth token.
 FCM_ENDPOINT = env.str("FCM_ENDPOINT", default="")
+# One FCM request may wait this long; a push task that hits it retries later (accounts.push).
+FCM_TIMEOUT_SECONDS = env.float("FCM_TIMEOUT_SECONDS", default=10.0)
 
 # --- Generation -----------------------------------------------------------------------
 # preview (CPU, default), diffusers (local model, CUDA when present) or remote (hosted API).
@@ -457,7 +469,7 @@ REST_FRAMEWORK = {
         "config.parsers.MultiPartParser",
         "config.parsers.FormParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
     "DEFAULT_THROTTLE_RATES": THROTTLE_RATES,
@@ -479,6 +491,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # config.converters: ids in paths are documented as what clients send (other text is a 404).
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1,
+                                        "maximum": 2**63 - 1},
+                                 "uuid_id": {"type": "string", "format": "uuid"}},
 }
 
 # --- Security (production) -----------------------------------------------------------

@@ -1,23 +1,25 @@
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from feed.apis import share_redirect
 
-from . import converters, errors, health, media
+from . import converters, errors, health, index, media
 
 # Before the apps' URL modules below use them.
 register_converter(converters.HandleConverter, "handle")
 register_converter(converters.HashtagConverter, "hashtag")
 register_converter(converters.ShareTokenConverter, "share_token")
 register_converter(converters.SignedTokenConverter, "signed_token")
+register_converter(converters.IdConverter, "id")
+register_converter(converters.UuidIdConverter, "uuid_id")
 
 handler404 = "config.errors.json_404"
 handler500 = "config.errors.json_500"
 
 api_v1 = [
+    path("", index.api_index, name="api-index"),
     path("", include("accounts.urls")),
     path("", include("generation.urls")),
     path("", include("billing.urls")),
@@ -27,6 +29,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", index.api_index, name="index"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     # ADMIN_URL_PREFIX; config.middleware.AdminAccessMiddleware keeps it to its hosts and addresses.
@@ -45,5 +48,5 @@ if settings.API_DOCS_ENABLED:
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     ]
 
-if settings.DEBUG and not getattr(settings, "AWS_STORAGE_BUCKET_NAME", ""):
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# MEDIA_ROOT is not served at MEDIA_URL, also with DEBUG on: stored files are private, reached
+# only through the signed URLs of config.media (SignedMediaApi above).

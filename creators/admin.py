@@ -14,10 +14,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from config.admin import ReadOnlyAdmin, apply_to_each, service_action
+from config.admin import Figure, ReadOnlyAdmin, apply_to_each, selector_filter, service_action, video_player
 from config.errors import ApplicationError
 
 from . import selectors, services
+from .forms import CampaignForm
 from .models import (
     Campaign,
     CampaignTask,
@@ -69,39 +70,8 @@ class CampaignTaskInline(admin.TabularInline):
         return self._draft(obj)
 
 
-class CampaignForm(forms.ModelForm):
-    class Meta:
-        model = Campaign
-        fields = "__all__"
-
-    def clean_hashtag(self) -> str:
-        return self.cleaned_data["hashtag"].strip().lstrip("#").lower()
-
-    def clean_countries(self) -> list[str]:
-        value = self.cleaned_data["countries"] or []
-        if not isinstance(value, list) or not all(isinstance(c, str) and len(c) == 2 for c in value):
-            raise forms.ValidationError('A list of ISO-2 codes, e.g. ["US", "MX"].')
-        return sorted({c.upper() for c in value})
-
-    def clean_languages(self) -> list[str]:
-        value = self.cleaned_data["languages"] or []
-        if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value):
-            raise forms.ValidationError('A list of language codes, e.g. ["es", "pt"].')
-        return sorted({selectors.base_language(c) for c in value})
-
-    def clean_currency(self) -> str:
-        return self.cleaned_data["currency"].strip().lower()
-
-    def clean(self):
-        data = super().clean()
-        kind, currency = data.get("budget_kind"), data.get("currency", "")
-        if kind == Campaign.BudgetKind.CASH and len(currency or "") != 3:
-            self.add_error("currency", "A cash budget needs a currency, e.g. usd.")
-        if kind == Campaign.BudgetKind.CREDITS and currency:
-            self.add_error("currency", "A credits budget has no currency.")
-        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
-            self.add_error("ends_at", "The end must come after the start.")
-        return data
+NearBudgetFilter = selector_filter("budget", "budget", "near", f"Active, {selectors.NEAR_BUDGET_PERCENT}% or less left",
+                                   selectors.campaigns_near_budget)
 
 
 class CampaignActionForm(admin.helpers.ActionForm):
@@ -113,14 +83,14 @@ class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
     list_display = ("name", "status", "budget_kind", "spent_of_total", "burn", "enrolled", "to_review",
                     "starts_at", "ends_at")
-    list_filter = ("status", "budget_kind", "review_mode")
+    list_filter = (NearBudgetFilter, "status", "budget_kind", "review_mode")
     search_fields = ("name", "hashtag", "texts__title")
-    raw_id_fields = ("template_post",)
+    autocomplete_fields = ("template_post",)  # searched by post id, author handle or caption
     inlines = [CampaignTextInline, CampaignTaskInline]
     action_form = CampaignActionForm
     actions = ("activate", "pause", "close", "add_budget")
     fieldsets = (
-        (None, {"fields": ("name", "default_language", "cover", "template_post", "hashtag")}),
+        (None, {"fields": ("name", "default_language", "cover", "template_post", "template_preview", "hashtag")}),
         ("Market and eligibility", {"fields": ("countries", "languages", "min_tier", "min_followers")}),
         ("Schedule and budget", {"fields": ("starts_at", "ends_at", "budget_kind", "currency", "budget_total",
                                             "per_creator_cap", "review_mode")}),
@@ -138,8 +108,8 @@ class CampaignAdmin(admin.ModelAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
-        fixed = ["status", "budget_remaining", "closed_reason", "activated_at", "closed_at", "created_by",
-                 "burn_down", "leaderboard"]
+        fixed = ["template_preview", "status", "budget_remaining", "closed_reason", "activated_at", "closed_at",
+                 "created_by", "burn_down", "leaderboard"]
         if obj is not None and obj.status != Campaign.Status.DRAFT:
             # Launched: money and its unit move only through 'add budget'.
             fixed += ["budget_kind", "currency", "budget_total"]
@@ -151,6 +121,13 @@ class CampaignAdmin(admin.ModelAdmin):
         if obj.status == Campaign.Status.DRAFT:
             obj.budget_remaining = obj.budget_total  # nothing spent before launch
         super().save_model(request, obj, form, change)
+
+    @admin.display(description="Template preview")
+    def template_preview(self, obj):
+        post = obj.template_post if obj.pk else None
+        if post is None or post.generation is None:
+            return "Saved campaigns show their template post's video here."
+        return video_player(post.generation.video.name, post.generation.poster.name)
 
     @admin.display(description="Spent / total")
     def spent_of_total(self, obj):
@@ -214,17 +191,8 @@ class CampaignAdmin(admin.ModelAdmin):
 # --- review queue -----------------------------------------------------------------------------
 
 
-class InReviewFilter(admin.SimpleListFilter):
-    title = "review queue"
-    parameter_name = "in_review"
-
-    def lookups(self, request, model_admin):
-        return (("1", "Waiting for review (manual or flagged)"),)
-
-    def queryset(self, request, queryset):
-        if self.value() == "1":
-            return queryset.filter(pk__in=selectors.review_queue().values("pk"))
-        return queryset
+InReviewFilter = selector_filter("review queue", "in_review", "1", "Waiting for review (manual or flagged)",
+                                 selectors.review_queue)
 
 
 class ReviewForm(admin.helpers.ActionForm):
@@ -357,3 +325,15 @@ class PayoutAdmin(ReadOnlyAdmin):
 
         apply_to_each(self, request, queryset.filter(method=Payout.Method.STRIPE, status=Payout.Status.PENDING), send,
                       summary="Sent: {count}")
+
+
+def dashboard_figures() -> list:
+    """The dashboard's creator programme card (registered in apps.py)."""
+    near = selectors.campaigns_near_budget().count()
+    to_review = selectors.review_queue().count()
+    return [
+        Figure("Campaigns near budget", near, reverse("admin:creators_campaign_changelist") + "?budget=near",
+               alert=near > 0),
+        Figure("Submissions waiting for review", to_review,
+               reverse("admin:creators_submission_changelist") + "?in_review=1", alert=to_review > 0),
+    ]

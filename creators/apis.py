@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from config.errors import Forbidden
 from config.http import validated
 from config.pagination import NewestFirstCursorPagination
+from config.schema import errors, paginated
 
 from . import selectors, services
 from .models import Campaign
@@ -67,12 +68,13 @@ def _require_creator(request: Request):
 class CreatorMeApi(APIView):
     """My creator profile. PUT joins the programme (or updates it); DELETE leaves it."""
 
-    @extend_schema(responses={200: CreatorProfileSerializer}, tags=["creators"])
+    @extend_schema(responses={200: CreatorProfileSerializer, 403: errors("not_a_creator")}, tags=["creators"])
     def get(self, request: Request) -> Response:
         return Response(CreatorProfileSerializer(_require_creator(request)).data)
 
     @extend_schema(request=CreatorProfileInputSerializer, responses={200: CreatorProfileSerializer,
-                                                                     201: CreatorProfileSerializer},
+                                                                     201: CreatorProfileSerializer,
+                                                                     400: errors("tier_invalid")},
                    tags=["creators"])
     def put(self, request: Request) -> Response:
         profile, joined = services.creator_opt_in(user=request.user,
@@ -80,14 +82,15 @@ class CreatorMeApi(APIView):
         return Response(CreatorProfileSerializer(profile).data,
                         status=status.HTTP_201_CREATED if joined else status.HTTP_200_OK)
 
-    @extend_schema(request=CreatorProfileInputSerializer, responses={200: CreatorProfileSerializer},
+    @extend_schema(request=CreatorProfileInputSerializer, responses={200: CreatorProfileSerializer,
+                                                                     403: errors("not_a_creator")},
                    tags=["creators"])
     def patch(self, request: Request) -> Response:
         profile = services.creator_profile_update(
             user=request.user, data=validated(CreatorProfileInputSerializer, request, partial=True))
         return Response(CreatorProfileSerializer(profile).data)
 
-    @extend_schema(request=None, responses={204: None}, tags=["creators"])
+    @extend_schema(request=None, responses={204: None, 403: errors("not_a_creator")}, tags=["creators"])
     def delete(self, request: Request) -> Response:
         services.creator_opt_out(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -96,13 +99,19 @@ class CreatorMeApi(APIView):
 class ConnectApi(APIView):
     """Cash payouts: the Stripe Connect onboarding link (POST) and the account's status (GET)."""
 
-    @extend_schema(responses={200: ConnectStatusSerializer}, tags=["creators"])
+    @extend_schema(responses={200: ConnectStatusSerializer,
+                              403: errors("not_a_creator"),
+                              502: errors("billing_unavailable"),
+                              503: errors("billing_not_configured")}, tags=["creators"])
     def get(self, request: Request) -> Response:
         _require_creator(request)
         profile = services.creator_connect_refresh(user_id=request.user.pk)
         return Response({"connect_status": profile.connect_status, "checked_at": profile.connect_checked_at})
 
-    @extend_schema(request=None, responses={201: ConnectLinkSerializer}, tags=["creators"])
+    @extend_schema(request=None, responses={201: ConnectLinkSerializer,
+                                            403: errors("not_a_creator"),
+                                            502: errors("billing_unavailable"),
+                                            503: errors("billing_not_configured")}, tags=["creators"])
     def post(self, request: Request) -> Response:
         return Response(ConnectLinkSerializer(services.creator_connect_onboard(user=request.user)).data,
                         status=status.HTTP_201_CREATED)
@@ -120,8 +129,7 @@ class EarningsApi(APIView):
 
 
 class RewardsApi(APIView):
-    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-                   responses={200: RewardSerializer(many=True)}, tags=["creators"])
+    @extend_schema(responses={200: paginated(RewardSerializer)}, tags=["creators"])
     def get(self, request: Request) -> Response:
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(
@@ -131,8 +139,7 @@ class RewardsApi(APIView):
 
 
 class PayoutsApi(APIView):
-    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-                   responses={200: PayoutSerializer(many=True)}, tags=["creators"])
+    @extend_schema(responses={200: paginated(PayoutSerializer)}, tags=["creators"])
     def get(self, request: Request) -> Response:
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(selectors.payouts_of(user=request.user), request, view=self)
@@ -159,7 +166,12 @@ class CampaignDetailApi(APIView):
 
 
 class EnrolApi(APIView):
-    @extend_schema(request=None, responses={201: EnrolmentSerializer, 200: EnrolmentSerializer}, tags=["creators"])
+    @extend_schema(request=None, responses={201: EnrolmentSerializer,
+                                            200: EnrolmentSerializer,
+                                            403: errors("not_a_creator", "not_in_market", "language_not_targeted",
+                                                        "tier_too_low", "not_enough_followers",
+                                                        "cash_payouts_not_chosen"),
+                                            409: errors("campaign_not_active")}, tags=["creators"])
     def post(self, request: Request, campaign_id: int) -> Response:
         enrolment, created = services.campaign_enrol(user=request.user, campaign_id=campaign_id)
         return Response(EnrolmentSerializer(enrolment).data,
@@ -167,7 +179,8 @@ class EnrolApi(APIView):
 
 
 class LeaveApi(APIView):
-    @extend_schema(request=None, responses={200: EnrolmentSerializer}, tags=["creators"])
+    @extend_schema(request=None, responses={200: EnrolmentSerializer,
+                                            409: errors("not_enrolled", "campaign_not_active")}, tags=["creators"])
     def post(self, request: Request, campaign_id: int) -> Response:
         return Response(EnrolmentSerializer(services.campaign_leave(user=request.user,
                                                                     campaign_id=campaign_id)).data)
@@ -180,7 +193,14 @@ class SubmissionsApi(APIView):
     def get(self, request: Request, campaign_id: int) -> Response:
         return _mine_in_campaign(request, campaign_id, selectors.submissions_of, SubmissionSerializer)
 
-    @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionSerializer}, tags=["creators"])
+    @extend_schema(request=SubmissionCreateSerializer, responses={
+        201: SubmissionSerializer,
+        400: errors("post_before_enrolment", "post_missing_hashtag", "post_not_active", "post_not_public",
+                    "post_not_remix_of_template"),
+        403: errors("not_enrolled", "post_not_own"),
+        404: errors("post_not_found"),
+        409: errors("already_submitted", "submission_limit_reached", "campaign_not_active")},
+                   tags=["creators"])
     def post(self, request: Request, campaign_id: int) -> Response:
         data = validated(SubmissionCreateSerializer, request)
         submission = services.submission_create(user=request.user, campaign_id=campaign_id, post_id=data["post_id"])

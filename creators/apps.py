@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class CreatorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "creators"
+
+    def ready(self) -> None:
+        # The admin dashboard's card; config.admin cannot import this app.
+        from config.admin import dashboard_card_register
+
+        from .admin import dashboard_figures
+
+        dashboard_card_register("Creator programme", dashboard_figures)

@@ -323,3 +323,33 @@ def payouts_csv(*, payouts: list[Payout]) -> str:
             f"{payout.amount / 10 ** places:.{places}f}", payout.status, payout.created_at.isoformat(),
         ])
     return out.getvalue()
+
+
+# --- the admin: campaign builder choices, dashboard -------------------------------------------
+
+# A live campaign with at most this share (percent) of its budget left is "near budget".
+NEAR_BUDGET_PERCENT = 10
+
+
+def campaigns_near_budget() -> QuerySet[Campaign]:
+    """Active campaigns with NEAR_BUDGET_PERCENT or less of their budget left."""
+    return (Campaign.objects.filter(status=Campaign.Status.ACTIVE)
+            .alias(left_scaled=F("budget_remaining") * 100, total_scaled=F("budget_total") * NEAR_BUDGET_PERCENT)
+            .filter(left_scaled__lte=F("total_scaled")))
+
+
+def market_country_codes() -> list[str]:
+    """Countries a campaign can target: those with their own prices (BILLING_COUNTRY_CURRENCIES)
+    and those users and creators declared."""
+    codes = {c.upper() for c in settings.BILLING_COUNTRY_CURRENCIES}
+    codes.update(User.objects.exclude(country="").values_list("country", flat=True).distinct())
+    codes.update(CreatorProfile.objects.exclude(country="").values_list("country", flat=True).distinct())
+    return sorted(c.upper() for c in codes if len(c) == 2)
+
+
+def market_languages() -> list[tuple[str, str]]:
+    """(base code, name) of the languages the app knows (settings.LANGUAGES), one per base code."""
+    names: dict[str, str] = {}
+    for code, name in settings.LANGUAGES:
+        names.setdefault(base_language(code), str(name).split(" (")[0])
+    return sorted(names.items(), key=lambda item: item[1])

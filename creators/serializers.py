@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.http import IdField
 from config.media import media_url
 
 from . import selectors
@@ -163,7 +164,7 @@ class EnrolmentSerializer(serializers.ModelSerializer):
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
-    post_id = serializers.IntegerField(min_value=1)
+    post_id = IdField()
 
 
 class SubmissionSerializer(serializers.ModelSerializer):

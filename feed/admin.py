@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin
+from django.template.defaultfilters import truncatechars
+from django.urls import reverse
 
-from config.admin import ReadOnlyAdmin, service_action
+from config.admin import Figure, ReadOnlyAdmin, selector_filter, service_action, video_player
 from generation.admin import GenerationJobAdmin
 from generation.models import GenerationJob
 
@@ -40,34 +42,27 @@ def _moderation(description: str, action: str):
         summary=f"{action}: {{count}} post(s)", name=lambda post: f"Post {post.pk}")
 
 
-class ReviewQueueFilter(admin.SimpleListFilter):
-    """The review queue: hidden posts, and live ones enough people reported, even when those
-    reporters weigh too little to hide them (selectors.review_queue)."""
-
-    title = "review"
-    parameter_name = "review"
-
-    def lookups(self, request, model_admin):
-        return [("queue", "Waiting for review")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "queue":
-            return queryset.filter(pk__in=selectors.review_queue().values("pk"))
-        return queryset
+# The review queue: hidden posts, and live ones enough people reported, even when those
+# reporters weigh too little to hide them.
+ReviewQueueFilter = selector_filter("review", "review", "queue", "Waiting for review", selectors.review_queue)
 
 
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
     """The moderation tool: filter review = waiting for review for the review queue."""
 
-    list_display = ("id", "author", "status", "visibility", "reports_count", "likes_count", "remixes_count",
-                    "views_count", "score", "created_at")
+    list_display = ("id", "author_handle", "caption_text", "status", "visibility", "reports_count", "likes_count",
+                    "remixes_count", "views_count", "score", "created_at")
     list_filter = (ReviewQueueFilter, "status", "visibility", "language", "region", "created_at")
     search_fields = ("=id", "author__handle", "caption")
-    raw_id_fields = ("author", "generation", "parent", "root")
+    autocomplete_fields = ("author",)
+    ordering = ("-created_at", "-id")  # newest first, in the list and in searchable selects
+    raw_id_fields = ("generation", "parent", "root")
     # Status changes only through the actions below, so each one lands in the audit trail.
-    readonly_fields = ("status", "likes_count", "comments_count", "remixes_count", "views_count", "shares_count",
-                       "reports_count", "score", "lineage", "hashtags", "created_at", "updated_at")
+    readonly_fields = ("player", "status", "likes_count", "comments_count", "remixes_count", "views_count",
+                       "shares_count", "reports_count", "score", "lineage", "hashtags_text", "created_at",
+                       "updated_at")
+    exclude = ("hashtags",)
     list_select_related = ("author",)
     date_hierarchy = "created_at"
     inlines = [ReportInline, ModerationActionInline]
@@ -78,6 +73,31 @@ class PostAdmin(admin.ModelAdmin):
     restore = _moderation("Restore", ModerationAction.Action.RESTORE)
     remove = _moderation("Remove", ModerationAction.Action.REMOVE)
     suspend_author = _moderation("Suspend the author (and remove the post)", ModerationAction.Action.SUSPEND_AUTHOR)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author", "generation")
+
+    @staticmethod
+    def autocomplete_label(post) -> str:
+        """How a post reads in a searchable select (the campaign builder's template post)."""
+        return f"#{post.pk} @{post.author.handle}: {truncatechars(post.caption, 40) or '(no caption)'}"
+
+    @admin.display(description="Author", ordering="author__handle")
+    def author_handle(self, post):
+        return f"@{post.author.handle}"
+
+    @admin.display(description="Caption")
+    def caption_text(self, post):
+        return truncatechars(post.caption, 60) or "-"
+
+    @admin.display(description="Hashtags")
+    def hashtags_text(self, post):
+        return " ".join(f"#{tag}" for tag in post.hashtags) or "-"
+
+    @admin.display(description="Video")
+    def player(self, post):
+        job = post.generation
+        return video_player(job.video.name, job.poster.name) if job is not None else "-"
 
 
 @admin.register(Report)
@@ -120,3 +140,10 @@ class RemixAwareGenerationJobAdmin(GenerationJobAdmin):
 
 admin.site.unregister(GenerationJob)
 admin.site.register(GenerationJob, RemixAwareGenerationJobAdmin)
+
+
+def dashboard_figures() -> list[Figure]:
+    """The dashboard's moderation card (registered in apps.py): posts in the review queue."""
+    waiting = selectors.review_queue().count()
+    return [Figure("Posts waiting for review", waiting, reverse("admin:feed_post_changelist") + "?review=queue",
+                   alert=waiting > 0)]

@@ -7,14 +7,14 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import user_visible_by_handle
 from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validated
-from config.pagination import NewestFirstCursorPagination
+from config.pagination import NewestFirstCursorPagination, StrictCursorPagination
+from config.schema import errors, paginated
 from config.throttling import ACTION_THROTTLES
 from generation.selectors import job_public_state
 from generation.serializers import GenerationSerializer
@@ -40,10 +40,9 @@ class FeedPagination(NewestFirstCursorPagination):
     max_page_size = 50
 
 
-class TopRemixesPagination(CursorPagination):
+class TopRemixesPagination(StrictCursorPagination):
     page_size = 20
     max_page_size = 50
-    page_size_query_param = "page_size"
     ordering = ("-likes_count", "-id")
 
 
@@ -62,7 +61,10 @@ def _post_response(request: Request, post_id: int, status_code: int = 200) -> Re
 
 
 class PostListCreateApi(APIView):
-    @extend_schema(request=PostCreateSerializer, responses={201: PostSerializer}, tags=["posts"])
+    @extend_schema(request=PostCreateSerializer, responses={201: PostSerializer,
+                                                            404: errors("generation_not_found"),
+                                                            409: errors("already_posted", "generation_not_ready")},
+                   tags=["posts"])
     def post(self, request: Request) -> Response:
         post = services.post_create(user=request.user, **validated(PostCreateSerializer, request))
         return _post_response(request, post.pk, status.HTTP_201_CREATED)
@@ -91,7 +93,12 @@ class PostRemixApi(APIView):
     throttle_scope = "generations"
 
     @extend_schema(request=RemixCreateSerializer, parameters=[IDEMPOTENCY_HEADER],
-                   responses={201: GenerationSerializer, 200: GenerationSerializer}, tags=["posts"])
+                   responses={201: GenerationSerializer,
+                              200: GenerationSerializer,
+                              402: errors("insufficient_credits"),
+                              403: errors("remix_not_allowed", "plan_limit"),
+                              409: errors("source_not_ready"),
+                              422: errors("prompt_rejected")}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
         key = idempotency_key(request)
         job, created = services.post_remix(user=request.user, post_id=post_id, idempotency_key=key,
@@ -101,7 +108,7 @@ class PostRemixApi(APIView):
 
 class PostRemixesApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("sort", str, enum=["new", "top"])],
-                   responses={200: PostSerializer(many=True)}, tags=["posts"])
+                   responses={200: paginated(PostSerializer, FeedPagination)}, tags=["posts"])
     def get(self, request: Request, post_id: int) -> Response:
         sort = request.query_params.get("sort", "new")
         if sort not in ("new", "top"):
@@ -146,7 +153,7 @@ class PostCommentsApi(APIView):
     throttle_classes = ACTION_THROTTLES  # writes only: reading the comments is not limited
     throttle_scope = "comments"
 
-    @extend_schema(responses={200: CommentSerializer(many=True)}, tags=["comments"])
+    @extend_schema(responses={200: paginated(CommentSerializer, FeedPagination)}, tags=["comments"])
     def get(self, request: Request, post_id: int) -> Response:
         post = selectors.post_visible(viewer=request.user, post_id=post_id)
         paginator = FeedPagination()
@@ -154,7 +161,9 @@ class PostCommentsApi(APIView):
         page = paginator.paginate_queryset(comments, request, view=self)
         return paginator.get_paginated_response(CommentSerializer(page, many=True, context={"request": request}).data)
 
-    @extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer}, tags=["comments"])
+    @extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer,
+                                                               400: errors("reply_depth"),
+                                                               404: errors("comment_not_found")}, tags=["comments"])
     def post(self, request: Request, post_id: int) -> Response:
         comment = services.comment_create(user=request.user, post_id=post_id,
                                           **validated(CommentCreateSerializer, request))
@@ -169,7 +178,7 @@ class CommentDetailApi(APIView):
 
 
 class CommentRepliesApi(APIView):
-    @extend_schema(responses={200: CommentSerializer(many=True)}, tags=["comments"])
+    @extend_schema(responses={200: paginated(CommentSerializer, FeedPagination)}, tags=["comments"])
     def get(self, request: Request, comment_id: int) -> Response:
         comment = selectors.comment_visible(viewer=request.user, comment_id=comment_id)
         paginator = FeedPagination()
@@ -208,14 +217,16 @@ class PostReportApi(APIView):
     throttle_classes = ACTION_THROTTLES
     throttle_scope = "reports"
 
-    @extend_schema(request=ReportCreateSerializer, responses={201: None}, tags=["posts"])
+    @extend_schema(request=ReportCreateSerializer, responses={201: None,
+                                                              400: errors("report_own_post"),
+                                                              409: errors("already_reported")}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
         services.report_create(user=request.user, post_id=post_id, **validated(ReportCreateSerializer, request))
         return Response({"status": "received"}, status=status.HTTP_201_CREATED)
 
 
 class UserMuteApi(APIView):
-    @extend_schema(request=None, responses={204: None}, tags=["feed"])
+    @extend_schema(request=None, responses={204: None, 400: errors("mute_self")}, tags=["feed"])
     def post(self, request: Request, handle: str) -> Response:
         author = user_visible_by_handle(handle=handle, viewer=request.user)
         services.author_mute(user=request.user, author=author, muted=True)
@@ -252,7 +263,7 @@ class PreferencesApi(APIView):
 
 
 class UserPostsApi(APIView):
-    @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
+    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination)}, tags=["feed"])
     def get(self, request: Request, handle: str) -> Response:
         author = user_visible_by_handle(handle=handle, viewer=request.user)
         context = selectors.viewer_context(viewer=request.user)
@@ -260,14 +271,15 @@ class UserPostsApi(APIView):
 
 
 class HashtagPostsApi(APIView):
-    @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
+    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination),
+                              404: errors("hashtag_not_found")}, tags=["feed"])
     def get(self, request: Request, tag: str) -> Response:
         context = selectors.viewer_context(viewer=request.user)
         return _page(request, self, selectors.hashtag_posts(viewer=request.user, tag=tag, context=context), context)
 
 
 class FollowingFeedApi(APIView):
-    @extend_schema(responses={200: PostSerializer(many=True)}, tags=["feed"])
+    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination)}, tags=["feed"])
     def get(self, request: Request) -> Response:
         context = selectors.viewer_context(viewer=request.user)
         return _page(request, self, selectors.following_feed(viewer=request.user, context=context), context)
@@ -276,8 +288,8 @@ class FollowingFeedApi(APIView):
 class _RankedFeedApi(APIView):
     kind = "for_you"
 
-    @extend_schema(parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-                   responses={200: PostSerializer(many=True)}, tags=["feed"])
+    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 410: errors("cursor_expired")},
+                   tags=["feed"])
     def get(self, request: Request) -> Response:
         cursor = request.query_params.get("cursor")
         # A first page ranks, and needs the viewer's mutes too; a later page only reads its snapshot.
@@ -317,7 +329,10 @@ class GenerationRetryApi(APIView):
     throttle_classes = ACTION_THROTTLES  # a retry starts a new job: it counts as a generation
     throttle_scope = "generations"
 
-    @extend_schema(request=None, responses={201: GenerationSerializer}, tags=["generations"])
+    @extend_schema(request=None, responses={201: GenerationSerializer,
+                                            402: errors("insufficient_credits"),
+                                            403: errors("remix_not_allowed"),
+                                            409: errors("job_not_retryable")}, tags=["generations"])
     def post(self, request: Request, job_id) -> Response:
         job = services.generation_retry(user=request.user, job_id=job_id)
         return Response(job_public_state(job), status=status.HTTP_201_CREATED)

@@ -13,3 +13,10 @@ class FeedConfig(AppConfig):
         from .selectors import job_remix_source_fields
 
         job_state_extension_register(job_remix_source_fields)
+
+        # The admin dashboard's moderation card; config.admin cannot import this app.
+        from config.admin import dashboard_card_register
+
+        from .admin import dashboard_figures
+
+        dashboard_card_register("Moderation", dashboard_figures)

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.errors import ApplicationError
+from config.pagination import cursor_invalid, page_size_from
 from config.redis import get_redis
 
 from .models import Post, PostStatus, Visibility
@@ -50,10 +51,7 @@ FOLLOW_BOOST, LANGUAGE_BOOST, REGION_BOOST = 1.0, 0.5, 0.25
 SNAPSHOT_TTL = 3600
 MAX_PAGE_SIZE = 50
 DEFAULT_PAGE_SIZE = 20
-
-
-class CursorInvalid(ApplicationError):
-    code = "cursor_invalid"
+MAX_PAGES = 100_000  # far more than a snapshot holds (FEED_CANDIDATES + FEED_FOLLOWING_CANDIDATES posts)
 
 
 @dataclass(frozen=True)
@@ -258,24 +256,17 @@ def _decode(cursor: str) -> tuple[str, int, int]:
         snapshot, page_size, page = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not (isinstance(snapshot, str) and isinstance(page_size, int) and isinstance(page, int)):
             raise ValueError("cursor fields have the wrong types")
-        if not (1 <= page_size <= MAX_PAGE_SIZE and page >= 0):
+        # A page past MAX_PAGES or a snapshot name secrets.token_urlsafe(8) did not make was
+        # never handed out (and a page index past Redis' 64-bit range was a Redis error, a 500).
+        if not (1 <= page_size <= MAX_PAGE_SIZE and 0 <= page <= MAX_PAGES and len(snapshot) <= 16):
             raise ValueError("cursor fields out of range")
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise CursorInvalid("This cursor is not valid.") from exc
+        raise cursor_invalid() from exc
     return snapshot, page_size, page
 
 
 def _page_size(raw: str | None) -> int:
-    if raw in (None, ""):
-        return DEFAULT_PAGE_SIZE
-    try:
-        size = int(raw)
-    except ValueError:
-        size = 0
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise ApplicationError(f"page_size must be 1-{MAX_PAGE_SIZE}.", code="validation_error",
-                               fields={"page_size": [{"code": "invalid", "message": f"Use 1-{MAX_PAGE_SIZE}."}]})
-    return size
+    return page_size_from(raw, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
 
 
 def _snapshot_key(viewer_id: int, snapshot: str) -> str:
@@ -319,6 +310,7 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
                 context: ViewerContext | None = None) -> RankedPage:
     """A page of a ranked feed. The first page ranks and stores a snapshot, and needs the viewer's
     context with tastes (`selectors.viewer_context(tastes=True)`); later pages only read it."""
+    requested = _page_size(page_size)  # checked on every page; a later page keeps the first one's size
     if cursor:
         snapshot, size, page_index = _decode(cursor)
         found = _snapshot_page(_snapshot_key(viewer.pk, snapshot), page_index)
@@ -327,7 +319,7 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
                                    status_code=410)
         ids, count = found
     else:
-        size, page_index = _page_size(page_size), 0
+        size, page_index = requested, 0
         if context is None or not context.has_tastes:
             context = viewer_context(viewer=viewer, tastes=True)
         ranked = _candidates(viewer, kind=kind, taste=context)

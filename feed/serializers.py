@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.serializers import UserSummarySerializer, avatar_url
+from config.http import IdField
 from config.media import media_url
 from generation.services import ALLOWED_DURATIONS, ALLOWED_SIZES, PROMPT_MAX_LENGTH
 
@@ -123,7 +124,7 @@ class CommentSerializer(serializers.ModelSerializer):
 
 class CommentCreateSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=1000)
-    parent_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    parent_id = IdField(required=False, allow_null=True, default=None)
 
 
 class ShareCreateSerializer(serializers.Serializer):
@@ -152,4 +153,4 @@ class PreferencesSerializer(serializers.Serializer):
 
 
 class ViewsSerializer(serializers.Serializer):
-    post_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=100)
+    post_ids = serializers.ListField(child=IdField(), min_length=1, max_length=100)

@@ -1,25 +1,55 @@
+from datetime import timedelta
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
+from django.template.defaultfilters import truncatechars
+from django.urls import reverse
+from django.utils import timezone
 
-from config.admin import apply_to_each
+from config.admin import Figure, apply_to_each, selector_filter, video_player
 
-from . import services
-from .models import GenerationJob
+from . import selectors, services
+from .models import GenerationJob, JobStatus
+
+
+# Jobs the sweeper would act on: the dashboard's "stuck" figure.
+StuckFilter = selector_filter("health", "health", "stuck", "Stuck (running past the lease or queued too long)",
+                              selectors.stuck_jobs)
 
 
 @admin.register(GenerationJob)
 class GenerationJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "user", "kind", "status", "progress", "backend", "cost", "attempts", "created_at",
-                    "finished_at")
-    list_filter = ("status", "backend", "kind", "created_at")
+    list_display = ("short_id", "prompt_text", "user_handle", "kind", "status", "progress", "backend", "cost",
+                    "attempts", "created_at", "finished_at")
+    list_filter = (StuckFilter, "status", "backend", "kind", "created_at")
     search_fields = ("=id", "user__handle", "user__email", "prompt")
     date_hierarchy = "created_at"
-    raw_id_fields = ("user", "source_job", "retry_of")
     list_select_related = ("user",)
     actions = ("retry_jobs", "cancel_jobs", "fail_with_refund")
-    readonly_fields = [f.name for f in GenerationJob._meta.fields]
+    readonly_fields = ["player", *(f.name for f in GenerationJob._meta.fields)]
 
     def has_add_permission(self, request):
         return False
+
+    # Read-only: the page shows the job (no Save buttons); it changes only through the actions.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Job", ordering="created_at")
+    def short_id(self, job):
+        return str(job.pk)[:8]
+
+    @admin.display(description="Prompt", ordering="prompt")
+    def prompt_text(self, job):
+        return truncatechars(job.prompt, 60) or "-"
+
+    @admin.display(description="User", ordering="user__handle")
+    def user_handle(self, job):
+        return f"@{job.user.handle}"
+
+    @admin.display(description="Video")
+    def player(self, job):
+        return video_player(job.video.name, job.poster.name)
 
     def _each(self, request, queryset, call, done: str) -> None:
         apply_to_each(self, request, queryset.select_related("user"), call, summary=f"{done}: {{count}}",
@@ -42,3 +72,17 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def fail_with_refund(self, request, queryset):
         self._each(request, queryset,
                    lambda job: services.job_fail_by_staff(job_id=job.pk, staff_id=request.user.pk), "Failed")
+
+
+def dashboard_figures() -> list[Figure]:
+    """The dashboard's generation card (registered in apps.py): jobs of the last hour by state,
+    and the stuck ones, each linking to the job list filtered the same way."""
+    changelist = reverse("admin:generation_generationjob_changelist")
+    since = timezone.now() - timedelta(hours=1)
+    figures = [Figure(f"{JobStatus(status).label} (last hour)", count,
+                      f"{changelist}?{urlencode({'status__exact': status, 'created_at__gte': since.isoformat()})}",
+                      alert=status == JobStatus.FAILED and count > 0)
+               for status, count in selectors.job_counts_by_status(since=since).items()]
+    stuck = selectors.stuck_jobs().count()
+    figures.append(Figure("Stuck", stuck, f"{changelist}?health=stuck", alert=stuck > 0))
+    return figures

@@ -11,20 +11,32 @@ from rest_framework.views import APIView
 
 from config.http import IDEMPOTENCY_HEADER, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination
+from config.schema import errors, paginated
 from config.throttling import ACTION_THROTTLES
 
 from . import selectors, services
 from .selectors import job_public_state
-from .serializers import GenerationCreateSerializer, GenerationSerializer
+from .serializers import GenerationCreateJsonSerializer, GenerationCreateSerializer, GenerationSerializer
 
 
 class GenerationListCreateApi(APIView):
     throttle_classes = ACTION_THROTTLES  # submitting only: listing jobs is not limited
     throttle_scope = "generations"
 
-    @extend_schema(request={"multipart/form-data": GenerationCreateSerializer,
-                            "application/json": GenerationCreateSerializer},
-                   parameters=[IDEMPOTENCY_HEADER], responses={201: GenerationSerializer, 200: GenerationSerializer},
+    # JSON first: the docs page's default. Multipart only to send an image.
+    @extend_schema(request={"application/json": GenerationCreateJsonSerializer,
+                            "multipart/form-data": GenerationCreateSerializer},
+                   parameters=[IDEMPOTENCY_HEADER], responses={201: GenerationSerializer,
+                                                               200: GenerationSerializer,
+                                                               400: errors("source_required", "prompt_length",
+                                                                           "image_required", "image_not_allowed",
+                                                                           "source_not_allowed", "image_unreadable",
+                                                                           "image_too_many_pixels"),
+                                                               402: errors("insufficient_credits"),
+                                                               403: errors("plan_limit"),
+                                                               404: errors("source_not_found"),
+                                                               409: errors("source_not_ready"),
+                                                               422: errors("prompt_rejected")},
                    tags=["generations"])
     def post(self, request: Request) -> Response:
         key = idempotency_key(request)
@@ -33,7 +45,7 @@ class GenerationListCreateApi(APIView):
         return Response(job_public_state(job), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(parameters=[OpenApiParameter("status", str, many=True)],
-                   responses={200: GenerationSerializer(many=True)}, tags=["generations"])
+                   responses={200: paginated(GenerationSerializer)}, tags=["generations"])
     def get(self, request: Request) -> Response:
         jobs = selectors.jobs_of_user(user_id=request.user.pk, filters=request.query_params)
         paginator = NewestFirstCursorPagination()
@@ -46,13 +58,14 @@ class GenerationDetailApi(APIView):
     def get(self, request: Request, job_id) -> Response:
         return Response(job_public_state(selectors.job_of_user(user_id=request.user.pk, job_id=job_id)))
 
-    @extend_schema(responses={204: None}, tags=["generations"])
+    @extend_schema(responses={204: None, 409: errors("job_active")}, tags=["generations"])
     def delete(self, request: Request, job_id) -> Response:
         services.generation_delete(user=request.user, job_id=job_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class GenerationCancelApi(APIView):
-    @extend_schema(request=None, responses={200: GenerationSerializer}, tags=["generations"])
+    @extend_schema(request=None, responses={200: GenerationSerializer,
+                                            409: errors("job_not_cancelable")}, tags=["generations"])
     def post(self, request: Request, job_id) -> Response:
         return Response(job_public_state(services.generation_cancel(user=request.user, job_id=job_id)))

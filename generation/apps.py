@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class GenerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "generation"
+
+    def ready(self) -> None:
+        # The admin dashboard's generation card; config.admin cannot import this app.
+        from config.admin import dashboard_card_register
+
+        from .admin import dashboard_figures
+
+        dashboard_card_register("Generation jobs", dashboard_figures)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any, Callable, Mapping
 
 from django.conf import settings
-from django.db.models import Avg, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
@@ -141,3 +141,21 @@ def queued_jobs_needing_message(*, now=None) -> QuerySet[GenerationJob]:
     cutoff = now - timedelta(seconds=settings.GENERATION_REQUEUE_AFTER)
     return GenerationJob.objects.filter(status=JobStatus.QUEUED).filter(Q(enqueued_at__lt=cutoff) |
                                                                          Q(enqueued_at__isnull=True))
+
+
+# --- the admin dashboard --------------------------------------------------------------------
+
+
+def stuck_jobs(*, now=None) -> QuerySet[GenerationJob]:
+    """Jobs the sweeper would act on: running past their heartbeat lease, or queued too long."""
+    return GenerationJob.objects.filter(Q(pk__in=stale_running_jobs(now=now).values("pk"))
+                                        | Q(pk__in=queued_jobs_needing_message(now=now).values("pk")))
+
+
+def job_counts_by_status(*, since) -> dict[str, int]:
+    """Jobs created since `since`, counted by status (every status, zero included)."""
+    rows = (GenerationJob.objects.filter(created_at__gte=since).order_by().values_list("status")
+            .annotate(count=Count("pk")))
+    counts = dict.fromkeys(JobStatus.values, 0)
+    counts.update(dict(rows))
+    return counts

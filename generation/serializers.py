@@ -18,6 +18,12 @@ class GenerationCreateSerializer(serializers.Serializer):
     source_generation_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
+class GenerationCreateJsonSerializer(GenerationCreateSerializer):
+    """The JSON body of the schema's `POST /generations`: an image is sent only in multipart."""
+
+    image = None
+
+
 class GenerationErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()

@@ -76,6 +76,7 @@ def test_a_nul_in_a_path_parameter_is_a_404(auth_api, method, url):
 
 @pytest.mark.parametrize(("method", "url"), [
     ("post", "/api/v1/hashtags/" + "a" * 101 + "/mute"),  # longer than the column: was a 500
+    ("post", "/api/v1/hashtags/" + "a" * 300 + "/mute"),  # was a 204
     ("get", "/api/v1/hashtags/" + "a" * 101 + "/posts"),
     ("post", "/api/v1/users/" + "a" * 31 + "/follow"),
     ("get", "/api/v1/users/bad%20handle"),

@@ -24,13 +24,13 @@ def test_a_media_url_is_reused_within_a_tenth_of_its_lifetime_then_signed_again(
     assert media.media_name_from_token(token) == "generation/1/a/video.mp4"
 
 
-def test_a_url_signed_for_local_files_is_not_handed_out_for_s3(request):
+def test_a_url_signed_for_local_files_is_not_handed_out_for_s3(request, settings):
     name = "generation/2/b/video.mp4"
     local = media.media_url(name)
 
     s3 = request.getfixturevalue("s3_storage")  # switches the default storage to S3 from here on
     on_s3 = media.media_url(name)
 
-    assert local.startswith("/api/v1/media/")
+    assert local.startswith(settings.PUBLIC_BASE_URL.rstrip("/") + "/api/v1/media/")
     assert on_s3.startswith(s3.endpoint_url)
     assert "X-Amz-Signature=" in on_s3

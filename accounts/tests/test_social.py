@@ -5,6 +5,7 @@ from PIL import Image
 
 from accounts.models import Block, Device, Follow, User
 from accounts.tests.factories import BlockFactory, DeviceFactory, FollowFactory, UserFactory
+from config.media import media_name_from_token
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,8 @@ def test_me_avatar_upload_and_non_image_refused(auth_api, settings, tmp_path):
 
     ok = auth_api.patch("/api/v1/me", {"avatar": _png()}, format="multipart")
     assert ok.status_code == 200
-    assert ok.json()["avatar_url"].startswith("http://testserver/media/avatars/")
+    assert ok.json()["avatar_url"].startswith(settings.PUBLIC_BASE_URL.rstrip("/") + "/api/v1/media/")
+    assert media_name_from_token(ok.json()["avatar_url"].rsplit("/", 1)[1]).startswith("avatars/")
     auth_api.user.refresh_from_db()
     assert (tmp_path / auth_api.user.avatar.name).exists()
 
@@ -70,7 +72,7 @@ def test_bad_bearer_token_gets_error_shape(api):
     response = api.get("/api/v1/me")
 
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "token_not_valid"
+    assert response.json()["error"]["code"] == "token_invalid"
 
 
 def test_public_profile_hides_private_fields(auth_api):

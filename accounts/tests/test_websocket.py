@@ -39,7 +39,7 @@ async def test_token_in_query_joins_user_group_and_receives_group_messages(setti
     connected, _ = await communicator.connect()
 
     assert connected
-    assert await communicator.receive_json_from() == {"type": "hello", "user_id": user.pk}
+    assert await communicator.receive_json_from() == {"type": "hello", "user_id": user.pk, "seq": 0}
     await get_channel_layer().group_send(user_group(user.pk), {"type": "user.event",
                                                                "event": {"type": "test.event", "seq": 1}})
     assert await communicator.receive_json_from(timeout=3) == {"type": "test.event", "seq": 1}
@@ -69,7 +69,7 @@ async def test_token_in_subprotocol_header_is_accepted_with_bearer_subprotocol()
 
     assert connected
     assert subprotocol == "bearer"
-    assert await communicator.receive_json_from() == {"type": "hello", "user_id": user.pk}
+    assert await communicator.receive_json_from() == {"type": "hello", "user_id": user.pk, "seq": 0}
     await communicator.disconnect()
 
 

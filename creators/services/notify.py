@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.push import push_to_user
-from accounts.realtime import user_send_now
+from config.tasks import task_send_on_commit
+from accounts.events import event_send_now, event_send_on_commit
 
 from .. import selectors
 from ..models import Campaign, Enrolment, Payout, Reward, Submission
@@ -29,26 +28,15 @@ PUSH_REWARD_TASK = "creators.tasks.push_reward"
 PUSH_SUBMISSION_TASK = "creators.tasks.push_submission"
 PUSH_PAYOUT_TASK = "creators.tasks.push_payout"
 NOTIFY_CLOSED_TASK = "creators.tasks.notify_campaign_closed"
+PUSH_CLOSED_TASK = "creators.tasks.push_campaign_closed"
 SEND_PAYOUT_TASK = "creators.tasks.send_payout"
 EVALUATE_CAMPAIGN_TASK = "creators.tasks.evaluate_campaign"
 
 
-def _next_seq(user_id: int) -> int:
-    key = f"creators:seq:{user_id}"
-    cache.add(key, 0, timeout=None)
-    try:
-        return cache.incr(key)
-    except ValueError:  # evicted between add and incr: start again
-        cache.add(key, 1, timeout=None)
-        return 1
-
-
-def event_send_now(user_id: int, event: dict[str, Any]) -> None:
-    user_send_now(user_id, {**event, "seq": _next_seq(user_id)})
-
-
 def event_on_commit(user_id: int, event: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: event_send_now(user_id, event))
+    """A creator event through the one event path (accounts.events): stored with the user's seq."""
+    body = dict(event)
+    event_send_on_commit(user_id, body.pop("type"), body)
 
 
 # --- event bodies (the same shapes the REST endpoints use for these objects) -----------------
@@ -80,14 +68,17 @@ def _amount(kind: str, amount: int, currency: str) -> str:
     return f"{amount / 100:.2f} {currency.upper()}"
 
 
-def _push(user_id: int, *, title: str, body: str, data: dict[str, str]) -> int:
-    return push_to_user(user_id=user_id, title=title, body=body, data=data)
+def _push(user_id: int, *, title: str, body: str, data: dict[str, str], collapse_key: str,
+          device_ids: list[int] | None) -> int:
+    # Raises accounts.push.PushRetry on a transient FCM failure: the calling task retries.
+    return push_to_user(user_id=user_id, title=title, body=body, data=data, collapse_key=collapse_key,
+                        device_ids=device_ids)
 
 
 # --- push (run by Celery tasks, outside transactions) --------------------------------------------
 
 
-def reward_push(*, reward_id: int) -> int:
+def reward_push(*, reward_id: int, device_ids: list[int] | None = None) -> int:
     reward = Reward.objects.select_related("campaign").filter(pk=reward_id).first()
     if reward is None:
         return 0
@@ -95,10 +86,11 @@ def reward_push(*, reward_id: int) -> int:
     return _push(reward.user_id, title="You earned a reward",
                  body=f"{_amount(reward.kind, reward.amount, reward.currency)} from {title}.",
                  data={"type": "creator.reward", "reward_id": str(reward.pk),
-                       "campaign_id": str(reward.campaign_id)})
+                       "campaign_id": str(reward.campaign_id)},
+                 collapse_key=f"reward:{reward.pk}", device_ids=device_ids)
 
 
-def submission_push(*, submission_id: int) -> int:
+def submission_push(*, submission_id: int, device_ids: list[int] | None = None) -> int:
     submission = Submission.objects.select_related("campaign").filter(pk=submission_id).first()
     if submission is None or submission.status not in (Submission.Status.ACCEPTED, Submission.Status.REJECTED):
         return 0
@@ -110,10 +102,11 @@ def submission_push(*, submission_id: int) -> int:
         body = f"{title}: {submission.review_reason}" if submission.review_reason else f"{title}."
     return _push(submission.user_id, title=heading, body=body,
                  data={"type": "creator.submission", "submission_id": str(submission.pk),
-                       "campaign_id": str(submission.campaign_id), "status": submission.status})
+                       "campaign_id": str(submission.campaign_id), "status": submission.status},
+                 collapse_key=f"submission:{submission.pk}", device_ids=device_ids)
 
 
-def payout_push(*, payout_id: int) -> int:
+def payout_push(*, payout_id: int, device_ids: list[int] | None = None) -> int:
     payout = Payout.objects.filter(pk=payout_id).first()
     if payout is None or payout.status not in (Payout.Status.PAID, Payout.Status.FAILED):
         return 0
@@ -122,7 +115,8 @@ def payout_push(*, payout_id: int) -> int:
     else:
         heading, body = "Payout failed", "The money is back in your balance; check your payout account."
     return _push(payout.user_id, title=heading, body=body,
-                 data={"type": "creator.payout", "payout_id": str(payout.pk), "status": payout.status})
+                 data={"type": "creator.payout", "payout_id": str(payout.pk), "status": payout.status},
+                 collapse_key=f"payout:{payout.pk}", device_ids=device_ids)
 
 
 def campaign_closed_notify(*, campaign_id: int) -> int:
@@ -139,14 +133,24 @@ def campaign_closed_notify(*, campaign_id: int) -> int:
             closed_notified_at=timezone.now())
         if not claimed:
             continue
-        event_send_now(user_id, {"type": "creator.campaign_closed", "campaign_id": campaign.pk,
-                                 "reason": campaign.closed_reason})
-        title = _campaign_title(campaign, user_id)
-        body = ("Its budget is used up: no more rewards." if campaign.closed_reason == Campaign.CloseReason.BUDGET
-                else "It has ended: no more rewards.")
-        _push(user_id, title=f"{title} is closed", body=body,
-              data={"type": "creator.campaign_closed", "campaign_id": str(campaign.pk),
-                    "reason": campaign.closed_reason})
+        # A task, outside any transaction: stored and sent at once (nothing when the user is gone).
+        event_send_now(user_id, "creator.campaign_closed",
+                       {"campaign_id": campaign.pk, "reason": campaign.closed_reason})
+        # One push task per creator: its retries then cover that creator alone.
+        task_send_on_commit(PUSH_CLOSED_TASK, campaign.pk, user_id)
         told += 1
     logger.info("creators.campaign_closed_notified", extra={"campaign_id": campaign.pk, "creators": told})
     return told
+
+
+def campaign_closed_push(*, campaign_id: int, user_id: int, device_ids: list[int] | None = None) -> int:
+    campaign = Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.CLOSED).first()
+    if campaign is None:
+        return 0
+    title = _campaign_title(campaign, user_id)
+    body = ("Its budget is used up: no more rewards." if campaign.closed_reason == Campaign.CloseReason.BUDGET
+            else "It has ended: no more rewards.")
+    return _push(user_id, title=f"{title} is closed", body=body,
+                 data={"type": "creator.campaign_closed", "campaign_id": str(campaign.pk),
+                       "reason": campaign.closed_reason},
+                 collapse_key=f"campaign:{campaign.pk}", device_ids=device_ids)

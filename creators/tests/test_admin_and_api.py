@@ -26,8 +26,8 @@ pytestmark = pytest.mark.django_db
 def _builder_form(**overrides):
     now = timezone.now()
     form = {
-        "name": "Paper boats MX", "default_language": "es", "hashtag": "#PaperBoat", "countries": '["mx"]',
-        "languages": '["es-MX"]', "min_tier": "starter", "min_followers": 0,
+        "name": "Paper boats MX", "default_language": "es", "hashtag": "#PaperBoat", "countries": ["MX"],
+        "languages": ["es"], "min_tier": "starter", "min_followers": 0,
         "starts_at_0": (now - timedelta(hours=1)).strftime("%Y-%m-%d"), "starts_at_1": "00:00:00",
         "ends_at_0": (now + timedelta(days=20)).strftime("%Y-%m-%d"), "ends_at_1": "00:00:00",
         "budget_kind": "credits", "currency": "", "budget_total": 5000, "per_creator_cap": "", "review_mode": "auto",

@@ -10,7 +10,7 @@ from accounts.tests.factories import DeviceFactory, UserFactory
 from billing.models import CreditEntry
 from creators import selectors, services
 from creators.models import Campaign, CampaignTask, Enrolment, Reward, Submission, TaskProgress
-from creators.services.notify import NOTIFY_CLOSED_TASK, PUSH_REWARD_TASK
+from creators.services.notify import NOTIFY_CLOSED_TASK, PUSH_CLOSED_TASK, PUSH_REWARD_TASK
 from creators.tests.factories import (
     CampaignFactory,
     CreatorFactory,
@@ -265,7 +265,8 @@ def test_leaving_stops_rewards(aged, client_for):
 
 
 def test_budget_running_out_closes_the_campaign_and_tells_enrolled_creators(aged, committed, sent_tasks, run_tasks,
-                                                                           events_of, fcm):
+                                                                           events_of, fcm,
+                                                                           django_capture_on_commit_callbacks):
     world = World(budget_total=150, budget_remaining=150)
     bystander = EnrolmentFactory(campaign=world.campaign).user
     DeviceFactory(user=bystander, fcm_token="bystander-phone")
@@ -278,9 +279,12 @@ def test_budget_running_out_closes_the_campaign_and_tells_enrolled_creators(aged
     assert (world.campaign.status, world.campaign.closed_reason, world.campaign.budget_remaining) == (
         "closed", "budget_exhausted", 50)
     assert [name for name, _ in sent_tasks].count(NOTIFY_CLOSED_TASK) == 1
-    assert run_tasks(NOTIFY_CLOSED_TASK) == [2]
+    with django_capture_on_commit_callbacks(execute=True):  # events go out after their commit
+        assert run_tasks(NOTIFY_CLOSED_TASK) == [2]
     assert events() == [{"type": "creator.campaign_closed", "campaign_id": world.campaign.pk,
                          "reason": "budget_exhausted", "seq": 1}]
+    # One push task per creator (its retries then cover that creator alone); only one has a phone.
+    assert sorted(run_tasks(PUSH_CLOSED_TASK)) == [0, 1]
     assert fcm.by_token()["bystander-phone"].message["notification"] == {
         "title": "Paper boats is closed", "body": "Its budget is used up: no more rewards."}
     # Told once: running the notice again sends nothing.

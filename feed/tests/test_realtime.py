@@ -19,7 +19,16 @@ def flushes(sent_tasks) -> list:
     return [t for t in sent_tasks if t[0] == FLUSH]
 
 
-def test_a_burst_of_likes_is_one_event(sent_tasks, events_of, django_capture_on_commit_callbacks, settings):
+@pytest.fixture
+def flush(django_capture_on_commit_callbacks):
+    """The flush task's work; its event is stored, then sent once that commits."""
+    def run(author_id):
+        with django_capture_on_commit_callbacks(execute=True):
+            return realtime.engagement_flush(author_id=author_id)
+    return run
+
+
+def test_a_burst_of_likes_is_one_event(flush, sent_tasks, events_of, django_capture_on_commit_callbacks, settings):
     settings.FEED_ENGAGEMENT_BATCH_SECONDS = 2.0
     author = UserFactory()
     post = PostFactory(author=author)
@@ -34,11 +43,11 @@ def test_a_burst_of_likes_is_one_event(sent_tasks, events_of, django_capture_on_
     assert flushes(sent_tasks) == [(FLUSH, [author.pk], {"countdown": 2.0, "queue": "default"})]  # ...one flush
     assert events() == []  # nothing until the flush
 
-    realtime.engagement_flush(author_id=author.pk)
+    flush(author.pk)
 
     assert events() == [{"type": "post.engagement", "seq": 1,
                          "items": [{"post_id": post.pk, "likes": 30, "comments": 0, "remixes": 0}]}]
-    assert realtime.engagement_flush(author_id=author.pk) is None
+    assert flush(author.pk) is None
     assert events() == []
 
 
@@ -61,7 +70,8 @@ def test_likes_comments_and_remixes_of_several_posts_share_one_event(client_for,
         fan.post(f"/api/v1/posts/{second.pk}/comments", {"body": "again"})
         services.post_create(user=remixer, generation_id=remix_job.pk)
 
-    assert tasks.flush_engagement(author.pk) is True
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.flush_engagement(author.pk) is True
 
     assert events() == [{"type": "post.engagement", "seq": 1, "items": [
         {"post_id": first.pk, "likes": 1, "comments": 1, "remixes": 0},
@@ -71,31 +81,31 @@ def test_likes_comments_and_remixes_of_several_posts_share_one_event(client_for,
 
 
 def test_the_next_window_schedules_a_new_flush_and_its_event_has_a_higher_seq(
-        client_for, sent_tasks, events_of, django_capture_on_commit_callbacks):
+        flush, client_for, sent_tasks, events_of, django_capture_on_commit_callbacks):
     author = UserFactory()
     post = PostFactory(author=author)
     events = events_of(author)
 
     with django_capture_on_commit_callbacks(execute=True):
         client_for(UserFactory()).post(f"/api/v1/posts/{post.pk}/like")
-    realtime.engagement_flush(author_id=author.pk)
+    flush(author.pk)
     with django_capture_on_commit_callbacks(execute=True):
         client_for(UserFactory()).post(f"/api/v1/posts/{post.pk}/like")
         client_for(UserFactory()).post(f"/api/v1/posts/{post.pk}/like")
-    realtime.engagement_flush(author_id=author.pk)
+    flush(author.pk)
 
     assert [(e["seq"], e["items"][0]["likes"]) for e in events()] == [(1, 1), (2, 2)]
     assert len(flushes(sent_tasks)) == 2
 
 
-def test_own_engagement_unlikes_and_repeat_likes_send_nothing(auth_api, client_for, sent_tasks, events_of,
+def test_own_engagement_unlikes_and_repeat_likes_send_nothing(flush, auth_api, client_for, sent_tasks, events_of,
                                                               django_capture_on_commit_callbacks):
     post = PostFactory(author=auth_api.user)
     events = events_of(auth_api.user)
     fan = client_for(UserFactory())
     with django_capture_on_commit_callbacks(execute=True):
         fan.post(f"/api/v1/posts/{post.pk}/like")
-    realtime.engagement_flush(author_id=auth_api.user.pk)
+    flush(auth_api.user.pk)
     events()
     sent_tasks.clear()
 
@@ -105,12 +115,12 @@ def test_own_engagement_unlikes_and_repeat_likes_send_nothing(auth_api, client_f
         fan.post(f"/api/v1/posts/{post.pk}/like")  # already liked
         fan.delete(f"/api/v1/posts/{post.pk}/like")
 
-    assert realtime.engagement_flush(author_id=auth_api.user.pk) is None
+    assert flush(auth_api.user.pk) is None
     assert events() == []
     assert sent_tasks == []
 
 
-def test_a_rolled_back_like_is_never_announced(sent_tasks, events_of, django_capture_on_commit_callbacks):
+def test_a_rolled_back_like_is_never_announced(flush, sent_tasks, events_of, django_capture_on_commit_callbacks):
     post = PostFactory()
     events = events_of(post.author)
 
@@ -122,5 +132,5 @@ def test_a_rolled_back_like_is_never_announced(sent_tasks, events_of, django_cap
     assert callbacks == []
     assert sent_tasks == []
     assert get_redis().exists(f"engage:{post.author_id}") == 0
-    assert realtime.engagement_flush(author_id=post.author_id) is None
+    assert flush(post.author_id) is None
     assert events() == []

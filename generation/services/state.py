@@ -12,10 +12,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.utils import timezone
 
-from accounts.realtime import user_send_now
+from accounts.events import event_send_on_commit
 from billing import services as ledger
 from config.errors import Conflict
 from config.tasks import task_send_on_commit
@@ -43,19 +42,11 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
 
-def _publish(job_id: Any) -> None:
-    job = GenerationJob.objects.filter(pk=job_id).first()
-    if job is None:
-        return
-    state = selectors.job_public_state(job)
-    user_send_now(job.user_id, {"type": "generation.updated", "seq": state["seq"], "job": state})
-
-
 def publish_on_commit(job: GenerationJob, *, final: bool = False) -> None:
-    job_id = job.pk
-    transaction.on_commit(lambda: _publish(job_id))
+    """The job's state as saved, stored as the user's next event and sent after commit."""
+    event_send_on_commit(job.user_id, "generation.updated", {"job": selectors.job_public_state(job)})
     if final:
-        task_send_on_commit(NOTIFY_TASK, str(job_id))
+        task_send_on_commit(NOTIFY_TASK, str(job.pk))
 
 
 def enqueue_on_commit(job: GenerationJob) -> None:

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -15,6 +16,8 @@ from generation.backends.media import probe
 from generation.models import GenerationJob, JobStatus
 from generation.tasks import transient_backoff
 from generation.tests.factories import GenerationJobFactory
+
+PUBLIC_BASE_URL = django_settings.PUBLIC_BASE_URL.rstrip("/")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,7 +75,7 @@ def test_render_succeeds_stores_a_playable_mp4_and_captures_credits_once(user, e
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     progress = [e["job"]["progress"] for e in received]
     assert progress == sorted(progress) and progress[-1] == 100
-    assert received[-1]["job"]["result"]["video_url"].startswith("/api/v1/media/")
+    assert received[-1]["job"]["result"]["video_url"].startswith(PUBLIC_BASE_URL + "/api/v1/media/")
 
     # The same message delivered again: nothing happens, nothing is charged twice.
     assert services.job_start(job_id=job.pk, owner="worker-b:2:task-2") == services.StartOutcome.GONE
