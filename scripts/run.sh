@@ -7,6 +7,8 @@ source scripts/venv.sh
 
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+# Media URLs in API answers are absolute: point them at this server unless told otherwise.
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://$HOST:$PORT}"
 mkdir -p var
 
 python manage.py migrate --noinput
