@@ -128,6 +128,8 @@ def _setup_env(conn_max_age: int) -> tuple[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
+        # wrk connects directly: no proxy in front (production refuses to guess).
+        "NUM_PROXIES": "0",
         "DATABASE_CONN_MAX_AGE": str(conn_max_age),
         "LOG_LEVEL": "WARNING",
         "JWT_ACCESS_TOKEN_LIFETIME": "7200",
@@ -714,14 +716,14 @@ def scroll_cursors(tokens: dict[int, str], pages: int) -> list[tuple[str, str]]:
 def mint_tokens(count: int, seed: int) -> dict[int, str]:
     import random
 
-    from rest_framework_simplejwt.tokens import AccessToken
-
     from accounts.models import User
+    from accounts.services import tokens_for_user
 
     ids = list(User.objects.filter(is_active=True, email__endswith="@bench.example.com")
                .order_by("pk").values_list("pk", flat=True))
     chosen = random.Random(seed).sample(ids, min(count, len(ids)))
-    return {u.pk: str(AccessToken.for_user(u)) for u in User.objects.filter(pk__in=chosen)}
+    # A signed-in session each, as a phone has: access tokens carry its id and version.
+    return {u.pk: tokens_for_user(u)["access"] for u in User.objects.filter(pk__in=chosen)}
 
 
 def main() -> None:
