@@ -14,6 +14,7 @@ from .base import (
     RenderParams,
     RenderSpec,
     TransientBackendError,
+    UnsupportedRequest,
     VideoBackend,
 )
 
@@ -33,5 +34,5 @@ def get_backend(name: str | None = None) -> VideoBackend:
 
 __all__ = [
     "BACKENDS", "BackendError", "JobCanceled", "PermanentBackendError", "ProgressFn", "RenderOutput", "RenderParams", "RenderSpec",
-    "TransientBackendError", "VideoBackend", "get_backend",
+    "TransientBackendError", "UnsupportedRequest", "VideoBackend", "get_backend",
 ]

@@ -78,7 +78,23 @@ class PermanentBackendError(BackendError):
     code = "backend_failed"
 
 
+class UnsupportedRequest(BackendError):
+    """Raised by `check`: this backend cannot serve the request as asked. Submission refuses it
+    (400, `code` on `field`) before anything is charged."""
+
+    code = "request_not_supported"
+
+    def __init__(self, message: str, *, code: str, field: str) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+
 class VideoBackend(Protocol):
     name: str
+
+    def check(self, params: RenderParams) -> RenderParams:
+        """At submit, before any charge: the params this backend will render (the same, or
+        mapped where the request leaves it a choice), or UnsupportedRequest."""
+        ...
 
     def render(self, spec: RenderSpec, workdir: Path, progress: ProgressFn) -> RenderOutput: ...

@@ -23,7 +23,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
-from .base import PermanentBackendError, ProgressFn, RenderOutput, RenderSpec, TransientBackendError
+from .base import PermanentBackendError, ProgressFn, RenderOutput, RenderParams, RenderSpec, TransientBackendError
 from .media import save_poster, write_mp4
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ _LOAD_LOCK = threading.Lock()
 
 class DiffusersBackend:
     name = "diffusers"
+
+    def check(self, params: RenderParams) -> RenderParams:
+        return params
 
     def render(self, spec: RenderSpec, workdir: Path, progress: ProgressFn) -> RenderOutput:
         model_dir = _model_dir()

@@ -15,12 +15,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .base import ProgressFn, RenderOutput, RenderSpec
+from .base import ProgressFn, RenderOutput, RenderParams, RenderSpec
 from .media import save_poster, text_overlay, write_mp4
 
 
 class PreviewBackend:
     name = "preview"
+
+    def check(self, params: RenderParams) -> RenderParams:
+        return params
 
     def render(self, spec: RenderSpec, workdir: Path, progress: ProgressFn) -> RenderOutput:
         seed = int.from_bytes(hashlib.sha256(f"{spec.prompt}\x00{spec.seed}\x00{spec.style}".encode()).digest()[:8],

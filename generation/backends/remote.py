@@ -34,6 +34,7 @@ from .base import (
     PermanentBackendError,
     ProgressFn,
     RenderOutput,
+    RenderParams,
     RenderSpec,
     TransientBackendError,
 )
@@ -96,6 +97,9 @@ def idempotency_key(spec: RenderSpec) -> str:
 
 class RemoteBackend:
     name = "remote"
+
+    def check(self, params: RenderParams) -> RenderParams:
+        return params
 
     def render(self, spec: RenderSpec, workdir: Path, progress: ProgressFn) -> RenderOutput:
         config = _Config.from_settings()

@@ -25,7 +25,7 @@ from billing.selectors import generation_cost, user_entitlements
 from config.errors import ApplicationError, Conflict
 
 from .. import selectors
-from ..backends import RenderParams
+from ..backends import RenderParams, UnsupportedRequest, get_backend
 from ..models import GenerationJob, JobKind, JobStatus
 from ..policy import get_prompt_policy
 from .state import CANCELED_BY_USER, delete_files, enqueue_on_commit, locked, publish_on_commit, transition
@@ -94,6 +94,14 @@ def _own_source(user: User, source_generation_id: str | None) -> GenerationJob:
         raise _field_error("source_generation_id", "source_not_ready", "The source has no video yet.",
                            status_code=409)
     return source
+
+
+def _backend_check(params: RenderParams) -> RenderParams:
+    """What the backend that will serve the job can render (sizes, durations, kinds), before any charge."""
+    try:
+        return get_backend().check(params)
+    except UnsupportedRequest as exc:
+        raise _field_error(exc.field, exc.code, str(exc)) from exc
 
 
 def _validate(user: User, params: RenderParams, *, has_image: bool, source_generation_id: str | None,
@@ -190,6 +198,7 @@ def generation_submit(
         return found
     source = _validate(user, params, has_image=image is not None, source_generation_id=source_generation_id,
                        checked_source=source_job)
+    params = _backend_check(params)
     try:
         with transaction.atomic():
             job = _create(user, params, image=image, image_name=getattr(image, "name", ""), fingerprint=fingerprint,
@@ -218,6 +227,7 @@ def generation_retry(*, user: User, job_id: Any, check_source: SourceCheck | Non
     source = _validate(user, params, has_image=bool(old.input_image),
                        source_generation_id=str(old.source_job_id) if old.source_job_id else None,
                        checked_source=checked_source)
+    params = _backend_check(params)
     with transaction.atomic():
         if old.input_image:
             with default_storage.open(old.input_image.name, "rb") as fh:

@@ -275,3 +275,37 @@ def test_unauthenticated_submit_is_401(api):
 
     assert response.status_code == 401
     assert GenerationJob.objects.count() == 0
+
+
+class _ShortClipsOnly:
+    """A backend that renders 4 s clips and maps nothing: what a real backend's `check` does."""
+
+    name = "short_only"
+
+    def check(self, params):
+        from generation.backends import UnsupportedRequest
+
+        if params.duration_seconds != 4:
+            raise UnsupportedRequest("This model renders 4 s clips.", code="duration_not_supported",
+                                     field="duration_seconds")
+        return params
+
+    def render(self, spec, workdir, progress):  # pragma: no cover - never reached: submission refuses first
+        raise AssertionError("render must not run")
+
+
+def test_what_the_backend_cannot_render_is_refused_at_submit_with_nothing_charged(auth_api, sent_tasks, settings,
+                                                                                 monkeypatch):
+    from generation import backends
+
+    monkeypatch.setitem(backends.BACKENDS, "short_only", f"{__name__}._ShortClipsOnly")
+    settings.GENERATION_BACKEND = "short_only"
+
+    response = auth_api.post(URL, body(duration_seconds=8))
+
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "duration_not_supported"
+    assert error["fields"]["duration_seconds"][0]["code"] == "duration_not_supported"
+    _nothing_happened(auth_api.user, sent_tasks)
+    assert auth_api.post(URL, body(duration_seconds=4)).status_code == 201
