@@ -197,3 +197,73 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.seq} of {self.user_id}"
+
+
+class Notification(models.Model):
+    """One thing that happened to a user (accounts.notifications): stored as type + data, never
+    as a sentence; the inbox groups rows by `group_key` and renders the text when it is read,
+    in the reader's language."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    type = models.CharField(max_length=64)
+    group_key = models.CharField(max_length=160)
+    # Who caused it (None: the service did: a finished video, a reward).
+    actor = models.ForeignKey(User, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # What it is about ("post:12") and the exact thing that made it ("comment:55"): deleting
+    # either deletes the notification.
+    target = models.CharField(max_length=64, blank=True, db_index=True)
+    subject = models.CharField(max_length=64, blank=True, db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+    # False: the user wants this type as push only; kept for the push, hidden from the inbox.
+    inbox = models.BooleanField(default=True)
+    # The same actor doing the same thing again (like, unlike, like) is one notification.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "dedupe_key"], name="notification_dedupe_unique")]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="notification_user_recent"),
+            models.Index(fields=["user", "group_key", "-id"], name="notification_user_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} for {self.user_id}"
+
+
+class NotificationMarker(models.Model):
+    """How far the user has read the inbox: every notification with a larger id is unread."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_read_id = models.BigIntegerField(default=0)
+
+
+class NotificationSetting(models.Model):
+    """A user's choice for one notification type; types without a row use the type's default."""
+
+    class Channel(models.TextChoices):
+        BOTH = "both", "In the app and as push"
+        IN_APP = "in_app", "In the app only"
+        PUSH = "push", "Push only"
+        OFF = "off", "Off"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notification_settings")
+    type = models.CharField(max_length=64)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "type"], name="notification_setting_unique")]
+
+
+class PushAlert(models.Model):
+    """An FCM auth/config failure (a broken APNs key, bad credentials), counted for staff: kept
+    in the database so what a worker saw shows in the admin that another process serves."""
+
+    code = models.CharField(max_length=64, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    detail = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.code} x{self.count}"

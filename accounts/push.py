@@ -2,7 +2,7 @@
 
 Push is a hint that something changed while the app was closed: the app re-reads state
 over REST when it opens. So a push is sent once, soon, or not at all:
-- each push type has a TTL (PUSH_TTLS) after which FCM, APNs and web push drop it
+- each push has a TTL (its notification type's push_ttl) after which FCM, APNs and web push drop it
   instead of showing it late, and a collapse key, so a newer push about the same thing
   replaces the older one (on the lock screen too) instead of stacking;
 - a transient failure (429, 500, 503, a timeout) raises PushRetry to the Celery task,
@@ -11,7 +11,7 @@ over REST when it opens. So a push is sent once, soon, or not at all:
 - a dead token (UNREGISTERED, or INVALID_ARGUMENT naming the token) deletes the device;
 - an auth/config failure (a broken APNs key, bad FCM credentials, a wrong sender) is no
   device's fault: it is logged at ERROR as `push.auth_failed` and counted for staff
-  (push_alert_record, read by accounts.selectors.push_alerts_recent); retrying cannot fix it.
+  (push_alert_record: a PushAlert row, read by accounts.selectors.push_alerts_recent); retrying cannot fix it.
 On when FIREBASE_PROJECT_ID is set (FCM_ENDPOINT points it at a local fake).
 Call it outside a database transaction: it waits on HTTP.
 """
@@ -27,31 +27,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn
 
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from firebase_admin import exceptions, messaging
 from google.auth.exceptions import DefaultCredentialsError, RefreshError
 
 from .firebase import firebase_app, messaging_service
-from .models import Device
+from .models import Device, PushAlert
 
 logger = logging.getLogger(__name__)
 
 # FCM's limit for one send_each call.
 _BATCH_SIZE = 500
-
-# How long FCM (and APNs, and the browser's push service) may hold a push for a phone that
-# is off, per data["type"]. After that the news is stale: the app shows the state over REST.
-PUSH_TTLS: dict[str, timedelta] = {
-    # "Your video is ready" a day late is still worth a tap; weeks late it is noise.
-    "generation.updated": timedelta(days=1),
-    # Money and review outcomes stay news for a few days.
-    "creator.reward": timedelta(days=3),
-    "creator.submission": timedelta(days=3),
-    "creator.payout": timedelta(days=3),
-    # A closed campaign matters to a creator about to submit: a day.
-    "creator.campaign_closed": timedelta(days=1),
-}
 
 # Task retries: backoff of 15 s doubling to at most 5 minutes, 6 tries in all; a Retry-After
 # is honoured as given, up to an hour (a longer one is given up on: the push is stale by then).
@@ -84,14 +72,14 @@ class _Outcome:
 
 
 def push_to_user(*, user_id: int, title: str, body: str, data: dict[str, str], collapse_key: str,
-                 device_ids: list[int] | None = None) -> int:
+                 ttl: timedelta, device_ids: list[int] | None = None) -> int:
     """Send a notification to the user's devices (only `device_ids` of them, on a retry);
-    returns how many FCM accepted. Raises PushRetry when some devices failed transiently."""
+    returns how many FCM accepted. Raises PushRetry when some devices failed transiently.
+    `ttl`: how long FCM may hold it for a phone that is off (each notification type says)."""
     wrong = sorted(str(key) for key, value in data.items() if not isinstance(key, str) or not isinstance(value, str))
     if wrong:
         # FCM carries data as string pairs only; a caller passing ints is a bug, not a push failure.
         raise TypeError(f"FCM data keys and values must be strings; these are not: {', '.join(wrong)}")
-    ttl = PUSH_TTLS[data["type"]]  # a push type without a TTL is a bug: say it at once
 
     app = firebase_app()
     if app is None:
@@ -270,36 +258,28 @@ def push_task_retry(task: Any, exc: PushRetry) -> NoReturn | int:
 # --- staff alert -----------------------------------------------------------------------------
 
 
-def _alert_key(code: str) -> str:
-    return f"push:alert:{code}"
-
-
 def push_alert_record(*, code: str, detail: str) -> None:
     """An auth/config failure: an ERROR log line (the metric: alert on `push.auth_failed`) and
-    a per-code counter in the shared cache that the admin shows (push_alerts_recent)."""
+    a per-code count in the database that the admin shows (push_alerts_recent). A code not
+    seen for PUSH_ALERT_WINDOW starts counting again."""
     logger.error("push.auth_failed", extra={"code": code, "reason": detail[:200]})
-    now = timezone.now().isoformat()
-    timeout = int(PUSH_ALERT_WINDOW.total_seconds())
-    key = _alert_key(code)
-    if cache.add(key + ":count", 0, timeout=timeout):
-        cache.set(key + ":first", now, timeout=timeout)
-    try:
-        cache.incr(key + ":count")
-    except ValueError:  # expired between add and incr
-        cache.set(key + ":count", 1, timeout=timeout)
-    cache.touch(key + ":count", timeout)
-    cache.touch(key + ":first", timeout)
-    cache.set(key + ":last", {"at": now, "detail": detail[:500]}, timeout=timeout)
+    now = timezone.now()
+    with transaction.atomic():
+        alert = PushAlert.objects.select_for_update().filter(code=code).first()
+        if alert is None or alert.last_seen_at < now - PUSH_ALERT_WINDOW:
+            alert = alert or PushAlert(code=code)
+            alert.count, alert.first_seen_at = 0, now
+        alert.count += 1
+        alert.last_seen_at = now
+        alert.detail = detail[:500]
+        try:
+            with transaction.atomic():
+                alert.save()
+        except IntegrityError:  # another process recorded the first one at the same moment
+            PushAlert.objects.filter(code=code).update(count=F("count") + 1, last_seen_at=now)
 
 
 def push_alerts_read() -> list[dict[str, Any]]:
-    found = []
-    for code in ALERT_CODES:
-        key = _alert_key(code)
-        values = cache.get_many([key + ":count", key + ":first", key + ":last"])
-        if not values.get(key + ":count"):
-            continue
-        last = values.get(key + ":last") or {}
-        found.append({"code": code, "count": values[key + ":count"], "first_seen_at": values.get(key + ":first"),
-                      "last_seen_at": last.get("at"), "detail": last.get("detail", "")})
-    return sorted(found, key=lambda alert: alert["last_seen_at"] or "", reverse=True)
+    recent = PushAlert.objects.filter(last_seen_at__gte=timezone.now() - PUSH_ALERT_WINDOW).order_by("-last_seen_at")
+    return [{"code": alert.code, "count": alert.count, "first_seen_at": alert.first_seen_at.isoformat(),
+             "last_seen_at": alert.last_seen_at.isoformat(), "detail": alert.detail} for alert in recent]

@@ -22,6 +22,7 @@ from config.errors import ApplicationError, Conflict, Forbidden
 from .firebase import FirebaseIdentity, firebase_verify_id_token
 from .lockout import account_locked, lockout_clear, lockout_username
 from .models import AuthSession, Block, Device, Follow, User
+from .notifications import notification_retract, notifications_from_actor_delete, notify
 from .realtime import user_sessions_ended_now
 from .selectors import user_handle_taken, users_blocked_between
 from .tokens import access_for, token_pair
@@ -297,12 +298,20 @@ def follow_create(*, follower: User, followee: User) -> Follow:
     if created:
         User.objects.filter(pk=follower.pk).update(following_count=F("following_count") + 1)
         User.objects.filter(pk=followee.pk).update(followers_count=F("followers_count") + 1)
+        # Follows are grouped by (UTC) day in the inbox: "Ana and 12 others followed you".
+        notify(user_id=followee.pk, type="user.followed", actor_id=follower.pk,
+               group_key=f"user.followed:{timezone.now().date().isoformat()}", dedupe_key=_follow_key(follower.pk))
     return follow
+
+
+def _follow_key(follower_id: int) -> str:
+    return f"follow:{follower_id}"
 
 
 def _follow_remove(follower_id: int, followee_id: int) -> bool:
     deleted, _ = Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).delete()
     if deleted:
+        notification_retract(user_id=followee_id, dedupe_key=_follow_key(follower_id))
         User.objects.filter(pk=follower_id).update(following_count=F("following_count") - 1)
         User.objects.filter(pk=followee_id).update(followers_count=F("followers_count") - 1)
     return bool(deleted)
@@ -318,9 +327,11 @@ def block_create(*, blocker: User, blocked: User) -> Block:
     if blocker.pk == blocked.pk:
         raise ApplicationError("You cannot block yourself.", code="block_self")
     block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
-    # A block cuts the follow graph both ways.
+    # A block cuts the follow graph both ways, and what either caused leaves the other's inbox.
     _follow_remove(blocker.pk, blocked.pk)
     _follow_remove(blocked.pk, blocker.pk)
+    notifications_from_actor_delete(user_id=blocker.pk, actor_id=blocked.pk)
+    notifications_from_actor_delete(user_id=blocked.pk, actor_id=blocker.pk)
     return block
 
 

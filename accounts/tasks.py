@@ -5,8 +5,19 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import events
+from .notifications.delivery import notification_push
+from .push import PUSH_MAX_RETRIES, PushRetry, push_task_retry
 
 
 @shared_task(name="accounts.tasks.prune_events")
 def prune_events() -> int:
     return events.events_prune()
+
+
+@shared_task(name="accounts.tasks.push_notification", bind=True, max_retries=PUSH_MAX_RETRIES, ignore_result=True)
+def push_notification(self, notification_id: int, device_ids: list[int] | None = None) -> int:
+    """Retries only the devices that failed transiently, after FCM's Retry-After or a backoff."""
+    try:
+        return notification_push(notification_id=notification_id, device_ids=device_ids)
+    except PushRetry as exc:
+        return push_task_retry(self, exc)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import apis
+from .notifications import apis as notification_apis
 
 urlpatterns = [
     path("auth/signup", apis.SignupApi.as_view(), name="auth-signup"),
@@ -12,7 +13,14 @@ urlpatterns = [
     path("me", apis.MeApi.as_view(), name="me"),
     path("me/password", apis.PasswordApi.as_view(), name="me-password"),
     path("me/devices", apis.DevicesApi.as_view(), name="me-devices"),
+    path("me/notification-settings", notification_apis.NotificationSettingsApi.as_view(),
+         name="notification-settings"),
     path("events", apis.EventsApi.as_view(), name="events"),
+    path("notifications", notification_apis.NotificationsApi.as_view(), name="notifications"),
+    path("notifications/unread_count", notification_apis.UnreadCountApi.as_view(), name="notifications-unread"),
+    path("notifications/read", notification_apis.MarkReadApi.as_view(), name="notifications-read"),
+    path("notifications/<group_key:group_key>/dismiss", notification_apis.DismissApi.as_view(),
+         name="notifications-dismiss"),
     path("users/<handle:handle>", apis.ProfileApi.as_view(), name="user-profile"),
     path("users/<handle:handle>/follow", apis.FollowApi.as_view(), name="user-follow"),
     path("users/<handle:handle>/block", apis.BlockApi.as_view(), name="user-block"),

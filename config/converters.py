@@ -34,13 +34,18 @@ class HandleConverter(_Text):
 
 
 class HashtagConverter(_Text):
-    # feed.services.HASHTAG_RE: up to 100 word characters; a leading '#' is dropped there.
+    # feed.captions.HASHTAG_RE: up to 100 word characters; a leading '#' is dropped there.
     regex = r"#?\w{1,100}"
 
 
 class ShareTokenConverter(_Text):
     # feed.models.Share.token: secrets.token_urlsafe, at most 20 characters.
     regex = r"[A-Za-z0-9_-]{1,20}"
+
+
+class GroupKeyConverter(_Text):
+    # accounts.Notification.group_key: "<type>:<what>", at most 160 characters.
+    regex = r"[A-Za-z0-9_.:-]{1,160}"
 
 
 class SignedTokenConverter(_Text):

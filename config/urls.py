@@ -12,6 +12,7 @@ register_converter(converters.HandleConverter, "handle")
 register_converter(converters.HashtagConverter, "hashtag")
 register_converter(converters.ShareTokenConverter, "share_token")
 register_converter(converters.SignedTokenConverter, "signed_token")
+register_converter(converters.GroupKeyConverter, "group_key")
 register_converter(converters.IdConverter, "id")
 register_converter(converters.UuidIdConverter, "uuid_id")
 

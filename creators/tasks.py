@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from celery import shared_task
 from django.utils import timezone
 
-from accounts.push import PUSH_MAX_RETRIES, PushRetry, push_task_retry
 from config.tasks import task_send_now
 
 from . import services
@@ -50,37 +47,3 @@ def send_payout(payout_id: int) -> str:
 @shared_task(name=notify.NOTIFY_CLOSED_TASK, ignore_result=True)
 def notify_campaign_closed(campaign_id: int) -> int:
     return notify.campaign_closed_notify(campaign_id=campaign_id)
-
-
-# The FCM pushes share one retry policy (accounts.push): FCM's transient failures come back as
-# PushRetry and are retried, for the devices that failed only, with a countdown (Retry-After
-# or bounded backoff), never slept on; what they announce is already committed, for REST.
-_push_task = partial(shared_task, bind=True, max_retries=PUSH_MAX_RETRIES, ignore_result=True)
-
-
-def _pushing(task, push, **kwargs) -> int:
-    try:
-        return push(**kwargs)
-    except PushRetry as exc:
-        return push_task_retry(task, exc)
-
-
-@_push_task(name=notify.PUSH_REWARD_TASK)
-def push_reward(self, reward_id: int, device_ids: list[int] | None = None) -> int:
-    return _pushing(self, notify.reward_push, reward_id=reward_id, device_ids=device_ids)
-
-
-@_push_task(name=notify.PUSH_SUBMISSION_TASK)
-def push_submission(self, submission_id: int, device_ids: list[int] | None = None) -> int:
-    return _pushing(self, notify.submission_push, submission_id=submission_id, device_ids=device_ids)
-
-
-@_push_task(name=notify.PUSH_PAYOUT_TASK)
-def push_payout(self, payout_id: int, device_ids: list[int] | None = None) -> int:
-    return _pushing(self, notify.payout_push, payout_id=payout_id, device_ids=device_ids)
-
-
-@_push_task(name=notify.PUSH_CLOSED_TASK)
-def push_campaign_closed(self, campaign_id: int, user_id: int, device_ids: list[int] | None = None) -> int:
-    return _pushing(self, notify.campaign_closed_push, campaign_id=campaign_id, user_id=user_id,
-                    device_ids=device_ids)

@@ -20,3 +20,7 @@ class FeedConfig(AppConfig):
         from .admin import dashboard_figures
 
         dashboard_card_register("Moderation", dashboard_figures)
+
+        from .notifications import notification_types_register
+
+        notification_types_register()

@@ -8,7 +8,6 @@ import logging
 import re
 from typing import Any
 
-import py3langid
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Sum
@@ -16,12 +15,13 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.notifications import notifications_from_actor_delete
 from accounts.services import user_suspend
 from config.errors import ApplicationError, Conflict, NotFound
 from generation import services as generation_services
 from generation.models import GenerationJob, JobKind, JobStatus
 
-from . import ranking, selectors, trust
+from . import notifications, ranking, selectors, trust
 from .models import (
     Comment,
     FeedPreferences,
@@ -39,30 +39,10 @@ from .models import (
     Share,
     ShareClick,
 )
+from .captions import detect_language, parse_hashtags
 from .realtime import engagement_on_commit
 
 logger = logging.getLogger(__name__)
-
-HASHTAG_RE = re.compile(r"#(\w{1,100})", re.UNICODE)
-MAX_HASHTAGS = 10
-
-
-def parse_hashtags(caption: str) -> list[str]:
-    seen: list[str] = []
-    for match in HASHTAG_RE.finditer(caption):
-        tag = match.group(1).lower()
-        if tag not in seen:
-            seen.append(tag)
-    return seen[:MAX_HASHTAGS]
-
-
-def detect_language(text: str, fallback: str) -> str:
-    stripped = HASHTAG_RE.sub(" ", text).strip()
-    if len(stripped) < 12:  # too short to tell; the author's language is a better guess
-        return fallback
-    language, _ = py3langid.classify(stripped)
-    return language
-
 
 def _set_hashtags(post: Post, tags: list[str]) -> None:
     old = set(post.tag_links.values_list("hashtag__tag", flat=True))
@@ -122,6 +102,8 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
         Post.objects.filter(pk=parent.pk).update(remixes_count=F("remixes_count") + 1)
         if parent.author_id != user.pk:
             engagement_on_commit(author_id=parent.author_id, post_id=parent.pk, kind="remixes")
+            notifications.remix_notify(post=post, parent=parent)
+    notifications.caption_mentions_notify(post=post)
     logger.info("feed.post_created", extra={"post_id": post.pk, "user_id": user.pk, "parent_id": post.parent_id})
     return post
 
@@ -129,6 +111,7 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
 @transaction.atomic
 def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
     post = _own_post(user, post_id)
+    previous_caption = post.caption
     if "caption" in data:
         post.caption = data["caption"]
         _set_hashtags(post, parse_hashtags(post.caption))
@@ -136,6 +119,8 @@ def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
         if field in data:
             setattr(post, field, data[field])
     post.save()
+    if "caption" in data:
+        notifications.caption_mentions_notify(post=post, previous_caption=previous_caption)
     return post
 
 
@@ -147,6 +132,7 @@ def post_delete(*, user: User, post_id: int) -> None:
     if post.parent_id:
         Post.objects.filter(pk=post.parent_id, remixes_count__gt=0).update(remixes_count=F("remixes_count") - 1)
     _set_hashtags(post, [])
+    notifications.post_notifications_delete(post.pk)
     if (Post.objects.filter(parent=post).exists() or Report.objects.filter(post=post).exists()
             or ModerationAction.objects.filter(post=post).exists()):
         post.status = PostStatus.DELETED
@@ -215,6 +201,7 @@ def like_create(*, user: User, post_id: int) -> Post:
     except IntegrityError:
         return post  # already liked: idempotent
     _engagement_add(post, user, "likes")
+    notifications.like_notify(post=post, user=user)
     return post
 
 
@@ -224,6 +211,7 @@ def like_delete(*, user: User, post_id: int) -> Post:
     deleted, _ = Like.objects.filter(user=user, post_id=post.pk).delete()
     if deleted:
         Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") - 1)
+        notifications.like_retract(post=post, user=user)
     return post
 
 
@@ -242,6 +230,7 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
     _engagement_add(post, user, "comments")
     if parent is not None:
         Comment.objects.filter(pk=parent.pk).update(replies_count=F("replies_count") + 1)
+    notifications.comment_notify(comment=comment, post=post, parent=parent)
     return comment
 
 
@@ -253,6 +242,7 @@ def comment_delete(*, user: User, comment_id: int) -> None:
         raise NotFound("No such comment.", code="comment_not_found")
     # Count what this delete removed, not what was there when we looked: two deletes of one
     # comment at once (or of a reply and its parent) must not take the counters down twice.
+    notifications.comment_notifications_delete([comment.pk, *comment.replies.values_list("pk", flat=True)])
     _, per_model = comment.delete()
     removed = per_model.get(Comment._meta.label, 0)
     if not removed:
@@ -370,6 +360,7 @@ def author_mute(*, user: User, author: User, muted: bool) -> None:
         raise ApplicationError("You cannot mute yourself.", code="mute_self")
     if muted:
         MutedAuthor.objects.get_or_create(user=user, author=author)
+        notifications_from_actor_delete(user_id=user.pk, actor_id=author.pk)
     else:
         MutedAuthor.objects.filter(user=user, author=author).delete()
 

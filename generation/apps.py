@@ -12,3 +12,7 @@ class GenerationConfig(AppConfig):
         from .admin import dashboard_figures
 
         dashboard_card_register("Generation jobs", dashboard_figures)
+
+        from .notifications import notification_types_register
+
+        notification_types_register()

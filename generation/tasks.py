@@ -8,8 +8,6 @@ import os
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from accounts.push import PUSH_MAX_RETRIES, PushRetry, push_task_retry
-
 from . import services
 from .backends import TransientBackendError
 
@@ -54,12 +52,3 @@ def render_generation(self, job_id: str) -> str:
 @shared_task(name="generation.tasks.sweep_generations")
 def sweep_generations() -> dict[str, int]:
     return services.jobs_sweep()
-
-
-@shared_task(bind=True, name=services.NOTIFY_TASK, max_retries=PUSH_MAX_RETRIES, ignore_result=True)
-def notify_generation_finished(self, job_id: str, device_ids: list[int] | None = None) -> int:
-    # FCM's transient failures come back as PushRetry: retried with a countdown, never slept on.
-    try:
-        return services.job_notify_finished(job_id=job_id, device_ids=device_ids)
-    except PushRetry as exc:
-        return push_task_retry(self, exc)

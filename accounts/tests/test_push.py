@@ -6,6 +6,7 @@ at it; nothing in firebase-admin is mocked.
 
 import logging
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -24,7 +25,7 @@ def _expected_message(token: str, expiration: str) -> dict:
         "token": token,
         "notification": {"title": "Your video is ready", "body": "Tap to watch it."},
         "data": DATA,
-        # generation.updated lives a day (accounts.push.PUSH_TTLS) and collapses per job.
+        # A TTL of a day, collapsed per job.
         "android": {"priority": "high", "ttl": "86400s", "collapse_key": "job:42",
                     "notification": {"tag": "job:42"}},
         "apns": {"headers": {"apns-priority": "10", "apns-push-type": "alert", "apns-expiration": expiration,
@@ -40,7 +41,7 @@ WEB_TOPIC = "32bXdIcXo8Z1aA_IIbN6I6pCyofwUOt4"
 
 def _push(user) -> int:
     return push_to_user(user_id=user.pk, title="Your video is ready", body="Tap to watch it.", data=DATA,
-                        collapse_key="job:42")
+                        collapse_key="job:42", ttl=timedelta(days=1))
 
 
 def test_push_sends_one_message_to_each_device_of_the_user(fcm):
@@ -143,6 +144,7 @@ def test_data_values_must_be_strings(fcm):
     DeviceFactory(user=user, fcm_token="live-1")
 
     with pytest.raises(TypeError, match="generation_id"):
-        push_to_user(user_id=user.pk, title="t", body="b", data={"generation_id": 42}, collapse_key="job:42")
+        push_to_user(user_id=user.pk, title="t", body="b", data={"generation_id": 42}, collapse_key="job:42",
+                     ttl=timedelta(days=1))
 
     assert fcm.requests == []

@@ -4,7 +4,7 @@
 `campaigns`: campaign lifecycle (staff), enrolment, submissions and their review.
 `rewards`: milestone evaluation, reward grants within budget and cap, closing campaigns.
 `payouts`: cash balances paid by Stripe Connect transfer or exported for manual payment.
-`notify`: socket events and push.
+`notify`: socket events and notifications (inbox and push).
 """
 
 from .campaigns import (

@@ -18,7 +18,7 @@ from feed.selectors import post_hidden_by_reports_only, visible_posts
 
 from .. import selectors
 from ..models import Campaign, Enrolment, Submission
-from .notify import NOTIFY_CLOSED_TASK, PUSH_SUBMISSION_TASK, event_on_commit, submission_data
+from .notify import NOTIFY_CLOSED_TASK, event_on_commit, submission_data, submission_notify
 from .rewards import submission_evaluate
 
 logger = logging.getLogger(__name__)
@@ -292,5 +292,5 @@ def submission_review(*, staff: User, submission_id: int, approve: bool, reason:
         if approve:
             submission_evaluate(submission_id=submission.pk, now=now, reviewed=True)
         event_on_commit(submission.user_id, {"type": "creator.submission", "submission": submission_data(submission)})
-        task_send_on_commit(PUSH_SUBMISSION_TASK, submission.pk)
+        submission_notify(submission)
     return submission

@@ -26,7 +26,7 @@ from config.tasks import task_send_now, task_send_on_commit
 
 from .. import selectors
 from ..models import Campaign, CreatorProfile, Payout, Reward
-from .notify import PUSH_PAYOUT_TASK, SEND_PAYOUT_TASK, event_on_commit
+from .notify import SEND_PAYOUT_TASK, event_on_commit, payout_notify
 from .profiles import creator_connect_refresh
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _release(payout: Payout, error: str) -> None:
     payout.save(update_fields=["status", "error", "updated_at"])
     Reward.objects.filter(payout=payout).update(payout=None)
     event_on_commit(payout.user_id, {"type": "creator.payout", "payout": payout_data(payout)})
-    task_send_on_commit(PUSH_PAYOUT_TASK, payout.pk)
+    payout_notify(payout)
 
 
 def payout_send(*, payout_id: int) -> Payout:
@@ -123,7 +123,7 @@ def payout_send(*, payout_id: int) -> Payout:
             payout.error = ""
             payout.save(update_fields=["status", "stripe_transfer_id", "paid_at", "error", "updated_at"])
             event_on_commit(payout.user_id, {"type": "creator.payout", "payout": payout_data(payout)})
-            task_send_on_commit(PUSH_PAYOUT_TASK, payout.pk)
+            payout_notify(payout)
             logger.info("creators.payout_paid", extra={"payout_id": payout.pk, "transfer": transfer["id"]})
     return payout
 
@@ -195,7 +195,7 @@ def payout_mark_paid(*, staff: User, payout_id: int) -> Payout:
     payout.paid_at = timezone.now()
     payout.save(update_fields=["status", "paid_at", "updated_at"])
     event_on_commit(payout.user_id, {"type": "creator.payout", "payout": payout_data(payout)})
-    task_send_on_commit(PUSH_PAYOUT_TASK, payout.pk)
+    payout_notify(payout)
     logger.info("creators.payout_marked_paid", extra={"payout_id": payout.pk, "staff_id": staff.pk})
     return payout
 

@@ -33,7 +33,7 @@ from feed.models import Post, PostStatus, Visibility
 
 from .. import selectors
 from ..models import Campaign, CampaignTask, Enrolment, Reward, Submission, TaskProgress
-from .notify import NOTIFY_CLOSED_TASK, PUSH_REWARD_TASK, event_on_commit, reward_data, submission_data
+from .notify import NOTIFY_CLOSED_TASK, event_on_commit, reward_data, reward_notify, submission_data
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def reward_grant(*, submission_id: int, task_id: int, now: datetime | None = Non
                                                   "task_id": task.pk, "user_id": submission.user_id,
                                                   "amount": task.reward, "kind": campaign.budget_kind})
     event_on_commit(submission.user_id, {"type": "creator.reward", "reward": reward_data(reward)})
-    task_send_on_commit(PUSH_REWARD_TASK, reward.pk)
+    reward_notify(reward)
     return GrantResult(GrantOutcome.GRANTED, reward)
 
 

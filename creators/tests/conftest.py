@@ -27,7 +27,8 @@ def sent_tasks(monkeypatch):
 def run_tasks(sent_tasks):
     """Run the recorded task messages of some names (as a worker would), oldest first, and
     forget them. Returns what each returned."""
-    import creators.tasks  # noqa: F401 - registers the tasks
+    import accounts.tasks  # noqa: F401 - registers the tasks
+    import creators.tasks  # noqa: F401
     from config.celery import app
 
     def run(*names: str) -> list:

@@ -10,7 +10,9 @@ from accounts.tests.factories import DeviceFactory, UserFactory
 from billing.models import CreditEntry
 from creators import selectors, services
 from creators.models import Campaign, CampaignTask, Enrolment, Reward, Submission, TaskProgress
-from creators.services.notify import NOTIFY_CLOSED_TASK, PUSH_CLOSED_TASK, PUSH_REWARD_TASK
+from accounts.models import Notification
+from accounts.notifications.services import PUSH_TASK
+from creators.services.notify import NOTIFY_CLOSED_TASK
 from creators.tests.factories import (
     CampaignFactory,
     CreatorFactory,
@@ -85,8 +87,12 @@ def test_milestone_reached_pays_once_even_when_the_evaluator_runs_again(aged, co
         ("creator.progress", [{"task_id": world.task.pk, "value": 3, "threshold": 3, "reached": True,
                                "expired": False}]),
         ("creator.reward", None),
+        ("notification.created", None),
     ]
-    assert sent_tasks == [(PUSH_REWARD_TASK, [reward.pk])]
+    # The reward is a notification too; its push goes out from accounts' task, after commit.
+    notification = Notification.objects.get(user=world.creator, type="creator.reward")
+    assert notification.data["reward_id"] == reward.pk
+    assert sent_tasks == [(PUSH_TASK, [notification.pk])]
 
 
 def test_reward_push_goes_to_the_creators_devices(aged, committed, run_tasks, fcm):
@@ -97,14 +103,16 @@ def test_reward_push_goes_to_the_creators_devices(aged, committed, run_tasks, fc
     world.like(aged(3))
     committed(services.campaigns_evaluate)
 
-    assert run_tasks(PUSH_REWARD_TASK) == [1]
+    assert run_tasks(PUSH_TASK) == [1]
 
     reward = Reward.objects.get()
     [request] = fcm.requests
     assert request.token == "creator-phone"
     assert request.message["notification"] == {"title": "You earned a reward", "body": "100 credits from Barcos."}
+    notification = Notification.objects.get(type="creator.reward")
     assert request.message["data"] == {"type": "creator.reward", "reward_id": str(reward.pk),
-                                       "campaign_id": str(world.campaign.pk)}
+                                       "campaign_id": str(world.campaign.pk), "notification_id": str(notification.pk),
+                                       "group_key": notification.group_key}
 
 
 def test_engagement_that_does_not_count(aged, settings):
@@ -281,10 +289,12 @@ def test_budget_running_out_closes_the_campaign_and_tells_enrolled_creators(aged
     assert [name for name, _ in sent_tasks].count(NOTIFY_CLOSED_TASK) == 1
     with django_capture_on_commit_callbacks(execute=True):  # events go out after their commit
         assert run_tasks(NOTIFY_CLOSED_TASK) == [2]
-    assert events() == [{"type": "creator.campaign_closed", "campaign_id": world.campaign.pk,
-                         "reason": "budget_exhausted", "seq": 1}]
-    # One push task per creator (its retries then cover that creator alone); only one has a phone.
-    assert sorted(run_tasks(PUSH_CLOSED_TASK)) == [0, 1]
+    assert [e["type"] for e in events()] == ["creator.campaign_closed", "notification.created"]
+    closed = Notification.objects.filter(type="creator.campaign_closed")
+    assert sorted(closed.values_list("user_id", flat=True)) == sorted([world.creator.pk, bystander.pk])
+    # One push task per notification (its retries then cover that creator alone): the reward and
+    # the two closing notices; only the bystander has a phone.
+    assert sorted(run_tasks(PUSH_TASK)) == [0, 0, 1]
     assert fcm.by_token()["bystander-phone"].message["notification"] == {
         "title": "Paper boats is closed", "body": "Its budget is used up: no more rewards."}
     # Told once: running the notice again sends nothing.
@@ -324,16 +334,17 @@ def test_the_beat_task_fans_out_one_evaluation_per_live_campaign(sent_tasks, run
 
 
 def test_review_outcomes_go_out_as_push(committed, run_tasks, fcm, admin_user):
-    from creators.services.notify import PUSH_SUBMISSION_TASK
-
     world = World(review_mode=Campaign.ReviewMode.MANUAL)
     DeviceFactory(user=world.creator, fcm_token="creator-phone")
     committed(lambda: services.submission_review(staff=admin_user, submission_id=world.submission.pk,
                                                  approve=False, reason="The boat is not visible."))
 
-    assert run_tasks(PUSH_SUBMISSION_TASK) == [1]
+    assert run_tasks(PUSH_TASK) == [1]
 
     assert fcm.requests[0].message["notification"] == {"title": "Submission not accepted",
                                                        "body": "Paper boats: The boat is not visible."}
+    notification = Notification.objects.get(type="creator.submission")
     assert fcm.requests[0].message["data"] == {"type": "creator.submission", "submission_id": str(world.submission.pk),
-                                               "campaign_id": str(world.campaign.pk), "status": "rejected"}
+                                               "campaign_id": str(world.campaign.pk), "status": "rejected",
+                                               "notification_id": str(notification.pk),
+                                               "group_key": notification.group_key}

@@ -11,7 +11,9 @@ from django.urls import reverse
 from config.errors import Conflict
 from creators import services
 from creators.models import Campaign, CreatorProfile, Payout, Reward
-from creators.services.notify import PUSH_PAYOUT_TASK, SEND_PAYOUT_TASK
+from accounts.models import Notification
+from accounts.notifications.services import PUSH_TASK
+from creators.services.notify import SEND_PAYOUT_TASK
 from creators.services.payouts import PayoutPending
 from creators.tests.factories import CampaignFactory, CreatorProfileFactory, EnrolmentFactory, publish_task
 from feed.tests.factories import PostFactory
@@ -108,7 +110,10 @@ def test_cash_rewards_are_paid_by_one_transfer_once(onboarded, stripe_fake, clie
     assert (transfer["amount"], transfer["currency"], transfer["destination"], transfer["transfer_group"]) == (
         1_500, "usd", onboarded.stripe_account_id, f"creator-payout-{payout.pk}")
     assert [r.idempotency_key for r in stripe_fake.posts("/v1/transfers")] == [f"creator-payout-{payout.pk}"]
-    assert sent_tasks == [(PUSH_PAYOUT_TASK, [payout.pk])]
+    notification = Notification.objects.get(user_id=payout.user_id, type="creator.payout")
+    assert notification.data == {"payout_id": payout.pk, "status": payout.status, "amount": payout.amount,
+                                 "currency": payout.currency}
+    assert sent_tasks == [(PUSH_TASK, [notification.pk])]
     assert client.get("/api/v1/creators/me/earnings").json()["cash"] == [
         {"currency": "usd", "earned": 1_500, "paid": 1_500, "in_payout": 0, "balance": 0}]
     assert [p["status"] for p in client.get("/api/v1/creators/me/payouts").json()["results"]] == ["paid"]

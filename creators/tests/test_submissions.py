@@ -5,7 +5,8 @@ from django.urls import reverse
 
 from billing.models import CreditEntry
 from creators.models import Campaign, Enrolment, Reward, Submission
-from creators.services.notify import PUSH_REWARD_TASK, PUSH_SUBMISSION_TASK
+from accounts.models import Notification
+from accounts.notifications.services import PUSH_TASK
 from creators.tests.factories import CampaignFactory, CreatorProfileFactory, EnrolmentFactory, days_ago, publish_task
 from feed.models import Visibility
 from feed.tests.factories import PostFactory
@@ -63,8 +64,10 @@ def test_an_accepted_submission_pays_the_publish_task_once(setup, committed, sen
                                                                                           entry.pk)
     setup.campaign.refresh_from_db()
     assert setup.campaign.budget_remaining == 10_000 - 50
-    assert [e["type"] for e in events()] == ["creator.reward", "creator.submission"]
-    assert sent_tasks == [(PUSH_REWARD_TASK, [reward.pk])]
+    assert [e["type"] for e in events()] == ["creator.reward", "notification.created", "creator.submission"]
+    notification = Notification.objects.get(type="creator.reward")
+    assert notification.data["reward_id"] == reward.pk
+    assert sent_tasks == [(PUSH_TASK, [notification.pk])]
 
 
 def test_a_remix_of_a_remix_of_the_template_counts(setup):
@@ -179,8 +182,10 @@ def test_manual_review_waits_for_staff_then_bulk_approve_and_reject(setup, admin
     assert (approved.status, approved.reviewed_by_id) == ("accepted", admin_user.pk)
     assert (rejected.status, rejected.review_reason) == ("rejected", "The boat is not visible.")
     assert list(Reward.objects.values_list("user_id", "task_id")) == [(setup.user.pk, setup.publish.pk)]
-    assert sorted(args[0] for name, args in sent_tasks if name == PUSH_SUBMISSION_TASK) == sorted(
-        [mine["id"], theirs["id"]])
+    told = Notification.objects.filter(type="creator.submission")
+    assert sorted(told.values_list("data__submission_id", flat=True)) == sorted([mine["id"], theirs["id"]])
+    assert sorted(args[0] for name, args in sent_tasks if name == PUSH_TASK) == sorted(
+        Notification.objects.filter(type__in=["creator.submission", "creator.reward"]).values_list("pk", flat=True))
     # A decided submission is not in the queue any more.
     committed(lambda: admin_client.post(changelist, {"action": "approve", "_selected_action": [theirs["id"]]}))
     assert Submission.objects.get(pk=theirs["id"]).status == "rejected"

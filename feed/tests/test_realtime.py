@@ -39,13 +39,14 @@ def test_a_burst_of_likes_is_one_event(flush, sent_tasks, events_of, django_capt
         for liker in likers:
             services.like_create(user=liker, post_id=post.pk)
 
-    assert len(callbacks) == 30  # every like recorded after its commit...
+    # Every like recorded after its commit, and the inbox told once (one group, one window)...
+    assert len(callbacks) == 31
     assert flushes(sent_tasks) == [(FLUSH, [author.pk], {"countdown": 2.0, "queue": "default"})]  # ...one flush
-    assert events() == []  # nothing until the flush
+    assert [e["type"] for e in events()] == ["notification.created"]  # no engagement until the flush
 
     flush(author.pk)
 
-    assert events() == [{"type": "post.engagement", "seq": 1,
+    assert events() == [{"type": "post.engagement", "seq": 2,
                          "items": [{"post_id": post.pk, "likes": 30, "comments": 0, "remixes": 0}]}]
     assert flush(author.pk) is None
     assert events() == []
@@ -73,10 +74,15 @@ def test_likes_comments_and_remixes_of_several_posts_share_one_event(client_for,
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.flush_engagement(author.pk) is True
 
-    assert events() == [{"type": "post.engagement", "seq": 1, "items": [
+    received = events()
+    # Each inbox group is told once (notification.created); the counters go in one event.
+    assert [(e["type"], e.get("group_key")) for e in received[:-1]] == [
+        ("notification.created", f"post.liked:{first.pk}"), ("notification.created", f"post.commented:{first.pk}"),
+        ("notification.created", f"post.commented:{second.pk}"), ("notification.created", f"post.remixed:{second.pk}")]
+    assert received[-1] == {"type": "post.engagement", "seq": 5, "items": [
         {"post_id": first.pk, "likes": 1, "comments": 1, "remixes": 0},
         {"post_id": second.pk, "likes": 0, "comments": 2, "remixes": 1},
-    ]}]
+    ]}
     assert len(flushes(sent_tasks)) == 1
 
 
@@ -94,7 +100,9 @@ def test_the_next_window_schedules_a_new_flush_and_its_event_has_a_higher_seq(
         client_for(UserFactory()).post(f"/api/v1/posts/{post.pk}/like")
     flush(author.pk)
 
-    assert [(e["seq"], e["items"][0]["likes"]) for e in events()] == [(1, 1), (2, 2)]
+    engagement = [e for e in events() if e["type"] == "post.engagement"]
+    assert [e["items"][0]["likes"] for e in engagement] == [1, 2]
+    assert engagement[0]["seq"] < engagement[1]["seq"]
     assert len(flushes(sent_tasks)) == 2
 
 

@@ -5,12 +5,10 @@
 - `worker`: the GPU worker's start, progress, render and finish
 - `sweeper`: the periodic rescue of lost jobs and messages
 - `staff`: admin actions
-- `push`: FCM push of a final state
 """
 
-from .push import job_notify_finished
 from .staff import job_fail_by_staff
-from .state import NOTIFY_TASK, RENDER_QUEUE, RENDER_TASK, IllegalTransition
+from .state import RENDER_QUEUE, RENDER_TASK, IllegalTransition
 from .submission import (
     ALLOWED_DURATIONS,
     ALLOWED_SIZES,
@@ -24,8 +22,8 @@ from .sweeper import jobs_sweep
 from .worker import LeaseLost, StartOutcome, job_fail, job_progress, job_render, job_start, job_transient_error
 
 __all__ = [
-    "ALLOWED_DURATIONS", "ALLOWED_SIZES", "NOTIFY_TASK", "PROMPT_MAX_LENGTH", "RENDER_QUEUE", "RENDER_TASK",
+    "ALLOWED_DURATIONS", "ALLOWED_SIZES", "PROMPT_MAX_LENGTH", "RENDER_QUEUE", "RENDER_TASK",
     "IllegalTransition", "LeaseLost", "StartOutcome", "generation_cancel", "generation_delete", "generation_retry",
-    "generation_submit", "job_fail", "job_fail_by_staff", "job_notify_finished", "job_progress", "job_render",
+    "generation_submit", "job_fail", "job_fail_by_staff", "job_progress", "job_render",
     "job_start", "job_transient_error", "jobs_sweep",
 ]

@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from accounts.events import event_send_on_commit
+from accounts.notifications import notify
 from billing import services as ledger
 from config.errors import Conflict
 from config.tasks import task_send_on_commit
@@ -25,7 +26,6 @@ from ..models import TERMINAL, GenerationJob, JobStatus
 logger = logging.getLogger(__name__)
 
 RENDER_TASK = "generation.tasks.render_generation"
-NOTIFY_TASK = "generation.tasks.notify_generation_finished"
 # Renders have a queue of their own: GPU workers consume only it (see config.celery).
 RENDER_QUEUE = "gpu"
 
@@ -45,8 +45,11 @@ class IllegalTransition(Conflict):
 def publish_on_commit(job: GenerationJob, *, final: bool = False) -> None:
     """The job's state as saved, stored as the user's next event and sent after commit."""
     event_send_on_commit(job.user_id, "generation.updated", {"job": selectors.job_public_state(job)})
-    if final:
-        task_send_on_commit(NOTIFY_TASK, str(job.pk))
+    if final and job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        # Into the inbox, and as push when the app is closed (the user's channel for the type).
+        # Not for a cancel: the user did it, or staff did and the job's error says why.
+        notify(user_id=job.user_id, type=f"generation.{job.status}", target=f"job:{job.pk}",
+               data={"job_id": str(job.pk), "error_code": job.error_code or ""}, group_key=f"generation:{job.pk}")
 
 
 def enqueue_on_commit(job: GenerationJob) -> None:

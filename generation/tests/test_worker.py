@@ -13,6 +13,7 @@ from billing.selectors import credit_balance
 from generation import backends, services
 from generation.backends.base import PermanentBackendError, TransientBackendError
 from generation.backends.media import probe
+from generation.backends.preview import PreviewBackend
 from generation.models import GenerationJob, JobStatus
 from generation.tasks import transient_backoff
 from generation.tests.factories import GenerationJobFactory
@@ -67,7 +68,7 @@ def test_render_succeeds_stores_a_playable_mp4_and_captures_credits_once(user, e
     assert credit_balance(user_id=user.pk).reserved == 0
     assert CreditEntry.objects.filter(kind="capture").count() == 1
 
-    received = events()
+    received = [e for e in events() if e["type"] == "generation.updated"]
     statuses = [e["job"]["status"] for e in received]
     assert statuses[0] == "queued" and statuses[1] == "running" and statuses[-1] == "succeeded"
     assert set(statuses[2:-1]) == {"running"} and len(statuses) >= 4  # progress steps in between
@@ -192,7 +193,7 @@ def test_sweeper_leaves_live_jobs_alone_and_resends_lost_messages(user, settings
     assert live.status == "running"
 
 
-class _FlakyBackend:
+class _FlakyBackend(PreviewBackend):
     name = "flaky"
     calls = 0
 
@@ -202,7 +203,7 @@ class _FlakyBackend:
         raise TransientBackendError("GPU busy", code="gpu_busy")
 
 
-class _BrokenBackend:
+class _BrokenBackend(PreviewBackend):
     name = "broken"
 
     def render(self, spec, workdir, progress):
@@ -276,31 +277,26 @@ def test_image_to_video_uses_the_uploaded_image(user, sent_tasks):
     assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.SUCCEEDED
 
 
-def test_final_state_is_pushed_only_when_no_socket_is_open(user, fcm):
-    from accounts.presence import presence_connected, presence_disconnected
-    from accounts.tests.factories import DeviceFactory
+def test_a_finished_job_is_a_notification_whose_push_goes_out_after_commit(user, sent_tasks,
+                                                                           django_capture_on_commit_callbacks):
+    from accounts.models import Notification
+    from accounts.notifications.services import PUSH_TASK
 
-    DeviceFactory(user=user, fcm_token="phone-1")
-    job = GenerationJobFactory(user=user, status=JobStatus.SUCCEEDED)
+    job = submit(user)
+    services.job_start(job_id=job.pk, owner=OWNER)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.SUCCEEDED
 
-    presence_connected(user.pk)
-    assert services.job_notify_finished(job_id=job.pk) == 0
-    assert fcm.requests == []  # the socket got the event; no push
-
-    presence_disconnected(user.pk)
-    assert services.job_notify_finished(job_id=job.pk) == 1
-    [sent] = fcm.requests
-    assert sent.token == "phone-1"
-    assert sent.message["notification"]["title"] == "Your video is ready"
-    assert sent.message["data"] == {"type": "generation.updated", "job_id": str(job.pk), "status": "succeeded",
-                                    "seq": str(job.seq)}
+    note = Notification.objects.get(user=user)
+    assert (note.type, note.group_key, note.data["job_id"]) == ("generation.succeeded", f"generation:{job.pk}",
+                                                                str(job.pk))
+    assert [args for name, args, _ in sent_tasks if name == PUSH_TASK] == [[note.pk]]
 
 
-def test_active_job_is_never_pushed(user, fcm):
-    from accounts.tests.factories import DeviceFactory
+def test_a_canceled_job_is_no_notification(user):
+    from accounts.models import Notification
 
-    DeviceFactory(user=user, fcm_token="phone-1")
-    job = GenerationJobFactory(user=user, status=JobStatus.RUNNING)
+    job = submit(user)
+    services.generation_cancel(user=user, job_id=job.pk)
 
-    assert services.job_notify_finished(job_id=job.pk) == 0
-    assert fcm.requests == []
+    assert not Notification.objects.exists()
