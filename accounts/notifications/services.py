@@ -17,7 +17,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from config.tasks import task_send_on_commit
 
@@ -36,8 +36,7 @@ def user_channel(user_id: int, type_name: str) -> str:
 
 
 def _blocked_either_way(a: int, b: int) -> bool:
-    return Block.objects.filter(blocker_id=a, blocked_id=b).exists() or \
-        Block.objects.filter(blocker_id=b, blocked_id=a).exists()
+    return Block.objects.filter(Q(blocker_id=a, blocked_id=b) | Q(blocker_id=b, blocked_id=a)).exists()
 
 
 def _first_in_window(user_id: int, group_key: str, what: str, seconds: int) -> bool:
