@@ -6,12 +6,14 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView as DjangoAutocompleteJsonView
 from django.http import HttpResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_otp.admin import OTPAdminAuthenticationForm
 
 from config.media import media_url
 
@@ -75,6 +77,20 @@ class AdminSite(admin.AdminSite):
     site_title = gettext_lazy("Clipsocial admin")
     index_title = gettext_lazy("Dashboard")
     index_template = "clipsocial_admin/index.html"
+
+    # With ADMIN_OTP_REQUIRED, staff also give a TOTP code at sign-in, and a session that has
+    # not passed it is no staff session (django-otp's OTPAdminSite, switched by the setting).
+    @property
+    def login_form(self):
+        return OTPAdminAuthenticationForm if settings.ADMIN_OTP_REQUIRED else None
+
+    @property
+    def login_template(self):
+        return "otp/admin111/login.html" if settings.ADMIN_OTP_REQUIRED else None
+
+    def has_permission(self, request):
+        allowed = super().has_permission(request)
+        return allowed and (not settings.ADMIN_OTP_REQUIRED or request.user.is_verified())
 
     def index(self, request, extra_context=None):
         return super().index(request, {"dashboard": dashboard(), **(extra_context or {})})

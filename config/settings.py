@@ -58,6 +58,9 @@ INSTALLED_APPS = [
     "channels",
     "django_guid",
     "axes",
+    # Staff second factor: TOTP devices, required by the admin when ADMIN_OTP_REQUIRED.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "generation",
     "feed",
@@ -78,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns the admin sign-in of a locked account into the lockout answer (accounts.lockout).
@@ -532,6 +537,10 @@ for _cidr in ADMIN_ALLOWED_IPS:
 # The OpenAPI schema and Swagger UI (/api/schema/, /api/docs/): a map of every endpoint for
 # whoever asks, so off in production unless turned on.
 API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=not IS_PRODUCTION)
+# Staff sign in to the admin with a password and a TOTP code (django-otp); on in production.
+# A staff account gets its authenticator with `manage.py staff_totp <email>`.
+ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", default=IS_PRODUCTION)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Clipsocial admin")
 
 # --- i18n ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -52,6 +52,7 @@ print(json.dumps({
     "admin_outside": get("/" + settings.ADMIN_URL_PREFIX, REMOTE_ADDR="203.0.113.9"),
     "admin_inside": get("/" + settings.ADMIN_URL_PREFIX, REMOTE_ADDR="10.1.2.3"),
     "old_admin_path": get("/admin/", REMOTE_ADDR="10.1.2.3"),
+    "admin_otp_required": settings.ADMIN_OTP_REQUIRED,
 }))
 """
 
@@ -105,6 +106,7 @@ def test_production_sends_hsts_turns_the_docs_off_and_keeps_the_admin_to_its_add
     assert seen["admin_index"] == "/admin/"
     assert seen["admin_outside"][0] == 404
     assert seen["admin_inside"][:2] == [302, "/admin/login/?next=/admin/"]
+    assert seen["admin_otp_required"] is True  # staff need their TOTP code too
 
 
 def test_production_hsts_docs_and_admin_path_are_configurable():
