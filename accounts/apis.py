@@ -37,6 +37,7 @@ from .serializers import (
     SignupInputSerializer,
     TokenPairSerializer,
 )
+from .email_flows import verification_send
 from .tokens import SESSION_CLAIM
 
 
@@ -64,6 +65,7 @@ class SignupApi(_AuthThrottled):
                                                                          "handle_taken")}, tags=["auth"])
     def post(self, request: Request) -> Response:
         user = services.user_signup(**validated(SignupInputSerializer, request))
+        verification_send(user=user)
         return _auth_response(request, user, status_code=status.HTTP_201_CREATED)
 
 

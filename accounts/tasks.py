@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import smtplib
+
 from celery import shared_task
 
 from . import events
@@ -21,3 +23,12 @@ def push_notification(self, notification_id: int, device_ids: list[int] | None =
         return notification_push(notification_id=notification_id, device_ids=device_ids)
     except PushRetry as exc:
         return push_task_retry(self, exc)
+
+
+@shared_task(name="accounts.tasks.send_account_email", autoretry_for=(OSError, smtplib.SMTPException),
+             retry_backoff=30, retry_backoff_max=600, max_retries=5, ignore_result=True)
+def send_account_email(kind: str, user_id: int) -> int:
+    """A mail server that is down or refuses for now is tried again with backoff."""
+    from .emails import account_email_send
+
+    return account_email_send(kind=kind, user_id=user_id)

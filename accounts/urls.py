@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, email_apis
 from .notifications import apis as notification_apis
 
 urlpatterns = [
@@ -10,7 +10,13 @@ urlpatterns = [
     path("auth/refresh", apis.RefreshApi.as_view(), name="auth-refresh"),
     path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
     path("auth/logout-everywhere", apis.LogoutEverywhereApi.as_view(), name="auth-logout-everywhere"),
+    path("auth/email/verify", email_apis.EmailVerifyApi.as_view(), name="auth-email-verify"),
+    path("auth/password/reset", email_apis.PasswordResetApi.as_view(), name="auth-password-reset"),
+    path("auth/password/reset/confirm", email_apis.PasswordResetConfirmApi.as_view(),
+         name="auth-password-reset-confirm"),
     path("me", apis.MeApi.as_view(), name="me"),
+    path("me/email", email_apis.EmailChangeApi.as_view(), name="me-email"),
+    path("me/email/verification", email_apis.EmailVerificationResendApi.as_view(), name="me-email-verification"),
     path("me/password", apis.PasswordApi.as_view(), name="me-password"),
     path("me/devices", apis.DevicesApi.as_view(), name="me-devices"),
     path("me/notification-settings", notification_apis.NotificationSettingsApi.as_view(),

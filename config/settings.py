@@ -327,6 +327,16 @@ SHARE_LANDING_URL = env.str("SHARE_LANDING_URL", default="https://example.com/p/
 # Public base URL of this API, for the share links it hands out.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
+# --- Email (accounts.emails: verification and password reset) ----------------------
+# EMAIL_URL: smtp://user:password@host:587 (smtp+tls://, smtp+ssl:// too) or consolemail:// (prints).
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25" if IS_PRODUCTION else "consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Clipsocial <no-reply@clipsocial.invalid>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Where the links in account emails point: the app's universal / app links domain.
+ACCOUNT_LINK_BASE_URL = env.str("ACCOUNT_LINK_BASE_URL", default=PUBLIC_BASE_URL)
+# How long a password-reset or verification link works.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=2 * 3600)
+
 # --- Credits -------------------------------------------------------------------------------
 CREDITS_SIGNUP_GRANT = env.int("CREDITS_SIGNUP_GRANT", default=100)
 
@@ -412,6 +422,9 @@ THROTTLE_RATES = {
     "reports_ip": env.str("THROTTLE_REPORTS_IP_RATE", default="200/hour"),
     "generations": env.str("THROTTLE_GENERATIONS_RATE", default="30/hour"),
     "generations_ip": env.str("THROTTLE_GENERATIONS_IP_RATE", default="300/hour"),
+    # Account emails (verification resend, email change; password reset requests per IP).
+    "account_emails": env.str("THROTTLE_ACCOUNT_EMAILS_RATE", default="5/hour"),
+    "account_emails_ip": env.str("THROTTLE_ACCOUNT_EMAILS_IP_RATE", default="20/hour"),
 }
 
 # Sign-in lockout (django-axes), per account: this many failed password sign-ins (API or admin,
