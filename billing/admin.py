@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.admin import Figure, ReadOnlyAdmin
@@ -247,14 +248,14 @@ class AdjustmentForm(forms.ModelForm):
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
         if not reason:
-            raise forms.ValidationError("An adjustment needs a reason.")
+            raise forms.ValidationError(_("An adjustment needs a reason."))
         return reason
 
     def clean(self):
         data = super().clean()
         user, amount = data.get("user"), data.get("amount")
         if amount == 0:
-            self.add_error("amount", "An adjustment must change the balance.")
+            self.add_error("amount", _("An adjustment must change the balance."))
         elif user is not None and amount is not None and amount < 0:
             # The service checks again under the row lock; this turns the usual case into a form error.
             available = selectors.credit_balance(user_id=user.pk).available

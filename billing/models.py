@@ -6,10 +6,11 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-currency_validator = RegexValidator(r"^[a-z]{3}$", message="A lowercase ISO 4217 code, e.g. usd.",
+currency_validator = RegexValidator(r"^[a-z]{3}$", message=_("A lowercase ISO 4217 code, e.g. usd."),
                                     code="currency_invalid")
-code_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,39}$", message="Lowercase letters, digits, '-' and '_'.",
+code_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,39}$", message=_("Lowercase letters, digits, '-' and '_'."),
                                 code="code_invalid")
 
 

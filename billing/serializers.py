@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from .models import CheckoutSession, CreditEntry, PlanChange, Subscription
@@ -17,9 +18,9 @@ class CheckoutRequestSerializer(serializers.Serializer):
         unknown = set(self.initial_data) - set(self.fields)
         if unknown:
             raise serializers.ValidationError(
-                {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in sorted(unknown)})
+                {name: [serializers.ErrorDetail(_("Unknown field."), code="unknown_field")] for name in sorted(unknown)})
         if ("plan" in attrs) == ("pack" in attrs):
-            raise serializers.ValidationError("Choose a plan or a pack.", code="plan_or_pack_required")
+            raise serializers.ValidationError(_("Choose a plan or a pack."), code="plan_or_pack_required")
         return attrs
 
 

@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: a session user's locale wins (API tokens: accounts.authentication).
+    "accounts.i18n.LocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns the admin sign-in of a locked account into the lockout answer (accounts.lockout).
@@ -534,7 +536,21 @@ for _cidr in ADMIN_ALLOWED_IPS:
 API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=not IS_PRODUCTION)
 
 # --- i18n ---------------------------------------------------------------------------
+# Adding a language: its code here and a catalog under config/locale (README, Languages).
 LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("pt-br", "Português (Brasil)"),
+    ("hi", "हिन्दी"),
+    ("id", "Bahasa Indonesia"),
+    ("ja", "日本語"),
+    ("zh-hans", "简体中文"),
+    ("ar", "العربية"),
+]
+LANGUAGES_BIDI = ["ar", "fa", "he", "ur"]
+# One catalog for the whole project (every app's messages), next to the settings.
+LOCALE_PATHS = [BASE_DIR / "config" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

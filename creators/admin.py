@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 
 from config.admin import Figure, ReadOnlyAdmin, apply_to_each, selector_filter, service_action, video_player
 from config.errors import ApplicationError
@@ -321,7 +322,7 @@ class PayoutAdmin(ReadOnlyAdmin):
             try:
                 services.payout_send(payout_id=payout.pk)
             except services.PayoutPending as exc:
-                raise ApplicationError(f"Stripe had no answer; still pending ({exc}).") from exc
+                raise ApplicationError(_("Stripe had no answer; still pending (%(error)s).") % {"error": exc}) from exc
 
         apply_to_each(self, request, queryset.filter(method=Payout.Method.STRIPE, status=Payout.Status.PENDING), send,
                       summary="Sent: {count}")

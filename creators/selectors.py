@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Count, F, Max, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import not_blocked_with
@@ -108,7 +109,7 @@ def campaign_visible(*, campaign_id: int) -> Campaign:
     campaign = (Campaign.objects.exclude(status=Campaign.Status.DRAFT).filter(pk=campaign_id)
                 .prefetch_related("texts", "tasks").first())
     if campaign is None:
-        raise NotFound("No such campaign.", code="campaign_not_found")
+        raise NotFound(_("No such campaign."), code="campaign_not_found")
     return campaign
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -112,7 +113,7 @@ class PostRemixesApi(APIView):
     def get(self, request: Request, post_id: int) -> Response:
         sort = request.query_params.get("sort", "new")
         if sort not in ("new", "top"):
-            raise ValidationError({"sort": ["Use new or top."]}, code="invalid_choice")
+            raise ValidationError({"sort": [_("Use new or top.")]}, code="invalid_choice")
         context = selectors.viewer_context(viewer=request.user)
         post = selectors.post_visible(viewer=request.user, post_id=post_id, context=context)
         paginator = TopRemixesPagination() if sort == "top" else FeedPagination()

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.errors import ApplicationError
@@ -315,7 +316,7 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
         snapshot, size, page_index = _decode(cursor)
         found = _snapshot_page(_snapshot_key(viewer.pk, snapshot), page_index)
         if found is None:
-            raise ApplicationError("This feed page expired; start again from the top.", code="cursor_expired",
+            raise ApplicationError(_("This feed page expired; start again from the top."), code="cursor_expired",
                                    status_code=410)
         ids, count = found
     else:

@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Block, Follow, User
 from accounts.selectors import block_columns, not_blocked_with
@@ -245,14 +246,14 @@ def post_visible(*, viewer: User, post_id: int, context: ViewerContext | None = 
     """The post, if the viewer may see it (404 otherwise); `post_card` for showing it."""
     post = visible_posts(viewer, context).select_related("author").filter(pk=post_id).first()
     if post is None:
-        raise NotFound("No such post.", code="post_not_found")
+        raise NotFound(_("No such post."), code="post_not_found")
     return post
 
 
 def post_card(*, viewer: User, post_id: int) -> Card:
     found = cards(viewer=viewer, ids=[post_id], context=viewer_context(viewer=viewer))
     if not found:
-        raise NotFound("No such post.", code="post_not_found")
+        raise NotFound(_("No such post."), code="post_not_found")
     return found[0]
 
 
@@ -274,7 +275,7 @@ def following_feed(*, viewer: User, context: ViewerContext) -> QuerySet[Post]:
 def hashtag_posts(*, viewer: User, tag: str, context: ViewerContext) -> QuerySet[Post]:
     hashtag = Hashtag.objects.filter(tag=tag.lower().lstrip("#")).first()
     if hashtag is None:
-        raise NotFound("No posts with this hashtag yet.", code="hashtag_not_found")
+        raise NotFound(_("No posts with this hashtag yet."), code="hashtag_not_found")
     return visible_posts(viewer, context).filter(tag_links__hashtag=hashtag)
 
 
@@ -304,7 +305,7 @@ def remixable_post(*, viewer: User, post_id: int) -> Post:
     """The post, if the viewer may see it and its author's remix policy lets them remix it."""
     post = post_visible(viewer=viewer, post_id=post_id)
     if not can_remix(viewer=viewer, post=post):
-        raise Forbidden("The author does not allow remixes of this post.", code="remix_not_allowed")
+        raise Forbidden(_("The author does not allow remixes of this post."), code="remix_not_allowed")
     return post
 
 
@@ -325,7 +326,7 @@ def comment_replies(*, viewer: User, comment: Comment) -> QuerySet[Comment]:
 def comment_visible(*, viewer: User, comment_id: int) -> Comment:
     comment = _comments_for(viewer).filter(pk=comment_id, post__in=visible_posts(viewer)).first()
     if comment is None:
-        raise NotFound("No such comment.", code="comment_not_found")
+        raise NotFound(_("No such comment."), code="comment_not_found")
     return comment
 
 

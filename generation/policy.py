@@ -15,6 +15,7 @@ from typing import Iterable, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from config.errors import ApplicationError
 
@@ -59,12 +60,12 @@ class RuleBasedPromptPolicy:
         text = normalise(prompt)
         for term in self.blocked:
             if term in text:
-                raise PromptRejected("This prompt asks for content we do not generate.",
+                raise PromptRejected(_("This prompt asks for content we do not generate."),
                                      fields={"prompt": [{"code": "blocked_term", "message": term.strip()}]})
         consented = {normalise(n) for n in consented_names}
         for key, name in self.protected.items():
             if key in text and key not in consented:
-                raise PromptRejected(f"We do not generate real people without their consent ({name}).",
+                raise PromptRejected(_("We do not generate real people without their consent (%(name)s).") % {"name": name},
                                      fields={"prompt": [{"code": "real_person", "message": name}]})
 
 

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.parsers import JsonTooDeep, check_json_depth, null_character_path
 
