@@ -275,6 +275,14 @@ GENERATION_MAX_IMAGE_PIXELS = env.int("GENERATION_MAX_IMAGE_PIXELS", default=40_
 GENERATION_PROMPT_POLICY = env.str("GENERATION_PROMPT_POLICY", default="generation.policy.RuleBasedPromptPolicy")
 # Extra blocked terms per language, JSON: {"en": ["term", ...], "es": [...]}; added to the built-in list.
 GENERATION_BLOCKED_TERMS = env.json("GENERATION_BLOCKED_TERMS", default={})
+
+# --- Text translation (captions; subtitles later): generation.translation -----------------
+# apertium: offline (Debian packages, a few pairs); remote: a LibreTranslate-style HTTP API; none: off.
+TRANSLATION_BACKEND = env.str("TRANSLATION_BACKEND", default="apertium")
+TRANSLATION_REMOTE_URL = env.str("TRANSLATION_REMOTE_URL", default="")
+TRANSLATION_REMOTE_API_KEY = env.str("TRANSLATION_REMOTE_API_KEY", default="")
+TRANSLATION_TIMEOUT = env.float("TRANSLATION_TIMEOUT", default=10.0)
+TRANSLATION_APERTIUM_MODES_DIR = env.str("TRANSLATION_APERTIUM_MODES_DIR", default="/usr/share/apertium/modes")
 # Names of real people that prompts may not depict without their consent (cameos), JSON list.
 GENERATION_PROTECTED_NAMES = env.json("GENERATION_PROTECTED_NAMES", default=[])
 # Lifetime of signed URLs for locally stored media (S3 uses AWS_QUERYSTRING_EXPIRE).

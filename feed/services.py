@@ -41,6 +41,7 @@ from .models import (
     ShareClick,
 )
 from .realtime import engagement_on_commit
+from .translations import translations_forget
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
 @transaction.atomic
 def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
     post = _own_post(user, post_id)
+    if data.get("caption", post.caption) != post.caption or data.get("language", post.language) != post.language:
+        translations_forget(post_id=post.pk)  # cached translations of the old caption
     if "caption" in data:
         post.caption = data["caption"]
         _set_hashtags(post, parse_hashtags(post.caption))
