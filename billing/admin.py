@@ -4,6 +4,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
@@ -23,9 +24,11 @@ from .models import (
     CreditMovement,
     CreditPack,
     PackPrice,
+    PackText,
     Plan,
     PlanChange,
     PlanPrice,
+    PlanText,
     StripeEvent,
     Subscription,
     WebhookAttempt,
@@ -46,6 +49,22 @@ def _entitlements_html(user_id: int):
 # --- catalogue ------------------------------------------------------------------------------
 
 
+class _TextForm(forms.ModelForm):
+    language = forms.ChoiceField(choices=settings.LANGUAGES)  # picked, not typed
+
+
+class PlanTextInline(admin.TabularInline):
+    model = PlanText
+    form = _TextForm
+    extra = 1
+
+
+class PackTextInline(admin.TabularInline):
+    model = PackText
+    form = _TextForm
+    extra = 1
+
+
 class PlanPriceInline(admin.TabularInline):
     model = PlanPrice
     extra = 1
@@ -63,7 +82,7 @@ class PlanAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("code", "name")
     readonly_fields = ("created_at", "updated_at")
-    inlines = [PlanPriceInline]
+    inlines = [PlanTextInline, PlanPriceInline]
 
     @admin.display(description="Prices")
     def prices_list(self, obj):
@@ -82,7 +101,7 @@ class CreditPackAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "credits", "is_active")
     list_filter = ("is_active",)
     readonly_fields = ("created_at", "updated_at")
-    inlines = [PackPriceInline]
+    inlines = [PackTextInline, PackPriceInline]
 
     def has_delete_permission(self, request, obj=None):
         return False

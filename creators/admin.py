@@ -82,6 +82,7 @@ class CampaignActionForm(admin.helpers.ActionForm):
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
+    filter_horizontal = ("markets",)  # picked from the list of markets (Accounts › Markets)
     list_display = ("name", "status", "budget_kind", "spent_of_total", "burn", "enrolled", "to_review",
                     "starts_at", "ends_at")
     list_filter = (NearBudgetFilter, "status", "budget_kind", "review_mode")
@@ -92,7 +93,7 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ("activate", "pause", "close", "add_budget")
     fieldsets = (
         (None, {"fields": ("name", "default_language", "cover", "template_post", "template_preview", "hashtag")}),
-        ("Market and eligibility", {"fields": ("countries", "languages", "min_tier", "min_followers")}),
+        ("Market and eligibility", {"fields": ("markets", "languages", "min_tier", "min_followers")}),
         ("Schedule and budget", {"fields": ("starts_at", "ends_at", "budget_kind", "currency", "budget_total",
                                             "per_creator_cap", "review_mode")}),
         ("State", {"fields": ("status", "budget_remaining", "closed_reason", "activated_at", "closed_at",

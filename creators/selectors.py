@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from accounts.selectors import not_blocked_with
+from accounts.selectors import market_for_country, not_blocked_with
 from config.errors import NotFound
 from feed.models import Like, Post, PostStatus, ShareClick
 
@@ -49,6 +49,7 @@ def creator_profile(*, user: User) -> CreatorProfile | None:
 class Market:
     country: str
     languages: tuple[str, ...]  # base codes, most preferred first
+    market: str | None = None  # the code of the country's accounts.Market
 
 
 def market_of(*, user: User, profile: CreatorProfile | None) -> Market:
@@ -60,7 +61,11 @@ def market_of(*, user: User, profile: CreatorProfile | None) -> Market:
     for code in map(base_language, declared):
         if code and code not in languages:
             languages.append(code)
-    return Market(country=country, languages=tuple(languages))
+    if user.market_id is not None and country == (user.country or "").upper():
+        market = user.market
+    else:
+        market = market_for_country(country)
+    return Market(country=country, languages=tuple(languages), market=market.code if market is not None else None)
 
 
 def tier_for_followers(followers: int) -> str:
@@ -88,7 +93,10 @@ def live_campaigns(*, now: datetime | None = None) -> QuerySet[Campaign]:
 
 
 def market_problem(*, campaign: Campaign, market: Market) -> str | None:
-    if campaign.countries and market.country not in {c.upper() for c in campaign.countries}:
+    targeted = {m.code for m in campaign.markets.all()}
+    if targeted and market.market not in targeted:
+        return "not_in_market"
+    if not targeted and campaign.countries and market.country not in {c.upper() for c in campaign.countries}:
         return "not_in_market"
     if campaign.languages and not set(market.languages) & {base_language(c) for c in campaign.languages}:
         return "language_not_targeted"
@@ -100,14 +108,14 @@ def campaigns_for(*, user: User, now: datetime | None = None) -> list[Campaign]:
     campaigns are a handful at a time, so the market is matched here rather than with JSON
     lookups (which SQLite, the embedded default, does not have)."""
     market = market_of(user=user, profile=creator_profile(user=user))
-    live = live_campaigns(now=now).prefetch_related("texts", "tasks").order_by("-starts_at", "-id")
+    live = live_campaigns(now=now).prefetch_related("texts", "tasks", "markets").order_by("-starts_at", "-id")
     return [campaign for campaign in live if market_problem(campaign=campaign, market=market) is None]
 
 
 def campaign_visible(*, campaign_id: int) -> Campaign:
     """Any campaign staff have launched (a creator may follow a link to one outside their market)."""
     campaign = (Campaign.objects.exclude(status=Campaign.Status.DRAFT).filter(pk=campaign_id)
-                .prefetch_related("texts", "tasks").first())
+                .prefetch_related("texts", "tasks", "markets").first())
     if campaign is None:
         raise NotFound(_("No such campaign."), code="campaign_not_found")
     return campaign

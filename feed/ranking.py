@@ -200,6 +200,7 @@ def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[
     seen = _recently_seen(viewer.pk) if personal else set()
     hidden_authors = taste.blocked | taste.muted_authors | {viewer.pk}
     language = (viewer.locale or "").split("-")[0].lower()
+    region_boost = viewer.market.region_boost if viewer.market_id is not None else REGION_BOOST  # per market
     ranked = []
     for post_id, author_id, score, post_language, region, tags in rows:
         if (author_id in hidden_authors or post_id in taste.not_interested or post_id in seen
@@ -212,7 +213,7 @@ def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[
             if language and post_language == language:
                 boost += LANGUAGE_BOOST
             if viewer.country and region == viewer.country:
-                boost += REGION_BOOST
+                boost += region_boost
             score *= boost
         ranked.append((post_id, author_id, score))
     ranked.sort(key=itemgetter(2, 0), reverse=True)  # best score first, then newest (ids are unique)

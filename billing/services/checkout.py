@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from config.errors import ApplicationError, Conflict, NotFound
+from config.errors import ApplicationError, Conflict, Forbidden, NotFound
 
 from .. import selectors
 from ..models import BillingCustomer, CheckoutSession, CreditPack, Plan, PlanChange, Subscription
@@ -106,6 +106,9 @@ def checkout_start(*, user: User, plan_code: str | None = None, pack_code: str |
     """
     if (plan_code is None) == (pack_code is None):
         raise ApplicationError(_("Choose a plan or a pack."), code="plan_or_pack_required")
+    market = selectors.billing_market(user=user)
+    if market is not None and not market.billing_offered:
+        raise Forbidden(_("Purchases are not offered in your country yet."), code="billing_not_offered")
     plan = pack = None
     if plan_code is not None:
         plan = Plan.objects.filter(code=plan_code, is_active=True).prefetch_related("prices").first()
