@@ -8,6 +8,7 @@ translation, a fuzzy one, or other placeholders than its source.
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from django.utils.translation import to_locale
 CATALOG_DIR = Path(settings.BASE_DIR) / "config" / "locale"
 SOURCE_LANGUAGE = "en"  # msgids are English: no English catalog
 # Paths (relative to the project) whose strings are not shown to people.
-IGNORE = ["tests", "*/tests", "bench", "var", "staticfiles", "build", "*/migrations"]
+# config/locale too: makemessages would take a folder named "locale" for the catalogs of the
+# files next to it, and write the check's extraction there.
+IGNORE = ["tests", "*/tests", "bench", "var", "staticfiles", "build", "*/migrations", "config/locale"]
 # %(name)s-style and {name}-style placeholders; Python's %-format also counts bare %d/%s.
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]|%[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]|\{(\w*)\}")
 
@@ -54,8 +57,10 @@ def source_messages() -> dict[str, str | tuple[str, str]]:
     """Every message of the code now: msgid (with context, "ctx\\x04id") -> msgid or (singular, plural)."""
     with tempfile.TemporaryDirectory() as tmp:
         makemessages(Path(tmp), [to_locale(languages()[0])], keep_pot=True)
-        with open(Path(tmp) / "django.pot", "rb") as handle:
-            pot = read_po(handle)
+        # A fresh template's Plural-Forms is a placeholder ("nplurals=INTEGER") babel cannot read.
+        text = (Path(tmp) / "django.pot").read_bytes()
+        text = re.sub(rb'"Plural-Forms: [^"]*"\n', b"", text)
+        pot = read_po(io.BytesIO(text))
     return {_key(m): m.id for m in pot if m.id}
 
 

@@ -307,7 +307,7 @@ def follow_create(*, follower: User, followee: User) -> Follow:
 
 
 def _follow_remove(follower_id: int, followee_id: int) -> bool:
-    deleted, _ = Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).delete()
+    deleted, __ = Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).delete()
     if deleted:
         User.objects.filter(pk=follower_id).update(following_count=F("following_count") - 1)
         User.objects.filter(pk=followee_id).update(followers_count=F("followers_count") - 1)
@@ -323,7 +323,7 @@ def follow_delete(*, follower: User, followee: User) -> None:
 def block_create(*, blocker: User, blocked: User) -> Block:
     if blocker.pk == blocked.pk:
         raise ApplicationError(_("You cannot block yourself."), code="block_self")
-    block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    block, __ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
     # A block cuts the follow graph both ways.
     _follow_remove(blocker.pk, blocked.pk)
     _follow_remove(blocked.pk, blocker.pk)
@@ -355,7 +355,7 @@ def device_register(*, user: User, fcm_token: str, platform: str, app_version: s
     if current is not None and current.user_id != user.pk and _still_signed_in(current):
         raise Conflict(_("This device is registered to another account that is still signed in on it."),
                        code="device_registered_elsewhere")
-    device, _ = Device.objects.update_or_create(
+    device, __ = Device.objects.update_or_create(
         fcm_token=fcm_token,
         defaults={"user": user, "platform": platform, "app_version": app_version, "locale": locale,
                   "last_seen_at": timezone.now(), "session_id": session_id},
@@ -365,5 +365,5 @@ def device_register(*, user: User, fcm_token: str, platform: str, app_version: s
 
 @transaction.atomic
 def device_unregister(*, user: User, fcm_token: str) -> bool:
-    deleted, _ = Device.objects.filter(user=user, fcm_token=fcm_token).delete()
+    deleted, __ = Device.objects.filter(user=user, fcm_token=fcm_token).delete()
     return bool(deleted)

@@ -193,7 +193,7 @@ def _cards_sql(count: int) -> str:
 def _refs_sql(count: int) -> str:
     """The parents and roots of a page's remixes. Apart from the page: joined into it, the seven
     tables cost PostgreSQL more to plan than the two statements take together (bench/RESULTS.md)."""
-    post, user, _, _ = _tables()
+    post, user, __, ___ = _tables()
     return (f"SELECT p.id, p.status, p.visibility, p.author_id, a.is_active, a.handle, a.display_name"
             f" FROM {post} p JOIN {user} a ON a.id = p.author_id WHERE p.id {sql_in(count)}")
 
@@ -226,8 +226,8 @@ def cards(*, viewer: User, ids: list[int], context: ViewerContext) -> list[Card]
                 if context.sees(status=row[6], visibility=row[4], author_id=row[13], author_active=bool(row[17]))]
     refs = _refs({i for row in rows for i in row[-2:] if i is not None}, context)
     found = {}
-    for (post_id, caption, hashtags, language, visibility, remix_policy, _, likes, comments, remixes, views,
-         shares, created_at, author_id, handle, display_name, avatar, _, video, poster, duration,
+    for (post_id, caption, hashtags, language, visibility, remix_policy, __, likes, comments, remixes, views,
+         shares, created_at, author_id, handle, display_name, avatar, ___, video, poster, duration,
          liked, parent_id, root_id) in rows:
         if timezone.is_naive(created_at):  # SQLite hands back UTC without its zone
             created_at = created_at.replace(tzinfo=dt_timezone.utc)

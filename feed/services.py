@@ -62,7 +62,7 @@ def detect_language(text: str, fallback: str) -> str:
     stripped = HASHTAG_RE.sub(" ", text).strip()
     if len(stripped) < 12:  # too short to tell; the author's language is a better guess
         return fallback
-    language, _ = py3langid.classify(stripped)
+    language, __ = py3langid.classify(stripped)
     return language
 
 
@@ -75,7 +75,7 @@ def _set_hashtags(post: Post, tags: list[str]) -> None:
         PostHashtag.objects.filter(post=post, hashtag__in=gone).delete()
         gone.update(posts_count=F("posts_count") - 1)
     for tag in sorted(added):
-        hashtag, _ = Hashtag.objects.get_or_create(tag=tag)
+        hashtag, __ = Hashtag.objects.get_or_create(tag=tag)
         PostHashtag.objects.create(post=post, hashtag=hashtag, created_at=post.created_at)
         Hashtag.objects.filter(pk=hashtag.pk).update(posts_count=F("posts_count") + 1)
     post.hashtags = tags
@@ -225,7 +225,7 @@ def like_create(*, user: User, post_id: int) -> Post:
 @transaction.atomic
 def like_delete(*, user: User, post_id: int) -> Post:
     post = selectors.post_visible(viewer=user, post_id=post_id)
-    deleted, _ = Like.objects.filter(user=user, post_id=post.pk).delete()
+    deleted, __ = Like.objects.filter(user=user, post_id=post.pk).delete()
     if deleted:
         Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") - 1)
     return post
@@ -257,7 +257,7 @@ def comment_delete(*, user: User, comment_id: int) -> None:
         raise NotFound(_("No such comment."), code="comment_not_found")
     # Count what this delete removed, not what was there when we looked: two deletes of one
     # comment at once (or of a reply and its parent) must not take the counters down twice.
-    _, per_model = comment.delete()
+    __, per_model = comment.delete()
     removed = per_model.get(Comment._meta.label, 0)
     if not removed:
         return
@@ -389,5 +389,5 @@ def hashtag_mute(*, user: User, tag: str, muted: bool) -> None:
 
 @transaction.atomic
 def preferences_update(*, user: User, personalized: bool) -> FeedPreferences:
-    prefs, _ = FeedPreferences.objects.update_or_create(user=user, defaults={"personalized": personalized})
+    prefs, __ = FeedPreferences.objects.update_or_create(user=user, defaults={"personalized": personalized})
     return prefs

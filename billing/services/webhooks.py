@@ -166,7 +166,7 @@ def _store(event: dict) -> StripeEvent:
         "payload": event,
     }
     try:
-        stored, _ = StripeEvent.objects.get_or_create(event_id=event["id"], defaults=defaults)
+        stored, __ = StripeEvent.objects.get_or_create(event_id=event["id"], defaults=defaults)
     except IntegrityError:
         stored = StripeEvent.objects.get(event_id=event["id"])
     return stored

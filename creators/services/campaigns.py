@@ -86,12 +86,13 @@ def campaign_activate(*, staff: User, campaign_id: int, now: datetime | None = N
     now = now or timezone.now()
     campaign = _locked_campaign(campaign_id)
     if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
-        raise Conflict(_("This campaign cannot be activated (status: %(status)s).") % {"status": campaign.status}, code="campaign_not_activatable")
+        raise Conflict(_("This campaign cannot be activated (status: %(status)s).") % {"status": campaign.status},
+                       code="campaign_not_activatable")
     if campaign.ends_at <= now:
         raise Conflict(_("This campaign has already ended."), code="campaign_ended")
     problems = campaign_launch_problems(campaign)
     if problems:
-        raise ApplicationError(_(" ").join(problems), code="campaign_incomplete")
+        raise ApplicationError(" ".join(problems), code="campaign_incomplete")
     if campaign.status == Campaign.Status.DRAFT:
         campaign.budget_remaining = campaign.budget_total
         campaign.activated_at = now
