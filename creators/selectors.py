@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -49,7 +49,22 @@ def creator_profile(*, user: User) -> CreatorProfile | None:
 class Market:
     country: str
     languages: tuple[str, ...]  # base codes, most preferred first
-    market: str | None = None  # the code of the country's accounts.Market
+    user: User | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def market(self) -> str | None:
+        """The code of the country's accounts.Market: the user's own when the country is theirs,
+        else looked up once per user object (read only for campaigns that target markets)."""
+        if self.user is None:
+            found = market_for_country(self.country)
+        elif self.user.market_id is not None and self.country == (self.user.country or "").upper():
+            found = self.user.market
+        else:
+            cache = self.user.__dict__.setdefault("_markets_by_country", {})
+            if self.country not in cache:
+                cache[self.country] = market_for_country(self.country)
+            found = cache[self.country]
+        return found.code if found is not None else None
 
 
 def market_of(*, user: User, profile: CreatorProfile | None) -> Market:
@@ -61,11 +76,7 @@ def market_of(*, user: User, profile: CreatorProfile | None) -> Market:
     for code in map(base_language, declared):
         if code and code not in languages:
             languages.append(code)
-    if user.market_id is not None and country == (user.country or "").upper():
-        market = user.market
-    else:
-        market = market_for_country(country)
-    return Market(country=country, languages=tuple(languages), market=market.code if market is not None else None)
+    return Market(country=country, languages=tuple(languages), user=user)
 
 
 def tier_for_followers(followers: int) -> str:

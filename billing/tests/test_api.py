@@ -36,19 +36,22 @@ def test_plans_in_the_users_currency(client_for, catalogue, settings):
     assert response.json() == {
         "currency": "eur",
         "current_plan": "free",
+        "billing_offered": True,  # DE is in no market: billing everywhere, every store
+        "stores": ["stripe", "app_store", "google_play"],
         "plans": [
-            {"code": "free", "name": "Free", "monthly_credits": 0, "max_concurrent_jobs": 1,
+            {"code": "free", "name": "Free", "description": "Generate with the free tier's limits.",
+             "monthly_credits": 0, "max_concurrent_jobs": 1,
              "max_duration_seconds": 8, "max_short_side": 720, "queue_priority": 0, "watermark": True,
              "price": None},
-            {"code": "basic", "name": "Basic", "monthly_credits": 500, "max_concurrent_jobs": 2,
+            {"code": "basic", "name": "Basic", "description": "", "monthly_credits": 500, "max_concurrent_jobs": 2,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 4, "watermark": True,
-             "price": {"currency": "eur", "unit_amount": 899, "interval": "month"}},
-            {"code": "pro", "name": "Pro", "monthly_credits": 2000, "max_concurrent_jobs": 4,
+             "price": {"currency": "eur", "unit_amount": 899, "display": "€8.99", "interval": "month"}},
+            {"code": "pro", "name": "Pro", "description": "", "monthly_credits": 2000, "max_concurrent_jobs": 4,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 8, "watermark": False,
-             "price": {"currency": "eur", "unit_amount": 2699, "interval": "month"}},
+             "price": {"currency": "eur", "unit_amount": 2699, "display": "€26.99", "interval": "month"}},
         ],
-        "packs": [{"code": "credits-300", "name": "300 credits", "credits": 300,
-                   "price": {"currency": "eur", "unit_amount": 449}}],
+        "packs": [{"code": "credits-300", "name": "300 credits", "description": "", "credits": 300,
+                   "price": {"currency": "eur", "unit_amount": 449, "display": "€4.49"}}],
     }
 
 
