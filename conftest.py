@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-pytest_plugins = ["tests.fakes.fcm", "tests.fakes.s3", "tests.fakes.stripe_server"]
+pytest_plugins = ["tests.fakes.fcm", "tests.fakes.s3", "tests.fakes.stripe_server", "tests.fakes.translate_api"]
 
 
 @pytest.fixture(autouse=True)

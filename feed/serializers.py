@@ -90,6 +90,7 @@ class PostSerializer(serializers.ModelSerializer):
             "created_at": _datetime(card.created_at),
         }
 
+
 class CaptionTranslationSerializer(serializers.Serializer):
     language = serializers.CharField(help_text="The viewer's language (BCP 47) the caption is translated into.")
     source_language = serializers.CharField(help_text="The post's language.")
@@ -111,6 +112,9 @@ class PostDetailSerializer(PostSerializer):
     def get_caption_translation(self, card: Card) -> dict | None:
         found = self.context.get("caption_translation")
         return None if found is None else CaptionTranslationSerializer(found).data
+
+    def to_representation(self, card: Card) -> dict:
+        return {**super().to_representation(card), "caption_translation": self.get_caption_translation(card)}
 
 
 
