@@ -338,3 +338,43 @@ def test_the_credits_ledger_shows_the_signup_grant_and_expiry_written_down_by_th
     assert [(e["kind"], e["available_delta"]) for e in expired["results"]] == [
         ("expire", -50), ("grant", 50), ("grant", 100)]
     assert CreditLot.objects.get(user=user, kind="plan").closed_reason == "expired"
+
+
+def test_prices_are_formatted_for_the_language_and_plans_read_in_it(client_for, catalogue):
+    from accounts.models import Market
+    from billing.models import PackPrice, PlanPrice, PlanText
+
+    brazil, _ = Market.objects.update_or_create(code="br", defaults={
+        "name": "Brazil", "countries": ["BR"], "languages": ["pt-br"], "currency": "brl"})
+    PlanPrice.objects.create(plan=catalogue.basic, currency="brl", unit_amount=4990, stripe_price_id="price_basic_brl")
+    PackPrice.objects.create(pack=catalogue.pack, currency="brl", unit_amount=1990, stripe_price_id="price_pack_brl")
+    PlanText.objects.create(plan=catalogue.basic, language="pt-br", name="Básico", description="Para começar.")
+
+    body = client_for(UserFactory(country="BR", market=brazil, locale="pt-BR")).get("/api/v1/billing/plans").json()
+
+    basic = next(p for p in body["plans"] if p["code"] == "basic")
+    assert (body["currency"], basic["name"], basic["description"]) == ("brl", "Básico", "Para começar.")
+    assert basic["price"]["display"] == "R$\xa049,90"
+    assert body["packs"][0]["price"]["display"] == "R$\xa019,90"
+    assert body["plans"][0]["name"] == "Grátis"
+    japanese = client_for(UserFactory(country="BR", market=brazil, locale="ja")).get("/api/v1/billing/plans").json()
+    assert next(p for p in japanese["plans"] if p["code"] == "basic")["price"]["display"] == "R$49.90"
+
+
+def test_a_market_without_billing_shows_the_free_tier_and_refuses_checkout(client_for, catalogue):
+    from accounts.models import Market
+    from billing.models import CheckoutSession
+
+    market, _ = Market.objects.update_or_create(code="nobill", defaults={
+        "name": "No billing", "countries": ["VA"], "billing_offered": False})
+    client = client_for(UserFactory(country="VA", market=market))
+
+    plans = client.get("/api/v1/billing/plans").json()
+    checkout = client.post("/api/v1/billing/checkout", {"plan": "basic"}, format="json",
+                           HTTP_IDEMPOTENCY_KEY="k-nobill")
+
+    assert ([p["code"] for p in plans["plans"]], plans["packs"], plans["billing_offered"], plans["stores"]) == (
+        ["free"], [], False, [])
+    assert checkout.status_code == 403
+    assert checkout.json()["error"]["code"] == "billing_not_offered"
+    assert not CheckoutSession.objects.exists()
