@@ -146,3 +146,20 @@ def test_the_admin_renders_in_the_staff_users_language(client):
     form = markets.content.decode()
     assert "增加 市场" in form  # Django's "Add %(name)s" with our model's name
     assert "第一语言" in form   # our form's label
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", LAUNCH)
+def test_validation_messages_are_translated_and_keep_their_codes(api, language):
+    response = api.post("/api/v1/auth/signup", {"email": "ana@example.com", "handle": "ana"}, format="json",
+                        HTTP_ACCEPT_LANGUAGE=bcp47(language))
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["fields"]["password"][0]["code"] == "required"
+    with translation.override(language):
+        expected = translation.gettext("This field is required.")
+    assert error["fields"]["password"][0]["message"] == error["message"] == expected
+    assert (expected == "This field is required.") == (language == "en")
+    assert not User.objects.filter(email="ana@example.com").exists()
