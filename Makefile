@@ -1,4 +1,4 @@
-.PHONY: run test bench-generation bench-feed
+.PHONY: run test bench-generation bench-feed messages
 
 # Run the backend (API + websocket + worker) on embedded defaults.
 run:
@@ -15,3 +15,8 @@ bench-generation:
 # Feed benchmark: seeds 1M posts (reused between runs), loads the production server with wrk.
 bench-feed:
 	./scripts/bench.sh feed
+
+# Re-extract every message into config/locale (each launch language) and compile the catalogs.
+# Then translate what `python manage.py check_translations` lists and run it again.
+messages:
+	./scripts/messages.sh

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from config.admin import ReadOnlyAdmin, service_action
 
-from . import services
+from . import market_admin, services  # noqa: F401  (market_admin registers Market)
 from .models import AuthSession, Block, Device, Follow, User
 
 

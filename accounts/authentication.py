@@ -1,7 +1,8 @@
 """REST authentication: simplejwt's, plus the user's id on the request's log records.
 
 JWT is checked inside DRF views, after every middleware has run, so this is the first
-place that knows who is calling.
+place that knows who is calling: it binds the user's id to the log records and switches
+the response to the user's language (accounts.i18n).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 
 from config.logging import bind_user_id
 
+from .i18n import activate_for_user
 from .tokens import token_is_current
 
 
@@ -26,6 +28,7 @@ class JWTAuthentication(SimpleJWTAuthentication):
         result = super().authenticate(request)
         if result is not None:
             bind_user_id(result[0].pk)
+            activate_for_user(request, result[0])
         return result
 
     # One code for "this access token does not sign you in", as on refresh and the socket:

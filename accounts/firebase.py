@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import firebase_admin
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 from firebase_admin import _http_client, auth, credentials, messaging
 from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import DefaultCredentialsError
@@ -140,7 +141,7 @@ def _auth_app() -> firebase_admin.App:
     app = firebase_app()
     if app is None:
         raise ApplicationError(
-            "Firebase sign-in is not configured on this server.", code="firebase_not_configured", status_code=503
+            _("Firebase sign-in is not configured on this server."), code="firebase_not_configured", status_code=503
         )
     return app
 
@@ -150,15 +151,15 @@ def firebase_verify_id_token(id_token: str) -> FirebaseIdentity:
     try:
         claims = auth.verify_id_token(id_token, app=app)
     except auth.ExpiredIdTokenError as exc:
-        raise ApplicationError("The Firebase ID token has expired.", code="firebase_token_expired",
+        raise ApplicationError(_("The Firebase ID token has expired."), code="firebase_token_expired",
                                status_code=401) from exc
     except (auth.InvalidIdTokenError, ValueError) as exc:
         logger.info("firebase.token_rejected", extra={"reason": str(exc)[:200]})
-        raise ApplicationError("The Firebase ID token is not valid.", code="firebase_token_invalid",
+        raise ApplicationError(_("The Firebase ID token is not valid."), code="firebase_token_invalid",
                                status_code=401) from exc
     except auth.CertificateFetchError as exc:
         logger.warning("firebase.certificates_unreachable", extra={"reason": str(exc)[:200]})
-        raise ApplicationError("Firebase cannot be reached; try again.", code="firebase_unavailable",
+        raise ApplicationError(_("Firebase cannot be reached; try again."), code="firebase_unavailable",
                                status_code=503) from exc
     return FirebaseIdentity(
         uid=claims["uid"],

@@ -20,7 +20,7 @@ from axes.models import AccessAttempt
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from config.errors import TooManyRequests, error_body
 
@@ -59,9 +59,11 @@ def lock_seconds_left(username: str | None) -> int:
 
 def account_locked(username: str | None) -> AccountLocked:
     seconds = lock_seconds_left(username)
+    minutes = math.ceil(seconds / 60)
     return AccountLocked(
-        _("Too many failed sign-ins: this account is locked. Try again in %(minutes)d minutes.")
-        % {"minutes": math.ceil(seconds / 60)},
+        ngettext("Too many failed sign-ins: this account is locked. Try again in %(minutes)d minute.",
+                 "Too many failed sign-ins: this account is locked. Try again in %(minutes)d minutes.", minutes)
+        % {"minutes": minutes},
         retry_after=seconds,
     )
 

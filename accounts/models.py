@@ -8,11 +8,12 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 HANDLE_REGEX = r"^[A-Za-z0-9_](?:[A-Za-z0-9_.]{1,28})[A-Za-z0-9_]$"
 handle_validator = RegexValidator(
     HANDLE_REGEX,
-    message="3-30 letters, digits, '_' or '.', not starting or ending with '.'.",
+    message=_("3-30 letters, digits, '_' or '.', not starting or ending with '.'."),
     code="handle_invalid",
 )
 
@@ -56,6 +57,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     locale = models.CharField(max_length=16, blank=True, help_text="BCP 47 tag, e.g. en-US")
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2, e.g. US")
     birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Set from `country` at sign-up (the client's country hint); changeable with it.
+    market = models.ForeignKey("Market", on_delete=models.SET_NULL, null=True, blank=True, related_name="users")
     firebase_uid = models.CharField(max_length=128, unique=True, null=True, blank=True)
     # Whether someone proved they read this address (today: Firebase vouched for it). A
     # sign-in that proves it takes an account whose address nobody proved (see services).
@@ -267,3 +270,45 @@ class PushAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} x{self.count}"
+class Market(models.Model):
+    """A country or group of countries the app is sold in: staff edit these in the admin.
+
+    Everything that differs per market reads it: the response language when the user set
+    none (its first language), billing (currency, whether it is offered and through which
+    stores), sign-up age rules, blocked prompt terms, the feed's regional boost and campaign
+    targeting. Lists are JSON so SQLite (the embedded default) stores them too; the admin
+    picks their values from lists (accounts.market_admin)."""
+
+    class Store(models.TextChoices):
+        STRIPE = "stripe", _("Web (Stripe)")
+        APP_STORE = "app_store", _("App Store")
+        GOOGLE_PLAY = "google_play", _("Google Play")
+
+    code = models.SlugField(max_length=16, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    countries = models.JSONField(default=list, blank=True, verbose_name=_("countries"),
+                                 help_text=_("ISO 3166-1 alpha-2 codes; a country belongs to one market."))
+    languages = models.JSONField(default=list, blank=True, verbose_name=_("languages"),
+                                 help_text=_("Language codes of settings.LANGUAGES, best first."))
+    currency = models.CharField(max_length=3, default="usd", verbose_name=_("currency"),
+                                help_text=_("Lowercase ISO 4217 code, e.g. inr."))
+    time_zone = models.CharField(max_length=64, default="UTC", verbose_name=_("time zone"))
+    min_signup_age = models.PositiveSmallIntegerField(default=13, verbose_name=_("minimum sign-up age"))
+    teen_age = models.PositiveSmallIntegerField(default=18, verbose_name=_("teen protections under"))
+    blocked_terms = models.TextField(blank=True, verbose_name=_("blocked prompt terms"),
+                                     help_text=_("One term a line, refused in prompts of users of this market."))
+    region_boost = models.FloatField(default=0.25, verbose_name=_("feed regional boost"),
+                                     help_text=_("Added to the for-you boost of posts from the viewer's country."))
+    billing_offered = models.BooleanField(default=True, verbose_name=_("billing offered"))
+    stores = models.JSONField(default=list, blank=True, verbose_name=_("stores"))
+
+    class Meta:
+        ordering = ("code",)
+        verbose_name = _("market")
+        verbose_name_plural = _("markets")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def blocked_term_list(self) -> list[str]:
+        return [line.strip() for line in self.blocked_terms.splitlines() if line.strip()]

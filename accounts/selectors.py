@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from config.errors import NotFound
 
-from .models import Block, Follow, User
+from .models import Block, Follow, Market, User
 
 
 def user_handle_taken(handle: str) -> bool:
@@ -54,7 +55,7 @@ def user_visible_by_handle(*, handle: str, viewer: User | None) -> User:
         )
     user = qs.first()
     if user is None:
-        raise NotFound("No such user.", code="user_not_found")
+        raise NotFound(_("No such user."), code="user_not_found")
     return user
 
 
@@ -76,3 +77,12 @@ def push_alerts_recent() -> list[dict]:
     from .push import push_alerts_read  # push imports firebase-admin; only this selector needs it
 
     return push_alerts_read()
+
+
+def market_for_country(country: str) -> Market | None:
+    """The market a country belongs to (None: no market lists it). Markets are a few dozen
+    rows, matched here rather than with JSON lookups (SQLite, the embedded default, has none)."""
+    country = (country or "").upper()
+    if not country:
+        return None
+    return next((m for m in Market.objects.all() if country in {c.upper() for c in m.countries}), None)

@@ -3,12 +3,14 @@ from __future__ import annotations
 import warnings
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 from rest_framework import serializers
 
 from config.http import SingleLineField
 from config.media import media_url
 
+from .i18n import bcp47, user_language
 from .models import HANDLE_REGEX, Device, User
 
 
@@ -26,9 +28,16 @@ class MeSerializer(serializers.ModelSerializer):
         model = User
         fields = [
             "id", "email", "handle", "display_name", "avatar_url", "bio", "locale", "country", "birth_year",
-            "followers_count", "following_count", "created_at", "updated_at",
+            "market", "language", "followers_count", "following_count", "created_at", "updated_at",
         ]
         read_only_fields = fields
+
+    market = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True,
+                                          help_text="The user's market (from `country`), or null.")
+    language = serializers.SerializerMethodField(help_text="The language texts are shown in (BCP 47).")
+
+    def get_language(self, user: User) -> str:
+        return bcp47(user_language(user))
 
     def get_avatar_url(self, user: User) -> str | None:
         return avatar_url(user.avatar, self.context)
@@ -115,11 +124,12 @@ class AvatarField(serializers.ImageField):
     def to_internal_value(self, data):
         if hasattr(data, "size") and data.size > settings.ACCOUNTS_AVATAR_MAX_BYTES:
             raise serializers.ValidationError(
-                f"The avatar must be {settings.ACCOUNTS_AVATAR_MAX_BYTES // (1024 * 1024)} MB or smaller.",
+                _("The avatar must be %(megabytes)d MB or smaller.")
+                % {"megabytes": settings.ACCOUNTS_AVATAR_MAX_BYTES // (1024 * 1024)},
                 code="avatar_too_large")
         if hasattr(data, "seek") and _pixels(data) > settings.ACCOUNTS_AVATAR_MAX_PIXELS:
             raise serializers.ValidationError(
-                f"The avatar must have at most {settings.ACCOUNTS_AVATAR_MAX_PIXELS} pixels.",
+                _("The avatar must have at most %(pixels)d pixels.") % {"pixels": settings.ACCOUNTS_AVATAR_MAX_PIXELS},
                 code="image_too_many_pixels")
         return super().to_internal_value(data)
 

@@ -15,16 +15,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from config.errors import ApplicationError, Conflict, Forbidden
 
 from .firebase import FirebaseIdentity, firebase_verify_id_token
 from .lockout import account_locked, lockout_clear, lockout_username
-from .models import AuthSession, Block, Device, Follow, User
+from .models import AuthSession, Block, Device, Follow, Market, User
 from .notifications import notification_retract, notifications_from_actor_delete, notify
 from .realtime import user_sessions_ended_now
-from .selectors import user_handle_taken, users_blocked_between
+from .selectors import market_for_country, user_handle_taken, users_blocked_between
 from .tokens import access_for, token_pair
 
 logger = logging.getLogger(__name__)
@@ -44,16 +45,19 @@ def _field_error(field: str, code: str, message: str) -> ApplicationError:
     return ApplicationError(message, code="validation_error", fields={field: [{"code": code, "message": message}]})
 
 
-def _check_birth_year(birth_year: int | None) -> None:
+def _check_birth_year(birth_year: int | None, *, market: Market | None = None) -> None:
+    """The youngest age allowed is the market's (ACCOUNTS_MIN_AGE without a market)."""
     if birth_year is None:
         return
+    min_age = market.min_signup_age if market is not None else settings.ACCOUNTS_MIN_AGE
     this_year = date.today().year
     if birth_year < 1900 or birth_year > this_year:
-        raise _field_error("birth_year", "birth_year_invalid", "Enter a real birth year.")
+        raise _field_error("birth_year", "birth_year_invalid", _("Enter a real birth year."))
     # Born in birth_year means at most this_year - birth_year years old today.
-    if this_year - birth_year < settings.ACCOUNTS_MIN_AGE:
+    if this_year - birth_year < min_age:
         raise ApplicationError(
-            f"You must be at least {settings.ACCOUNTS_MIN_AGE} to use this app.", code="age_restricted", status_code=403
+            _("You must be at least %(age)d to use this app.") % {"age": min_age}, code="age_restricted",
+            status_code=403,
         )
 
 
@@ -117,20 +121,21 @@ def user_signup(
     country: str = "",
 ) -> User:
     email = User.objects.normalize_email(email).lower()
-    _check_birth_year(birth_year)
+    market = market_for_country(country)  # the client's country hint; the user may change it
+    _check_birth_year(birth_year, market=market)
     if User.objects.filter(email__iexact=email).exists():
-        raise _field_error("email", "email_taken", "An account with this email already exists.")
+        raise _field_error("email", "email_taken", _("An account with this email already exists."))
     if user_handle_taken(handle):
-        raise _field_error("handle", "handle_taken", "This handle is taken.")
+        raise _field_error("handle", "handle_taken", _("This handle is taken."))
     _validate_password(password, user=User(email=email, handle=handle, display_name=display_name), field="password")
     try:
         with transaction.atomic():
             user = User.objects.create_user(
                 email=email, password=password, handle=handle, display_name=display_name or handle,
-                birth_year=birth_year, locale=locale, country=country.upper(),
+                birth_year=birth_year, locale=locale, country=country.upper(), market=market,
             )
     except IntegrityError as exc:  # lost a race with a concurrent sign-up
-        raise _field_error("handle", "handle_taken", "This handle or email is taken.") from exc
+        raise _field_error("handle", "handle_taken", _("This handle or email is taken.")) from exc
     logger.info("accounts.signup", extra={"user_id": user.pk, "method": "password"})
     return user
 
@@ -144,7 +149,7 @@ def user_authenticate(*, request: HttpRequest, email: str, password: str) -> Use
     if user is None:
         if getattr(request, "axes_locked_out", False):
             raise account_locked(lockout_username(request, {"email": email}))
-        raise InvalidCredentials("Email or password is wrong.")
+        raise InvalidCredentials(_("Email or password is wrong."))
     lockout_clear(email=email)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
     return user
@@ -167,7 +172,7 @@ def user_password_change(*, user: User, current_password: str, new_password: str
     """Every session ends, this one too: the caller signs in again with the new password's
     tokens (the view hands them out)."""
     if not user.check_password(current_password):
-        raise _field_error("current_password", "password_incorrect", "The current password is wrong.")
+        raise _field_error("current_password", "password_incorrect", _("The current password is wrong."))
     _validate_password(new_password, user=user, field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
@@ -233,7 +238,7 @@ def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
         user = User.objects.select_for_update().filter(firebase_uid=identity.uid).first()
         if user is not None:
             if not user.is_active:
-                raise Forbidden("This account is suspended.", code="account_suspended")
+                raise Forbidden(_("This account is suspended."), code="account_suspended")
             if not user.email_verified and _proves_email_of(identity, user):
                 _email_claim(user, identity)
             return user, False
@@ -241,10 +246,10 @@ def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
             existing = User.objects.select_for_update().filter(email__iexact=identity.email).first()
             if existing is not None:
                 if not identity.email_verified:
-                    raise Conflict("An account with this email exists; verify the email in Firebase to link it.",
+                    raise Conflict(_("An account with this email exists; verify the email in Firebase to link it."),
                                    code="email_taken_unverified")
                 if not existing.is_active:
-                    raise Forbidden("This account is suspended.", code="account_suspended")
+                    raise Forbidden(_("This account is suspended."), code="account_suspended")
                 _email_claim(existing, identity)
                 logger.info("accounts.firebase_linked", extra={"user_id": existing.pk})
                 return existing, False
@@ -271,29 +276,30 @@ _PROFILE_FIELDS = {"display_name", "bio", "locale", "country", "birth_year", "ha
 def user_update(*, user: User, data: dict[str, Any]) -> User:
     unknown = set(data) - _PROFILE_FIELDS
     if unknown:
-        raise ApplicationError(f"Cannot change: {', '.join(sorted(unknown))}.", code="field_not_editable")
+        raise ApplicationError(_("Cannot change: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}, code="field_not_editable")
     if "handle" in data and data["handle"].lower() != user.handle.lower() and user_handle_taken(data["handle"]):
-        raise _field_error("handle", "handle_taken", "This handle is taken.")
-    if "birth_year" in data:
-        _check_birth_year(data["birth_year"])
+        raise _field_error("handle", "handle_taken", _("This handle is taken."))
     if "country" in data:
         data["country"] = data["country"].upper()
+        data["market"] = market_for_country(data["country"])
+    if "birth_year" in data:
+        _check_birth_year(data["birth_year"], market=data.get("market", user.market))
     for field, value in data.items():
         setattr(user, field, value)
     try:
         with transaction.atomic():
             user.save(update_fields=[*data.keys(), "updated_at"])
     except IntegrityError as exc:
-        raise _field_error("handle", "handle_taken", "This handle is taken.") from exc
+        raise _field_error("handle", "handle_taken", _("This handle is taken.")) from exc
     return user
 
 
 @transaction.atomic
 def follow_create(*, follower: User, followee: User) -> Follow:
     if follower.pk == followee.pk:
-        raise ApplicationError("You cannot follow yourself.", code="follow_self")
+        raise ApplicationError(_("You cannot follow yourself."), code="follow_self")
     if users_blocked_between(follower, followee):
-        raise Forbidden("You cannot follow this account.", code="blocked")
+        raise Forbidden(_("You cannot follow this account."), code="blocked")
     follow, created = Follow.objects.get_or_create(follower=follower, followee=followee)
     if created:
         User.objects.filter(pk=follower.pk).update(following_count=F("following_count") + 1)
@@ -309,7 +315,7 @@ def _follow_key(follower_id: int) -> str:
 
 
 def _follow_remove(follower_id: int, followee_id: int) -> bool:
-    deleted, _ = Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).delete()
+    deleted, __ = Follow.objects.filter(follower_id=follower_id, followee_id=followee_id).delete()
     if deleted:
         notification_retract(user_id=followee_id, dedupe_key=_follow_key(follower_id))
         User.objects.filter(pk=follower_id).update(following_count=F("following_count") - 1)
@@ -325,8 +331,8 @@ def follow_delete(*, follower: User, followee: User) -> None:
 @transaction.atomic
 def block_create(*, blocker: User, blocked: User) -> Block:
     if blocker.pk == blocked.pk:
-        raise ApplicationError("You cannot block yourself.", code="block_self")
-    block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        raise ApplicationError(_("You cannot block yourself."), code="block_self")
+    block, __ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
     # A block cuts the follow graph both ways, and what either caused leaves the other's inbox.
     _follow_remove(blocker.pk, blocked.pk)
     _follow_remove(blocked.pk, blocker.pk)
@@ -358,9 +364,9 @@ def device_register(*, user: User, fcm_token: str, platform: str, app_version: s
     current = (Device.objects.select_for_update(of=("self",)).select_related("session")
                .filter(fcm_token=fcm_token).first())
     if current is not None and current.user_id != user.pk and _still_signed_in(current):
-        raise Conflict("This device is registered to another account that is still signed in on it.",
+        raise Conflict(_("This device is registered to another account that is still signed in on it."),
                        code="device_registered_elsewhere")
-    device, _ = Device.objects.update_or_create(
+    device, __ = Device.objects.update_or_create(
         fcm_token=fcm_token,
         defaults={"user": user, "platform": platform, "app_version": app_version, "locale": locale,
                   "last_seen_at": timezone.now(), "session_id": session_id},
@@ -370,5 +376,5 @@ def device_register(*, user: User, fcm_token: str, platform: str, app_version: s
 
 @transaction.atomic
 def device_unregister(*, user: User, fcm_token: str) -> bool:
-    deleted, _ = Device.objects.filter(user=user, fcm_token=fcm_token).delete()
+    deleted, __ = Device.objects.filter(user=user, fcm_token=fcm_token).delete()
     return bool(deleted)

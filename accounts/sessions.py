@@ -11,6 +11,7 @@ import uuid
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.exceptions import TokenError
 
 from config.errors import ApplicationError, Forbidden
@@ -40,7 +41,7 @@ def _refresh_token(raw: str) -> tuple[FamilyRefreshToken, str, str | None]:
         user_id = str(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]))
         return token, user_id, None if session_id is None else str(uuid.UUID(session_id))
     except (TokenError, ValueError, TypeError, AttributeError) as exc:
-        raise TokenInvalid("The refresh token is invalid or expired.") from exc
+        raise TokenInvalid(_("The refresh token is invalid or expired.")) from exc
 
 
 def _refresh_without_session(token: FamilyRefreshToken, user_id: str) -> dict[str, str]:
@@ -48,10 +49,10 @@ def _refresh_without_session(token: FamilyRefreshToken, user_id: str) -> dict[st
     try:
         token.check_blacklist()
     except TokenError as exc:
-        raise TokenInvalid("The refresh token is invalid, expired or already used.") from exc
+        raise TokenInvalid(_("The refresh token is invalid, expired or already used.")) from exc
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        raise TokenInvalid("The account is gone or suspended.")
+        raise TokenInvalid(_("The account is gone or suspended."))
     with transaction.atomic():
         token.blacklist()
         return tokens_for_user(user)
@@ -69,9 +70,9 @@ def auth_refresh(*, refresh: str) -> dict[str, str]:
     with transaction.atomic():
         session = AuthSession.objects.select_for_update().filter(pk=session_id, user_id=user_id).first()
         if session is None:
-            raise TokenInvalid("The refresh token is invalid or expired.")
+            raise TokenInvalid(_("The refresh token is invalid or expired."))
         if session.ended_at is not None:
-            raise SessionEnded("This session has ended; sign in again.")
+            raise SessionEnded(_("This session has ended; sign in again."))
         if session.refresh_jti != token["jti"]:
             sessions_end(user_id=session.user_id, reason=AuthSession.EndReason.REFRESH_REUSED,
                          session_ids=[session_id])
@@ -80,14 +81,14 @@ def auth_refresh(*, refresh: str) -> dict[str, str]:
             reused = False
             user = User.objects.filter(pk=session.user_id, is_active=True).first()
             if user is None:
-                raise TokenInvalid("The account is gone or suspended.")
+                raise TokenInvalid(_("The account is gone or suspended."))
             token.blacklist()
             fresh = token_pair(user_id=user.pk, session_id=session_id, version=user.session_version)
             session.refresh_jti, session.refreshed_at = fresh["jti"], timezone.now()
             session.save(update_fields=["refresh_jti", "refreshed_at"])
     if reused:  # raised after commit: the family must stay ended
         logger.warning("accounts.refresh_reused", extra={"user_id": session.user_id, "session_id": session_id})
-        raise RefreshReused("This refresh token was already used; the session has ended. Sign in again.")
+        raise RefreshReused(_("This refresh token was already used; the session has ended. Sign in again."))
     return {"access": access_for(fresh), "refresh": str(fresh)}
 
 
@@ -96,7 +97,7 @@ def auth_logout(*, refresh: str, user: User) -> None:
     token of the user (the other devices get new ones on their next refresh)."""
     token, user_id, session_id = _refresh_token(refresh)
     if user_id != str(user.pk):
-        raise Forbidden("This refresh token belongs to another account.", code="token_not_yours")
+        raise Forbidden(_("This refresh token belongs to another account."), code="token_not_yours")
     with transaction.atomic():
         token.blacklist()
         sessions_end(user_id=user.pk, reason=AuthSession.EndReason.LOGOUT,

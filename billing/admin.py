@@ -4,10 +4,12 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.admin import Figure, ReadOnlyAdmin
@@ -22,9 +24,11 @@ from .models import (
     CreditMovement,
     CreditPack,
     PackPrice,
+    PackText,
     Plan,
     PlanChange,
     PlanPrice,
+    PlanText,
     StripeEvent,
     Subscription,
     WebhookAttempt,
@@ -45,6 +49,22 @@ def _entitlements_html(user_id: int):
 # --- catalogue ------------------------------------------------------------------------------
 
 
+class _TextForm(forms.ModelForm):
+    language = forms.ChoiceField(choices=settings.LANGUAGES)  # picked, not typed
+
+
+class PlanTextInline(admin.TabularInline):
+    model = PlanText
+    form = _TextForm
+    extra = 1
+
+
+class PackTextInline(admin.TabularInline):
+    model = PackText
+    form = _TextForm
+    extra = 1
+
+
 class PlanPriceInline(admin.TabularInline):
     model = PlanPrice
     extra = 1
@@ -62,7 +82,7 @@ class PlanAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("code", "name")
     readonly_fields = ("created_at", "updated_at")
-    inlines = [PlanPriceInline]
+    inlines = [PlanTextInline, PlanPriceInline]
 
     @admin.display(description="Prices")
     def prices_list(self, obj):
@@ -81,7 +101,7 @@ class CreditPackAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "credits", "is_active")
     list_filter = ("is_active",)
     readonly_fields = ("created_at", "updated_at")
-    inlines = [PackPriceInline]
+    inlines = [PackTextInline, PackPriceInline]
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -247,14 +267,14 @@ class AdjustmentForm(forms.ModelForm):
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
         if not reason:
-            raise forms.ValidationError("An adjustment needs a reason.")
+            raise forms.ValidationError(_("An adjustment needs a reason."))
         return reason
 
     def clean(self):
         data = super().clean()
         user, amount = data.get("user"), data.get("amount")
         if amount == 0:
-            self.add_error("amount", "An adjustment must change the balance.")
+            self.add_error("amount", _("An adjustment must change the balance."))
         elif user is not None and amount is not None and amount < 0:
             # The service checks again under the row lock; this turns the usual case into a form error.
             available = selectors.credit_balance(user_id=user.pk).available

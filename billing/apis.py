@@ -68,6 +68,7 @@ class CheckoutApi(_StripeRequired, APIView):
                               200: PlanChangeResponseSerializer,
                               400: errors("plan_or_pack_required"),
                               402: errors("payment_failed"),
+                              403: errors("billing_not_offered"),
                               404: errors("plan_not_found", "pack_not_found"),
                               409: errors("checkout_in_progress", "already_subscribed", "price_unavailable",
                                           "subscription_payment_due"),

@@ -6,10 +6,11 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-currency_validator = RegexValidator(r"^[a-z]{3}$", message="A lowercase ISO 4217 code, e.g. usd.",
+currency_validator = RegexValidator(r"^[a-z]{3}$", message=_("A lowercase ISO 4217 code, e.g. usd."),
                                     code="currency_invalid")
-code_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,39}$", message="Lowercase letters, digits, '-' and '_'.",
+code_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,39}$", message=_("Lowercase letters, digits, '-' and '_'."),
                                 code="code_invalid")
 
 
@@ -22,6 +23,7 @@ class Plan(models.Model):
 
     code = models.CharField(max_length=40, unique=True, validators=[code_validator])
     name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)  # texts in other languages: PlanText
     # Decides upgrade (now, prorated) versus downgrade (paid plan kept to the period end).
     rank = models.PositiveSmallIntegerField(default=1, help_text="Higher is a better plan.")
     monthly_credits = models.PositiveIntegerField()
@@ -48,6 +50,7 @@ class CreditPack(models.Model):
 
     code = models.CharField(max_length=40, unique=True, validators=[code_validator])
     name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)  # texts in other languages: PackText
     credits = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -58,6 +61,35 @@ class CreditPack(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+
+class _Text(models.Model):
+    """A plan's or pack's name and description in one language (the row's own fields are the
+    default, shown when the viewer's language has none)."""
+
+    language = models.CharField(max_length=16, help_text="A code of settings.LANGUAGES, e.g. pt-br.")
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.language}: {self.name}"
+
+
+class PlanText(_Text):
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="texts")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan", "language"], name="billing_plantext_one_per_lang")]
+
+
+class PackText(_Text):
+    pack = models.ForeignKey(CreditPack, on_delete=models.CASCADE, related_name="texts")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pack", "language"], name="billing_packtext_one_per_lang")]
 
 
 class _Price(models.Model):

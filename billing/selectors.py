@@ -8,6 +8,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
+
+from accounts.selectors import market_for_country
 
 from .models import (
     BillingCustomer,
@@ -23,6 +26,7 @@ from .models import (
     Subscription,
     WebhookAttempt,
 )
+from .localise import localised_text, price_display
 
 # --- credits ------------------------------------------------------------------------------
 
@@ -90,10 +94,15 @@ def currency_for_user(*, user) -> str:
     customer = BillingCustomer.objects.filter(user_id=user.pk).first()
     if customer is not None and customer.currency:
         return customer.currency
+    if user.market_id is not None:
+        return user.market.currency
     return currency_for_country(user.country)
 
 
 def currency_for_country(country: str) -> str:
+    """The currency of the country's market, else BILLING_COUNTRY_CURRENCIES', else the default."""
+    if (market := market_for_country(country)) is not None:
+        return market.currency
     mapping = {k.upper(): v.lower() for k, v in settings.BILLING_COUNTRY_CURRENCIES.items()}
     return mapping.get((country or "").upper(), settings.BILLING_DEFAULT_CURRENCY)
 
@@ -153,7 +162,20 @@ def plan_limits(plan: Plan | None) -> PlanLimits:
 
 
 def _price_data(price: PlanPrice | PackPrice, **extra) -> dict:
-    return {"currency": price.currency, "unit_amount": price.unit_amount, **extra}
+    return {"currency": price.currency, "unit_amount": price.unit_amount,
+            "display": price_display(price.unit_amount, price.currency), **extra}
+
+
+def _texts(item) -> dict:
+    name, description = localised_text(item)
+    return {"name": name, "description": description}
+
+
+def billing_market(*, user, country: str = ""):
+    """The market whose billing rules apply (None: no market; billing everywhere, every store)."""
+    if user is not None:
+        return user.market if user.market_id is not None else market_for_country(user.country)
+    return market_for_country(country)
 
 
 def plan_catalogue(*, user, country: str = "") -> dict:
@@ -161,19 +183,26 @@ def plan_catalogue(*, user, country: str = "") -> dict:
     currency, or for a signed-out visitor (`user` None) in their `country`'s; with the
     user's current plan (None signed out). What has no price there is not sold there."""
     currency = currency_for_user(user=user) if user is not None else currency_for_country(country)
-    plans = [{"code": "free", "name": "Free", **asdict(plan_limits(None)), "price": None}]
-    for plan in plans_on_sale():
-        price = plan_price(plan=plan, currency=currency)
-        if price is not None:
-            plans.append({"code": plan.code, "name": plan.name, **asdict(plan_limits(plan)),
-                          "price": _price_data(price, interval="month")})
+    market = billing_market(user=user, country=country)
+    offered = market is None or market.billing_offered
+    plans = [{"code": "free", "name": gettext("Free"), "description": gettext("Generate with the free tier's limits."),
+              **asdict(plan_limits(None)), "price": None}]
     packs = []
-    for pack in packs_on_sale():
-        price = pack_price(pack=pack, currency=currency)
-        if price is not None:
-            packs.append({"code": pack.code, "name": pack.name, "credits": pack.credits, "price": _price_data(price)})
+    if offered:  # a market without billing shows the free tier only
+        for plan in plans_on_sale().prefetch_related("texts"):
+            price = plan_price(plan=plan, currency=currency)
+            if price is not None:
+                plans.append({"code": plan.code, **_texts(plan), **asdict(plan_limits(plan)),
+                              "price": _price_data(price, interval="month")})
+        for pack in packs_on_sale().prefetch_related("texts"):
+            price = pack_price(pack=pack, currency=currency)
+            if price is not None:
+                packs.append({"code": pack.code, **_texts(pack), "credits": pack.credits,
+                              "price": _price_data(price)})
     current = user_entitlements(user_id=user.pk).plan_code if user is not None else None
-    return {"currency": currency, "current_plan": current, "plans": plans, "packs": packs}
+    stores = (list(market.stores) if market is not None else ["stripe", "app_store", "google_play"]) if offered else []
+    return {"currency": currency, "current_plan": current, "billing_offered": offered, "stores": stores,
+            "plans": plans, "packs": packs}
 
 
 # --- subscriptions and entitlements -----------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from .models import CheckoutSession, CreditEntry, PlanChange, Subscription
@@ -17,15 +18,17 @@ class CheckoutRequestSerializer(serializers.Serializer):
         unknown = set(self.initial_data) - set(self.fields)
         if unknown:
             raise serializers.ValidationError(
-                {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in sorted(unknown)})
+                {name: [serializers.ErrorDetail(_("Unknown field."), code="unknown_field")] for name in sorted(unknown)})
         if ("plan" in attrs) == ("pack" in attrs):
-            raise serializers.ValidationError("Choose a plan or a pack.", code="plan_or_pack_required")
+            raise serializers.ValidationError(_("Choose a plan or a pack."), code="plan_or_pack_required")
         return attrs
 
 
 class PriceSerializer(serializers.Serializer):
     currency = serializers.CharField()
     unit_amount = serializers.IntegerField(help_text="Minor units of the currency (cents; yen for jpy).")
+    display = serializers.CharField(help_text="The price for people, formatted for the response's language "
+                                              "(e.g. `R$ 49,90`).")
     interval = serializers.CharField(required=False)
 
 
@@ -42,7 +45,8 @@ class PlanLimitsSerializer(serializers.Serializer):
 
 class CatalogueItemSerializer(serializers.Serializer):
     code = serializers.CharField()
-    name = serializers.CharField()
+    name = serializers.CharField(help_text="In the response's language when staff translated it.")
+    description = serializers.CharField(allow_blank=True)
 
 
 # DRF puts the fields of the bases first, in the order the bases are listed: these bases keep
@@ -59,6 +63,9 @@ class PackOutSerializer(CatalogueItemSerializer):
 class PlansResponseSerializer(serializers.Serializer):
     currency = serializers.CharField()
     current_plan = serializers.CharField(allow_null=True)
+    billing_offered = serializers.BooleanField(help_text="False in a market without billing: only the free tier.")
+    stores = serializers.ListField(child=serializers.CharField(), help_text="Where to buy: `stripe` (web), "
+                                   "`app_store`, `google_play`; empty without billing.")
     plans = PlanOutSerializer(many=True)
     packs = PackOutSerializer(many=True)
 

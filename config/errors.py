@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
@@ -117,7 +118,7 @@ def _validation_response(details: Any) -> Response:
         # A single error about the request as a whole: promote its code.
         only = fields["non_field_errors"][0]
         return Response(error_body(only["code"], only["message"]), status=status.HTTP_400_BAD_REQUEST)
-    first = next(iter(fields.values()))[0] if fields else {"message": "Invalid input."}
+    first = next(iter(fields.values()))[0] if fields else {"message": gettext("Invalid input.")}
     return Response(
         error_body("validation_error", first["message"], fields),
         status=status.HTTP_400_BAD_REQUEST,
@@ -172,11 +173,11 @@ def _is_api(request: HttpRequest) -> bool:
 def json_404(request: HttpRequest, exception: Exception | None = None):
     """Django's 404 for paths no DRF view matched (e.g. /api/v1/nope)."""
     if _is_api(request):
-        return JsonResponse(error_body("not_found", "Not found."), status=404)
+        return JsonResponse(error_body("not_found", gettext("Not found.")), status=404)
     return page_not_found(request, exception)
 
 
 def json_500(request: HttpRequest):
     if _is_api(request):
-        return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
+        return JsonResponse(error_body("server_error", gettext("Something went wrong on our side.")), status=500)
     return server_error(request)

@@ -44,7 +44,7 @@ def idempotency_key(request: Request) -> str | None:
     control character (a NUL would reach PostgreSQL, which refuses it)."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (1 <= len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH and key.isprintable()):
-        raise ValidationError({"Idempotency-Key": [f"Use 1-{IDEMPOTENCY_KEY_MAX_LENGTH} printable characters."]},
+        raise ValidationError({"Idempotency-Key": [gettext("Use 1-%(max)d printable characters.") % {"max": IDEMPOTENCY_KEY_MAX_LENGTH}]},
                               code="idempotency_key_invalid")
     return key
 

@@ -97,12 +97,12 @@ class JSONParser(parsers.JSONParser):
         try:
             text = stream.read().decode(encoding) if stream is not None else ""
         except (UnicodeDecodeError, LookupError) as exc:
-            raise ParseError(f"JSON parse error - {exc}") from exc
+            raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from exc
         check_json_depth(text)
         try:
             data = json.loads(text, parse_constant=json.strict_constant if self.strict else None)
         except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from exc
+            raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from exc
         # Only an escape can put a NUL in JSON text (a raw one is a parse error above).
         if "\\u0000" in text:
             check_null_characters(data)

@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): whether this session passed the second factor.
     "django_otp.middleware.OTPMiddleware",
+    # After authentication: a session user's locale wins (API tokens: accounts.authentication).
+    "accounts.i18n.LocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns the admin sign-in of a locked account into the lockout answer (accounts.lockout).
@@ -278,6 +280,14 @@ GENERATION_MAX_IMAGE_PIXELS = env.int("GENERATION_MAX_IMAGE_PIXELS", default=40_
 GENERATION_PROMPT_POLICY = env.str("GENERATION_PROMPT_POLICY", default="generation.policy.RuleBasedPromptPolicy")
 # Extra blocked terms per language, JSON: {"en": ["term", ...], "es": [...]}; added to the built-in list.
 GENERATION_BLOCKED_TERMS = env.json("GENERATION_BLOCKED_TERMS", default={})
+
+# --- Text translation (captions; subtitles later): generation.translation -----------------
+# apertium: offline (Debian packages, a few pairs); remote: a LibreTranslate-style HTTP API; none: off.
+TRANSLATION_BACKEND = env.str("TRANSLATION_BACKEND", default="apertium")
+TRANSLATION_REMOTE_URL = env.str("TRANSLATION_REMOTE_URL", default="")
+TRANSLATION_REMOTE_API_KEY = env.str("TRANSLATION_REMOTE_API_KEY", default="")
+TRANSLATION_TIMEOUT = env.float("TRANSLATION_TIMEOUT", default=10.0)
+TRANSLATION_APERTIUM_MODES_DIR = env.str("TRANSLATION_APERTIUM_MODES_DIR", default="/usr/share/apertium/modes")
 # Names of real people that prompts may not depict without their consent (cameos), JSON list.
 GENERATION_PROTECTED_NAMES = env.json("GENERATION_PROTECTED_NAMES", default=[])
 # Lifetime of signed URLs for locally stored media (S3 uses AWS_QUERYSTRING_EXPIRE).
@@ -556,7 +566,21 @@ ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", default=IS_PRODUCTION)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Clipsocial admin")
 
 # --- i18n ---------------------------------------------------------------------------
+# Adding a language: its code here and a catalog under config/locale (README, Languages).
 LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("pt-br", "Português (Brasil)"),
+    ("hi", "हिन्दी"),
+    ("id", "Bahasa Indonesia"),
+    ("ja", "日本語"),
+    ("zh-hans", "简体中文"),
+    ("ar", "العربية"),
+]
+LANGUAGES_BIDI = ["ar", "fa", "he", "ur"]
+# One catalog for the whole project (every app's messages), next to the settings.
+LOCALE_PATHS = [BASE_DIR / "config" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

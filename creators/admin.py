@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 
 from config.admin import Figure, ReadOnlyAdmin, apply_to_each, selector_filter, service_action, video_player
 from config.errors import ApplicationError
@@ -81,6 +82,7 @@ class CampaignActionForm(admin.helpers.ActionForm):
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
+    filter_horizontal = ("markets",)  # picked from the list of markets (Accounts › Markets)
     list_display = ("name", "status", "budget_kind", "spent_of_total", "burn", "enrolled", "to_review",
                     "starts_at", "ends_at")
     list_filter = (NearBudgetFilter, "status", "budget_kind", "review_mode")
@@ -91,7 +93,7 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ("activate", "pause", "close", "add_budget")
     fieldsets = (
         (None, {"fields": ("name", "default_language", "cover", "template_post", "template_preview", "hashtag")}),
-        ("Market and eligibility", {"fields": ("countries", "languages", "min_tier", "min_followers")}),
+        ("Market and eligibility", {"fields": ("markets", "languages", "min_tier", "min_followers")}),
         ("Schedule and budget", {"fields": ("starts_at", "ends_at", "budget_kind", "currency", "budget_total",
                                             "per_creator_cap", "review_mode")}),
         ("State", {"fields": ("status", "budget_remaining", "closed_reason", "activated_at", "closed_at",
@@ -321,7 +323,7 @@ class PayoutAdmin(ReadOnlyAdmin):
             try:
                 services.payout_send(payout_id=payout.pk)
             except services.PayoutPending as exc:
-                raise ApplicationError(f"Stripe had no answer; still pending ({exc}).") from exc
+                raise ApplicationError(_("Stripe had no answer; still pending (%(error)s).") % {"error": exc}) from exc
 
         apply_to_each(self, request, queryset.filter(method=Payout.Method.STRIPE, status=Payout.Status.PENDING), send,
                       summary="Sent: {count}")

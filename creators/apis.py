@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -58,7 +60,7 @@ def _mine_in_campaign(request: Request, campaign_id: int, selector, serializer_c
 def _require_creator(request: Request):
     profile = selectors.creator_profile(user=request.user)
     if profile is None:
-        raise Forbidden("Join the creator programme first.", code="not_a_creator")
+        raise Forbidden(_("Join the creator programme first."), code="not_a_creator")
     return profile
 
 

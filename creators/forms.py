@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from feed.admin import PostAdmin
 
@@ -64,9 +65,9 @@ class CampaignForm(forms.ModelForm):
         data = super().clean()
         kind, currency = data.get("budget_kind"), data.get("currency", "")
         if kind == Campaign.BudgetKind.CASH and len(currency or "") != 3:
-            self.add_error("currency", "A cash budget needs a currency, e.g. usd.")
+            self.add_error("currency", _("A cash budget needs a currency, e.g. usd."))
         if kind == Campaign.BudgetKind.CREDITS and currency:
-            self.add_error("currency", "A credits budget has no currency.")
+            self.add_error("currency", _("A credits budget has no currency."))
         if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
-            self.add_error("ends_at", "The end must come after the start.")
+            self.add_error("ends_at", _("The end must come after the start."))
         return data

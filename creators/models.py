@@ -96,6 +96,10 @@ class Campaign(models.Model):
     template_post = models.ForeignKey("feed.Post", null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="+", help_text="Submissions must remix this post.")
     hashtag = models.CharField(max_length=100, blank=True, help_text="Without '#'; submissions must carry it.")
+    # Targeting: the markets (accounts.Market) it runs in; none selected: every market.
+    markets = models.ManyToManyField("accounts.Market", blank=True, related_name="+",
+                                     help_text="None selected: every market.")
+    # Before markets: ISO-2 codes. Still honoured on campaigns that have no markets.
     countries = models.JSONField(default=list, blank=True, help_text='ISO-2 codes, e.g. ["US", "MX"]; empty: all.')
     languages = models.JSONField(default=list, blank=True, help_text='Base codes, e.g. ["es"]; empty: all.')
     min_tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.STARTER)

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, F, Max, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
-from accounts.selectors import not_blocked_with
+from accounts.selectors import market_for_country, not_blocked_with
 from config.errors import NotFound
 from feed.models import Like, Post, PostStatus, ShareClick
 
@@ -48,6 +49,22 @@ def creator_profile(*, user: User) -> CreatorProfile | None:
 class Market:
     country: str
     languages: tuple[str, ...]  # base codes, most preferred first
+    user: User | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def market(self) -> str | None:
+        """The code of the country's accounts.Market: the user's own when the country is theirs,
+        else looked up once per user object (read only for campaigns that target markets)."""
+        if self.user is None:
+            found = market_for_country(self.country)
+        elif self.user.market_id is not None and self.country == (self.user.country or "").upper():
+            found = self.user.market
+        else:
+            cache = self.user.__dict__.setdefault("_markets_by_country", {})
+            if self.country not in cache:
+                cache[self.country] = market_for_country(self.country)
+            found = cache[self.country]
+        return found.code if found is not None else None
 
 
 def market_of(*, user: User, profile: CreatorProfile | None) -> Market:
@@ -59,7 +76,7 @@ def market_of(*, user: User, profile: CreatorProfile | None) -> Market:
     for code in map(base_language, declared):
         if code and code not in languages:
             languages.append(code)
-    return Market(country=country, languages=tuple(languages))
+    return Market(country=country, languages=tuple(languages), user=user)
 
 
 def tier_for_followers(followers: int) -> str:
@@ -87,7 +104,10 @@ def live_campaigns(*, now: datetime | None = None) -> QuerySet[Campaign]:
 
 
 def market_problem(*, campaign: Campaign, market: Market) -> str | None:
-    if campaign.countries and market.country not in {c.upper() for c in campaign.countries}:
+    targeted = {m.code for m in campaign.markets.all()}
+    if targeted and market.market not in targeted:
+        return "not_in_market"
+    if not targeted and campaign.countries and market.country not in {c.upper() for c in campaign.countries}:
         return "not_in_market"
     if campaign.languages and not set(market.languages) & {base_language(c) for c in campaign.languages}:
         return "language_not_targeted"
@@ -99,16 +119,16 @@ def campaigns_for(*, user: User, now: datetime | None = None) -> list[Campaign]:
     campaigns are a handful at a time, so the market is matched here rather than with JSON
     lookups (which SQLite, the embedded default, does not have)."""
     market = market_of(user=user, profile=creator_profile(user=user))
-    live = live_campaigns(now=now).prefetch_related("texts", "tasks").order_by("-starts_at", "-id")
+    live = live_campaigns(now=now).prefetch_related("texts", "tasks", "markets").order_by("-starts_at", "-id")
     return [campaign for campaign in live if market_problem(campaign=campaign, market=market) is None]
 
 
 def campaign_visible(*, campaign_id: int) -> Campaign:
     """Any campaign staff have launched (a creator may follow a link to one outside their market)."""
     campaign = (Campaign.objects.exclude(status=Campaign.Status.DRAFT).filter(pk=campaign_id)
-                .prefetch_related("texts", "tasks").first())
+                .prefetch_related("texts", "tasks", "markets").first())
     if campaign is None:
-        raise NotFound("No such campaign.", code="campaign_not_found")
+        raise NotFound(_("No such campaign."), code="campaign_not_found")
     return campaign
 
 

@@ -101,11 +101,13 @@ class CampaignSerializer(serializers.ModelSerializer):
     tasks = serializers.SerializerMethodField()
     eligibility = serializers.SerializerMethodField()
     enrolment = serializers.SerializerMethodField()
+    markets = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True,
+                                           help_text="Codes of the markets it runs in; empty: every market.")
 
     class Meta:
         model = Campaign
-        fields = ["id", "title", "brief", "language", "cover_url", "hashtag", "template_post_id", "countries",
-                  "languages", "min_tier", "min_followers", "starts_at", "ends_at", "status", "review_mode",
+        fields = ["id", "title", "brief", "language", "cover_url", "hashtag", "template_post_id", "markets",
+                  "countries", "languages", "min_tier", "min_followers", "starts_at", "ends_at", "status", "review_mode",
                   "per_creator_cap", "budget", "tasks", "eligibility", "enrolment"]
         read_only_fields = fields
 

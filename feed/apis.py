@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.i18n import bcp47
 from accounts.selectors import user_visible_by_handle
 from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination, StrictCursorPagination
@@ -24,6 +27,7 @@ from .serializers import (
     CommentCreateSerializer,
     CommentSerializer,
     PostCreateSerializer,
+    PostDetailSerializer,
     PostSerializer,
     PostUpdateSerializer,
     PreferencesSerializer,
@@ -34,6 +38,7 @@ from .serializers import (
     ShareSerializer,
     ViewsSerializer,
 )
+from .translations import caption_translation
 
 
 class FeedPagination(NewestFirstCursorPagination):
@@ -55,13 +60,25 @@ def _page(request: Request, view: APIView, queryset, context: selectors.ViewerCo
     return paginator.get_paginated_response(PostSerializer(page, many=True, context={"request": request}).data)
 
 
-def _post_response(request: Request, post_id: int, status_code: int = 200) -> Response:
+def _post_response(request: Request, post_id: int, status_code: int = 200, *, translate: bool = False) -> Response:
     post = selectors.post_card(viewer=request.user, post_id=post_id)
-    return Response(PostSerializer(post, context={"request": request}).data, status=status_code)
+    context = {"request": request}
+    if translate:
+        language = get_language() or settings.LANGUAGE_CODE
+        context["caption_translation"] = caption_translation(
+            post_id=post.id, caption=post.caption, source=post.language, target=language, tag=bcp47(language))
+    return Response(PostDetailSerializer(post, context=context).data, status=status_code)
+
+
+def _translate_param(request: Request) -> bool:
+    value = request.query_params.get("translate", "0")
+    if value not in {"0", "1", "true", "false"}:
+        raise ValidationError({"translate": [ErrorDetail(_("Use 1 or 0."), code="translate_invalid")]})
+    return value in {"1", "true"}
 
 
 class PostListCreateApi(APIView):
-    @extend_schema(request=PostCreateSerializer, responses={201: PostSerializer,
+    @extend_schema(request=PostCreateSerializer, responses={201: PostDetailSerializer,
                                                             404: errors("generation_not_found"),
                                                             409: errors("already_posted", "generation_not_ready")},
                    tags=["posts"])
@@ -71,11 +88,14 @@ class PostListCreateApi(APIView):
 
 
 class PostDetailApi(APIView):
-    @extend_schema(responses={200: PostSerializer}, tags=["posts"])
+    @extend_schema(parameters=[OpenApiParameter("translate", str, enum=["0", "1", "true", "false"],
+                                                description="1: add `caption_translation`, the caption in "
+                                                            "the response's language.")],
+                   responses={200: PostDetailSerializer}, tags=["posts"])
     def get(self, request: Request, post_id: int) -> Response:
-        return _post_response(request, post_id)
+        return _post_response(request, post_id, translate=_translate_param(request))
 
-    @extend_schema(request=PostUpdateSerializer, responses={200: PostSerializer}, tags=["posts"])
+    @extend_schema(request=PostUpdateSerializer, responses={200: PostDetailSerializer}, tags=["posts"])
     def patch(self, request: Request, post_id: int) -> Response:
         services.post_update(user=request.user, post_id=post_id,
                              data=validated(PostUpdateSerializer, request, partial=True))
@@ -112,7 +132,7 @@ class PostRemixesApi(APIView):
     def get(self, request: Request, post_id: int) -> Response:
         sort = request.query_params.get("sort", "new")
         if sort not in ("new", "top"):
-            raise ValidationError({"sort": ["Use new or top."]}, code="invalid_choice")
+            raise ValidationError({"sort": [_("Use new or top.")]}, code="invalid_choice")
         context = selectors.viewer_context(viewer=request.user)
         post = selectors.post_visible(viewer=request.user, post_id=post_id, context=context)
         paginator = TopRemixesPagination() if sort == "top" else FeedPagination()
@@ -138,12 +158,12 @@ class PostLikeApi(APIView):
     throttle_classes = ACTION_THROTTLES
     throttle_scope = "likes"
 
-    @extend_schema(request=None, responses={200: PostSerializer}, tags=["posts"])
+    @extend_schema(request=None, responses={200: PostDetailSerializer}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
         services.like_create(user=request.user, post_id=post_id)
         return _post_response(request, post_id)
 
-    @extend_schema(request=None, responses={200: PostSerializer}, tags=["posts"])
+    @extend_schema(request=None, responses={200: PostDetailSerializer}, tags=["posts"])
     def delete(self, request: Request, post_id: int) -> Response:
         services.like_delete(user=request.user, post_id=post_id)
         return _post_response(request, post_id)

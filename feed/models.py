@@ -246,3 +246,21 @@ class RemixSource(models.Model):
                                related_name="remix_source")
     # CASCADE: once the post row is gone the remix has no parent to record.
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="remix_jobs")
+
+
+class PostTranslation(models.Model):
+    """A post's caption translated into one language (feed.translations), kept until the
+    caption changes: an edit deletes them, and `caption_sha256` guards against a stale row."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=16)
+    caption_sha256 = models.CharField(max_length=64)
+    text = models.TextField()
+    backend = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["post", "language"], name="feed_translation_one_per_lang")]
+
+    def __str__(self) -> str:
+        return f"post {self.post_id} in {self.language}"

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.errors import ApplicationError
@@ -199,6 +200,7 @@ def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[
     seen = _recently_seen(viewer.pk) if personal else set()
     hidden_authors = taste.blocked | taste.muted_authors | {viewer.pk}
     language = (viewer.locale or "").split("-")[0].lower()
+    region_boost = viewer.market.region_boost if viewer.market_id is not None else REGION_BOOST  # per market
     ranked = []
     for post_id, author_id, score, post_language, region, tags in rows:
         if (author_id in hidden_authors or post_id in taste.not_interested or post_id in seen
@@ -211,7 +213,7 @@ def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[
             if language and post_language == language:
                 boost += LANGUAGE_BOOST
             if viewer.country and region == viewer.country:
-                boost += REGION_BOOST
+                boost += region_boost
             score *= boost
         ranked.append((post_id, author_id, score))
     ranked.sort(key=itemgetter(2, 0), reverse=True)  # best score first, then newest (ids are unique)
@@ -315,7 +317,7 @@ def ranked_page(*, viewer: User, kind: str, cursor: str | None, page_size: str |
         snapshot, size, page_index = _decode(cursor)
         found = _snapshot_page(_snapshot_key(viewer.pk, snapshot), page_index)
         if found is None:
-            raise ApplicationError("This feed page expired; start again from the top.", code="cursor_expired",
+            raise ApplicationError(_("This feed page expired; start again from the top."), code="cursor_expired",
                                    status_code=410)
         ids, count = found
     else:

@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Block, Follow, User
 from accounts.selectors import block_columns, not_blocked_with
@@ -192,7 +193,7 @@ def _cards_sql(count: int) -> str:
 def _refs_sql(count: int) -> str:
     """The parents and roots of a page's remixes. Apart from the page: joined into it, the seven
     tables cost PostgreSQL more to plan than the two statements take together (bench/RESULTS.md)."""
-    post, user, _, _ = _tables()
+    post, user, __, ___ = _tables()
     return (f"SELECT p.id, p.status, p.visibility, p.author_id, a.is_active, a.handle, a.display_name"
             f" FROM {post} p JOIN {user} a ON a.id = p.author_id WHERE p.id {sql_in(count)}")
 
@@ -225,8 +226,8 @@ def cards(*, viewer: User, ids: list[int], context: ViewerContext) -> list[Card]
                 if context.sees(status=row[6], visibility=row[4], author_id=row[13], author_active=bool(row[17]))]
     refs = _refs({i for row in rows for i in row[-2:] if i is not None}, context)
     found = {}
-    for (post_id, caption, hashtags, language, visibility, remix_policy, _, likes, comments, remixes, views,
-         shares, created_at, author_id, handle, display_name, avatar, _, video, poster, duration,
+    for (post_id, caption, hashtags, language, visibility, remix_policy, __, likes, comments, remixes, views,
+         shares, created_at, author_id, handle, display_name, avatar, ___, video, poster, duration,
          liked, parent_id, root_id) in rows:
         if timezone.is_naive(created_at):  # SQLite hands back UTC without its zone
             created_at = created_at.replace(tzinfo=dt_timezone.utc)
@@ -245,14 +246,14 @@ def post_visible(*, viewer: User, post_id: int, context: ViewerContext | None = 
     """The post, if the viewer may see it (404 otherwise); `post_card` for showing it."""
     post = visible_posts(viewer, context).select_related("author").filter(pk=post_id).first()
     if post is None:
-        raise NotFound("No such post.", code="post_not_found")
+        raise NotFound(_("No such post."), code="post_not_found")
     return post
 
 
 def post_card(*, viewer: User, post_id: int) -> Card:
     found = cards(viewer=viewer, ids=[post_id], context=viewer_context(viewer=viewer))
     if not found:
-        raise NotFound("No such post.", code="post_not_found")
+        raise NotFound(_("No such post."), code="post_not_found")
     return found[0]
 
 
@@ -274,7 +275,7 @@ def following_feed(*, viewer: User, context: ViewerContext) -> QuerySet[Post]:
 def hashtag_posts(*, viewer: User, tag: str, context: ViewerContext) -> QuerySet[Post]:
     hashtag = Hashtag.objects.filter(tag=tag.lower().lstrip("#")).first()
     if hashtag is None:
-        raise NotFound("No posts with this hashtag yet.", code="hashtag_not_found")
+        raise NotFound(_("No posts with this hashtag yet."), code="hashtag_not_found")
     return visible_posts(viewer, context).filter(tag_links__hashtag=hashtag)
 
 
@@ -304,7 +305,7 @@ def remixable_post(*, viewer: User, post_id: int) -> Post:
     """The post, if the viewer may see it and its author's remix policy lets them remix it."""
     post = post_visible(viewer=viewer, post_id=post_id)
     if not can_remix(viewer=viewer, post=post):
-        raise Forbidden("The author does not allow remixes of this post.", code="remix_not_allowed")
+        raise Forbidden(_("The author does not allow remixes of this post."), code="remix_not_allowed")
     return post
 
 
@@ -325,7 +326,7 @@ def comment_replies(*, viewer: User, comment: Comment) -> QuerySet[Comment]:
 def comment_visible(*, viewer: User, comment_id: int) -> Comment:
     comment = _comments_for(viewer).filter(pk=comment_id, post__in=visible_posts(viewer)).first()
     if comment is None:
-        raise NotFound("No such comment.", code="comment_not_found")
+        raise NotFound(_("No such comment."), code="comment_not_found")
     return comment
 
 

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import UserSummarySerializer, avatar_url
@@ -88,6 +89,33 @@ class PostSerializer(serializers.ModelSerializer):
             "root": card.root,
             "created_at": _datetime(card.created_at),
         }
+
+
+class CaptionTranslationSerializer(serializers.Serializer):
+    language = serializers.CharField(help_text="The viewer's language (BCP 47) the caption is translated into.")
+    source_language = serializers.CharField(help_text="The post's language.")
+    text = serializers.CharField()
+    backend = serializers.CharField(help_text="The translation backend: `apertium` (offline) or `remote`.")
+
+
+class PostDetailSerializer(PostSerializer):
+    """One post (`/posts/{id}`): a card, and with `?translate=1` its caption in the viewer's
+    language (null when not asked, already in it, or no translation exists for the pair)."""
+
+    caption_translation = serializers.SerializerMethodField()
+
+    class Meta(PostSerializer.Meta):
+        fields = [*PostSerializer.Meta.fields, "caption_translation"]
+        read_only_fields = fields
+
+    @extend_schema_field(CaptionTranslationSerializer(allow_null=True))
+    def get_caption_translation(self, card: Card) -> dict | None:
+        found = self.context.get("caption_translation")
+        return None if found is None else CaptionTranslationSerializer(found).data
+
+    def to_representation(self, card: Card) -> dict:
+        return {**super().to_representation(card), "caption_translation": self.get_caption_translation(card)}
+
 
 
 class PostCreateSerializer(serializers.Serializer):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.notifications import notifications_from_actor_delete
@@ -41,6 +41,7 @@ from .models import (
 )
 from .captions import detect_language, parse_hashtags
 from .realtime import engagement_on_commit
+from .translations import translations_forget
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def _set_hashtags(post: Post, tags: list[str]) -> None:
         PostHashtag.objects.filter(post=post, hashtag__in=gone).delete()
         gone.update(posts_count=F("posts_count") - 1)
     for tag in sorted(added):
-        hashtag, _ = Hashtag.objects.get_or_create(tag=tag)
+        hashtag, __ = Hashtag.objects.get_or_create(tag=tag)
         PostHashtag.objects.create(post=post, hashtag=hashtag, created_at=post.created_at)
         Hashtag.objects.filter(pk=hashtag.pk).update(posts_count=F("posts_count") + 1)
     post.hashtags = tags
@@ -63,7 +64,7 @@ def _own_post(user: User, post_id: int, *, for_update: bool = True) -> Post:
     qs = Post.objects.select_for_update() if for_update else Post.objects
     post = qs.filter(pk=post_id, author=user).exclude(status=PostStatus.DELETED).first()
     if post is None:
-        raise NotFound("No such post.", code="post_not_found")
+        raise NotFound(_("No such post."), code="post_not_found")
     return post
 
 
@@ -73,11 +74,11 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
     """Post a succeeded generation of your own. A remix generation records its parent and root."""
     job = GenerationJob.objects.select_for_update().filter(pk=generation_id, user=user).first()
     if job is None:
-        raise NotFound("No such generation.", code="generation_not_found")
+        raise NotFound(_("No such generation."), code="generation_not_found")
     if job.status != JobStatus.SUCCEEDED or not job.video:
-        raise Conflict("Only a finished generation can be posted.", code="generation_not_ready")
+        raise Conflict(_("Only a finished generation can be posted."), code="generation_not_ready")
     if Post.objects.filter(generation=job).exists():
-        raise Conflict("This generation is already posted.", code="already_posted")
+        raise Conflict(_("This generation is already posted."), code="already_posted")
     parent = Post.objects.select_for_update().filter(remix_jobs__job=job).first()
     post = Post(
         author=user, generation=job, caption=caption, visibility=visibility, remix_policy=remix_policy,
@@ -95,7 +96,7 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
         with transaction.atomic():
             post.save()
     except IntegrityError as exc:  # the same generation posted twice at once
-        raise Conflict("This generation is already posted.", code="already_posted") from exc
+        raise Conflict(_("This generation is already posted."), code="already_posted") from exc
     _set_hashtags(post, parse_hashtags(caption))
     post.save(update_fields=["hashtags"])
     if parent is not None:
@@ -112,6 +113,8 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
 def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
     post = _own_post(user, post_id)
     previous_caption = post.caption
+    if data.get("caption", post.caption) != post.caption or data.get("language", post.language) != post.language:
+        translations_forget(post_id=post.pk)  # cached translations of the old caption
     if "caption" in data:
         post.caption = data["caption"]
         _set_hashtags(post, parse_hashtags(post.caption))
@@ -146,9 +149,9 @@ def post_delete(*, user: User, post_id: int) -> None:
 def _remix_source_job(post: Post) -> GenerationJob:
     source = post.generation
     if source is None or source.status != JobStatus.SUCCEEDED or not source.video:
-        raise ApplicationError("This post's video is not available.", code="source_not_ready", status_code=409,
+        raise ApplicationError(_("This post's video is not available."), code="source_not_ready", status_code=409,
                                fields={"post": [{"code": "source_not_ready",
-                                                 "message": "This post's video is not available."}]})
+                                                 "message": _("This post's video is not available.")}]})
     return source
 
 
@@ -208,7 +211,7 @@ def like_create(*, user: User, post_id: int) -> Post:
 @transaction.atomic
 def like_delete(*, user: User, post_id: int) -> Post:
     post = selectors.post_visible(viewer=user, post_id=post_id)
-    deleted, _ = Like.objects.filter(user=user, post_id=post.pk).delete()
+    deleted, __ = Like.objects.filter(user=user, post_id=post.pk).delete()
     if deleted:
         Post.objects.filter(pk=post.pk).update(likes_count=F("likes_count") - 1)
         notifications.like_retract(post=post, user=user)
@@ -223,9 +226,9 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
         # Through the viewer's filter: no replying to someone who blocked you (or you blocked).
         parent = selectors.comment_visible(viewer=user, comment_id=parent_id)
         if parent.post_id != post.pk:
-            raise NotFound("No such comment on this post.", code="comment_not_found")
+            raise NotFound(_("No such comment on this post."), code="comment_not_found")
         if parent.parent_id is not None:
-            raise ApplicationError("Replies go one level deep: reply to the top comment.", code="reply_depth")
+            raise ApplicationError(_("Replies go one level deep: reply to the top comment."), code="reply_depth")
     comment = Comment.objects.create(post=post, author=user, parent=parent, body=body)
     _engagement_add(post, user, "comments")
     if parent is not None:
@@ -239,11 +242,11 @@ def comment_delete(*, user: User, comment_id: int) -> None:
     """The comment's author or the post's author may delete it (with its replies)."""
     comment = Comment.objects.select_related("post").filter(pk=comment_id).first()
     if comment is None or user.pk not in (comment.author_id, comment.post.author_id):
-        raise NotFound("No such comment.", code="comment_not_found")
+        raise NotFound(_("No such comment."), code="comment_not_found")
     # Count what this delete removed, not what was there when we looked: two deletes of one
     # comment at once (or of a reply and its parent) must not take the counters down twice.
     notifications.comment_notifications_delete([comment.pk, *comment.replies.values_list("pk", flat=True)])
-    _, per_model = comment.delete()
+    __, per_model = comment.delete()
     removed = per_model.get(Comment._meta.label, 0)
     if not removed:
         return
@@ -289,13 +292,13 @@ def report_create(*, user: User, post_id: int, reason: str, note: str = "") -> R
     weigh anything, they only put the post in the review queue (selectors.review_queue)."""
     post = selectors.post_visible(viewer=user, post_id=post_id)
     if post.author_id == user.pk:
-        raise ApplicationError("You cannot report your own post.", code="report_own_post")
+        raise ApplicationError(_("You cannot report your own post."), code="report_own_post")
     weight = trust.report_weight(reporter=user, now=timezone.now())
     try:
         with transaction.atomic():
             report = Report.objects.create(post=post, reporter=user, reason=reason, note=note, weight=weight)
     except IntegrityError as exc:
-        raise Conflict("You already reported this post.", code="already_reported") from exc
+        raise Conflict(_("You already reported this post."), code="already_reported") from exc
     locked = Post.objects.select_for_update().get(pk=post.pk)
     locked.reports_count += 1
     fields = ["reports_count"]
@@ -332,7 +335,7 @@ def post_moderate(*, staff: User, post_id: int, action: str, reason: str = "") -
     deleted = post.status == PostStatus.DELETED
     if deleted and action != ModerationAction.Action.SUSPEND_AUTHOR:
         # A tombstone its author deleted: hiding or restoring it would publish what they took down.
-        raise Conflict("The author deleted this post.", code="post_deleted")
+        raise Conflict(_("The author deleted this post."), code="post_deleted")
     if action == ModerationAction.Action.SUSPEND_AUTHOR:
         user_suspend(user_id=post.author_id)
         if not deleted:
@@ -357,7 +360,7 @@ def not_interested_create(*, user: User, post_id: int) -> None:
 @transaction.atomic
 def author_mute(*, user: User, author: User, muted: bool) -> None:
     if author.pk == user.pk:
-        raise ApplicationError("You cannot mute yourself.", code="mute_self")
+        raise ApplicationError(_("You cannot mute yourself."), code="mute_self")
     if muted:
         MutedAuthor.objects.get_or_create(user=user, author=author)
         notifications_from_actor_delete(user_id=user.pk, actor_id=author.pk)
@@ -376,5 +379,5 @@ def hashtag_mute(*, user: User, tag: str, muted: bool) -> None:
 
 @transaction.atomic
 def preferences_update(*, user: User, personalized: bool) -> FeedPreferences:
-    prefs, _ = FeedPreferences.objects.update_or_create(user=user, defaults={"personalized": personalized})
+    prefs, __ = FeedPreferences.objects.update_or_create(user=user, defaults={"personalized": personalized})
     return prefs

@@ -15,7 +15,9 @@ from typing import Iterable, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
+from accounts.models import Market
 from config.errors import ApplicationError
 
 # A small built-in floor; operators extend it per language with GENERATION_BLOCKED_TERMS.
@@ -57,15 +59,21 @@ class RuleBasedPromptPolicy:
 
     def check(self, *, prompt: str, user_id: int, consented_names: Iterable[str] = ()) -> None:
         text = normalise(prompt)
-        for term in self.blocked:
+        for term in [*self.blocked, *market_blocked_terms(user_id)]:
             if term in text:
-                raise PromptRejected("This prompt asks for content we do not generate.",
+                raise PromptRejected(_("This prompt asks for content we do not generate."),
                                      fields={"prompt": [{"code": "blocked_term", "message": term.strip()}]})
         consented = {normalise(n) for n in consented_names}
         for key, name in self.protected.items():
             if key in text and key not in consented:
-                raise PromptRejected(f"We do not generate real people without their consent ({name}).",
+                raise PromptRejected(_("We do not generate real people without their consent (%(name)s).") % {"name": name},
                                      fields={"prompt": [{"code": "real_person", "message": name}]})
+
+
+def market_blocked_terms(user_id: int) -> list[str]:
+    """The blocked prompt terms of the user's market (staff edit them in the admin), normalised."""
+    terms = Market.objects.filter(users__pk=user_id).values_list("blocked_terms", flat=True).first() or ""
+    return [normalise(line) for line in terms.splitlines() if line.strip()]
 
 
 @lru_cache(maxsize=4)

@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 from django.conf import settings
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from config.errors import NotFound
@@ -46,7 +47,7 @@ def jobs_of_user(*, user_id: int, filters: Mapping[str, Any] | None = None) -> Q
 def job_of_user(*, user_id: int, job_id: Any) -> GenerationJob:
     job = GenerationJob.objects.filter(user_id=user_id, pk=job_id).first()
     if job is None:
-        raise NotFound("No such generation.", code="generation_not_found")
+        raise NotFound(_("No such generation."), code="generation_not_found")
     return job
 
 
@@ -110,7 +111,8 @@ def job_public_state(job: GenerationJob) -> dict[str, Any]:
         "cost": job.cost,
         "queue_position": position,
         "eta_seconds": queue_eta_seconds(job, position),
-        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        # Our own messages are stored in English (gettext_noop) and translated as they are read.
+        "error": {"code": job.error_code, "message": _(job.error_message)} if job.error_code else None,
         "result": result,
         "source_generation_id": str(job.source_job_id) if job.source_job_id else None,
         "retry_of": str(job.retry_of_id) if job.retry_of_id else None,

@@ -7,6 +7,7 @@ import os
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.utils.translation import gettext_noop
 
 from . import services
 from .backends import TransientBackendError
@@ -45,7 +46,7 @@ def render_generation(self, job_id: str) -> str:
         raise self.retry(countdown=countdown, max_retries=None)
     except SoftTimeLimitExceeded:
         services.job_fail(job_id=job_id, owner=owner, code="render_timeout",
-                          message="The render took too long; your credits are back.")
+                          message=gettext_noop("The render took too long; your credits are back."))
         return "failed"
 
 

@@ -35,3 +35,24 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+
+# GNU gettext compiles the translation catalogs; apertium (with its English-Spanish and
+# Spanish-Portuguese pairs) is the offline caption translator (TRANSLATION_BACKEND=apertium).
+if ! command -v msgfmt >/dev/null 2>&1 || ! command -v xgettext >/dev/null 2>&1; then
+    apt_install gettext
+fi
+if ! command -v apertium >/dev/null 2>&1 || [ ! -d /usr/share/apertium/apertium-eng-spa ] \
+        || [ ! -d /usr/share/apertium/apertium-es-pt ]; then
+    # Optional: without it captions are shown untranslated (its tests are skipped).
+    apt_install apertium apertium-eng-spa apertium-es-pt \
+        || echo "==> apertium not installed: offline caption translation is off" >&2
+fi
+# The catalogs (config/locale/*/LC_MESSAGES/django.po) compiled to .mo (not in git) whenever a
+# .po is newer than its .mo.
+for po in config/locale/*/LC_MESSAGES/django.po; do
+    [ -e "$po" ] || continue
+    mo="${po%.po}.mo"
+    if [ ! -f "$mo" ] || [ "$po" -nt "$mo" ]; then
+        msgfmt --check-format -o "$mo" "$po"
+    fi
+done

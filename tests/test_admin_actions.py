@@ -89,7 +89,7 @@ def test_generation_actions_name_the_job_they_could_not_change(admin_client):
     response = admin_client.post(reverse("admin:generation_generationjob_changelist"),
                                  {"action": "cancel_jobs", "_selected_action": [job.pk]})
 
-    assert _told(response) == [("warning", f"{job.pk}: A succeeded generation cannot be canceled."),
+    assert _told(response) == [("warning", f"{job.pk}: This generation cannot be canceled (status: succeeded)."),
                                ("info", "Canceled: 0")]
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Market
 from billing.models import StripeEvent, WebhookAttempt
 from config import media
 from creators.models import Campaign
@@ -136,22 +137,25 @@ def test_the_campaign_builder_offers_multi_selects_and_saves_lists(admin_client)
     from creators.tests.test_admin_and_api import _builder_form
 
     template = PostFactory()
+    mexico, _ = Market.objects.update_or_create(code="mx", defaults={"name": "Mexico", "countries": ["MX"]})
+    usa, _ = Market.objects.update_or_create(code="us", defaults={"name": "United States", "countries": ["US"]})
     add = admin_client.get(reverse("admin:creators_campaign_add")).content.decode()
-    assert re.search(r'<select name="countries"[^>]*multiple', add)
+    assert re.search(r'<select name="markets"[^>]*multiple', add)
     assert re.search(r'<select name="languages"[^>]*multiple', add)
-    assert '<option value="MX">MX</option>' in add and '<option value="es">Spanish (es)</option>' in add
+    assert f'<option value="{mexico.pk}">Mexico (mx)</option>' in add
+    assert '<option value="es">Español (es)</option>' in add  # LANGUAGES names each in itself
     assert re.search(r'<select name="template_post"[^>]*class="admin-autocomplete"', add)
 
     response = admin_client.post(reverse("admin:creators_campaign_add"), _builder_form(
-        countries=["MX", "US"], languages=["es", "pt"], template_post=template.pk))
+        markets=[mexico.pk, usa.pk], languages=["es", "pt"], template_post=template.pk))
 
     assert response.status_code == 302
     campaign = Campaign.objects.get()
-    assert (campaign.countries, campaign.languages, campaign.template_post_id) == (["MX", "US"], ["es", "pt"],
-                                                                                   template.pk)
+    assert (sorted(m.code for m in campaign.markets.all()), campaign.languages, campaign.template_post_id) == (
+        ["mx", "us"], ["es", "pt"], template.pk)
     change = admin_client.get(reverse("admin:creators_campaign_change", args=[campaign.pk])).content.decode()
     assert _signed_name(_video_src(change)[0]) == template.generation.video.name
-    assert '<option value="MX" selected>MX</option>' in change
+    assert f'<option value="{mexico.pk}" selected>Mexico (mx)</option>' in change
     label = f"#{template.pk} @{template.author.handle}: a paper boat"
     assert f'<option value="{template.pk}" selected>{label}</option>' in change
     search = admin_client.get(reverse("admin:autocomplete"), {
@@ -160,11 +164,11 @@ def test_the_campaign_builder_offers_multi_selects_and_saves_lists(admin_client)
     assert search.json()["results"] == [{"id": str(template.pk), "text": label}]
 
 
-def test_a_country_or_language_not_offered_is_refused_and_nothing_saved(admin_client):
+def test_a_market_or_language_not_offered_is_refused_and_nothing_saved(admin_client):
     from creators.tests.test_admin_and_api import _builder_form
 
-    for bad in ({"countries": ["ZZ"]}, {"languages": ["klingon"]}, {"countries": '["MX"]'}):
+    for bad in ({"markets": [999999]}, {"languages": ["klingon"]}, {"markets": '["mx"]'}):
         response = admin_client.post(reverse("admin:creators_campaign_add"), _builder_form(**bad))
         assert response.status_code == 200  # the form again, with the error
-        assert "Select a valid choice" in response.content.decode()
+        assert list(response.context["adminform"].form.errors) == list(bad)
     assert not Campaign.objects.exists()

@@ -19,9 +19,10 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
-from config.errors import ApplicationError, Conflict, NotFound
+from config.errors import ApplicationError, Conflict, Forbidden, NotFound
 
 from .. import selectors
 from ..models import BillingCustomer, CheckoutSession, CreditPack, Plan, PlanChange, Subscription
@@ -47,7 +48,7 @@ def stripe_errors() -> Iterator[None]:
     except stripe.StripeError as exc:
         logger.warning("billing.stripe_error", extra={"error": type(exc).__name__, "code": exc.code,
                                                       "http_status": exc.http_status})
-        raise BillingUnavailable("Payments are unavailable right now; try again in a moment.") from exc
+        raise BillingUnavailable(_("Payments are unavailable right now; try again in a moment.")) from exc
 
 
 def _ts(moment) -> int:
@@ -104,16 +105,19 @@ def checkout_start(*, user: User, plan_code: str | None = None, pack_code: str |
     subscription; one still owing a payment is sent to the portal first.
     """
     if (plan_code is None) == (pack_code is None):
-        raise ApplicationError("Choose a plan or a pack.", code="plan_or_pack_required")
+        raise ApplicationError(_("Choose a plan or a pack."), code="plan_or_pack_required")
+    market = selectors.billing_market(user=user)
+    if market is not None and not market.billing_offered:
+        raise Forbidden(_("Purchases are not offered in your country yet."), code="billing_not_offered")
     plan = pack = None
     if plan_code is not None:
         plan = Plan.objects.filter(code=plan_code, is_active=True).prefetch_related("prices").first()
         if plan is None:
-            raise NotFound("No such plan.", code="plan_not_found")
+            raise NotFound(_("No such plan."), code="plan_not_found")
     else:
         pack = CreditPack.objects.filter(code=pack_code, is_active=True).prefetch_related("prices").first()
         if pack is None:
-            raise NotFound("No such pack.", code="pack_not_found")
+            raise NotFound(_("No such pack."), code="pack_not_found")
 
     if (replayed := _replayed(user, idempotency_key, plan, pack)) is not None:
         return replayed
@@ -123,8 +127,8 @@ def checkout_start(*, user: User, plan_code: str | None = None, pack_code: str |
         if live is not None:
             if live.status in selectors.PAID_STATUSES:
                 return plan_change(user=user, subscription=live, plan=plan)
-            raise Conflict("Your subscription has an unpaid invoice: update your payment method in the billing "
-                           "portal first.", code="subscription_payment_due")
+            raise Conflict(_("Your subscription has an unpaid invoice: update your payment method in the billing "
+                             "portal first."), code="subscription_payment_due")
 
     customer = customer_ensure(user=user)
     with transaction.atomic():
@@ -138,7 +142,7 @@ def checkout_start(*, user: User, plan_code: str | None = None, pack_code: str |
         price = (selectors.plan_price(plan=plan, currency=currency, strict=strict) if plan
                  else selectors.pack_price(pack=pack, currency=currency, strict=strict))
         if price is None:
-            raise Conflict("This is not sold in your currency.", code="price_unavailable")
+            raise Conflict(_("This is not sold in your currency."), code="price_unavailable")
         if plan is not None:
             reused = _reuse_or_expire_open_plan_checkouts(user, price.stripe_price_id)
             if reused is not None:
@@ -184,7 +188,7 @@ def _replayed(user: User, key: str | None, plan: Plan | None, pack: CreditPack |
     if previous is None:
         return None
     if previous.plan_id != (plan.pk if plan else None) or previous.pack_id != (pack.pk if pack else None):
-        raise Conflict("This Idempotency-Key was used for a different purchase.", code="idempotency_key_reused")
+        raise Conflict(_("This Idempotency-Key was used for a different purchase."), code="idempotency_key_reused")
     return CheckoutResult(checkout=previous, created=False)
 
 
@@ -202,7 +206,7 @@ def _reuse_or_expire_open_plan_checkouts(user: User, price_id: str) -> CheckoutS
                 if remote["status"] == "open":
                     remote = stripe_client().v1.checkout.sessions.expire(open_session.stripe_session_id)
             if remote["status"] == "complete":
-                raise Conflict("A purchase of yours is being completed; try again in a moment.",
+                raise Conflict(_("A purchase of yours is being completed; try again in a moment."),
                                code="checkout_in_progress")
         open_session.status = CheckoutSession.Status.EXPIRED
         open_session.save(update_fields=["status"])
@@ -223,10 +227,10 @@ def plan_change(*, user: User, subscription: Subscription, plan: Plan) -> Checko
     """
     current = subscription.plan
     if current is not None and current.pk == plan.pk:
-        raise Conflict(f"You are already on {plan.name}.", code="already_subscribed")
+        raise Conflict(_("You are already on %(plan)s.") % {"plan": plan.name}, code="already_subscribed")
     price = selectors.plan_price(plan=plan, currency=subscription.currency, strict=True)
     if price is None:
-        raise Conflict("This plan is not sold in your subscription's currency.", code="price_unavailable")
+        raise Conflict(_("This plan is not sold in your subscription's currency."), code="price_unavailable")
     upgrade = current is None or plan.rank > current.rank
     change = PlanChange.objects.create(
         user=user, stripe_subscription_id=subscription.stripe_subscription_id, from_plan=current, to_plan=plan,
@@ -273,7 +277,7 @@ def portal_session_create(*, user: User) -> str:
     """A Stripe customer portal URL (payment method, invoices, plan changes, cancel)."""
     customer = BillingCustomer.objects.filter(user=user).first()
     if customer is None:
-        raise Conflict("You have not bought anything yet.", code="no_billing_account")
+        raise Conflict(_("You have not bought anything yet."), code="no_billing_account")
     with stripe_errors():
         # Each portal visit is its own session; the key still makes the library's retries
         # of this very request return the one session.

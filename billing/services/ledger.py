@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Sum, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.errors import ApplicationError
 
@@ -259,9 +260,9 @@ def credits_adjust(*, user_id: int, amount: int, reason: str, staff_id: int, key
 
     Added credits are bonus credits; removed ones come out in spending order."""
     if not reason.strip():
-        raise ApplicationError("An adjustment needs a reason.", code="reason_required")
+        raise ApplicationError(_("An adjustment needs a reason."), code="reason_required")
     if amount == 0:
-        raise ApplicationError("An adjustment must change the balance.", code="amount_zero")
+        raise ApplicationError(_("An adjustment must change the balance."), code="amount_zero")
     account = _open_account(user_id)
     existing = _existing(key)
     if existing is not None:

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.parsers import JsonTooDeep, check_json_depth, null_character_path
 
@@ -165,7 +166,7 @@ def _store(event: dict) -> StripeEvent:
         "payload": event,
     }
     try:
-        stored, _ = StripeEvent.objects.get_or_create(event_id=event["id"], defaults=defaults)
+        stored, __ = StripeEvent.objects.get_or_create(event_id=event["id"], defaults=defaults)
     except IntegrityError:
         stored = StripeEvent.objects.get(event_id=event["id"])
     return stored

@@ -56,12 +56,16 @@ def test_staff_create_a_plan_with_prices_per_currency(admin_client):
         "prices-TOTAL_FORMS": 2, "prices-INITIAL_FORMS": 0, "prices-MIN_NUM_FORMS": 0, "prices-MAX_NUM_FORMS": 1000,
         "prices-0-currency": "usd", "prices-0-unit_amount": 4999, "prices-0-stripe_price_id": "price_max_usd",
         "prices-1-currency": "eur", "prices-1-unit_amount": 4499, "prices-1-stripe_price_id": "price_max_eur",
+        "texts-TOTAL_FORMS": 1, "texts-INITIAL_FORMS": 0, "texts-MIN_NUM_FORMS": 0, "texts-MAX_NUM_FORMS": 1000,
+        "texts-0-language": "pt-br", "texts-0-name": "Máximo", "texts-0-description": "Para quem cria todo dia.",
     })
 
     assert response.status_code == 302
     plan = Plan.objects.get(code="max")
     assert sorted(PlanPrice.objects.filter(plan=plan).values_list("currency", "unit_amount", "stripe_price_id")) == [
         ("eur", 4499, "price_max_eur"), ("usd", 4999, "price_max_usd")]
+    assert list(plan.texts.values_list("language", "name", "description")) == [
+        ("pt-br", "Máximo", "Para quem cria todo dia.")]
 
 
 def test_replay_of_a_failed_event_processes_it_once(admin_client, staff, catalogue, stripe_fake, auth_api, deliver):

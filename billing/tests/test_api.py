@@ -36,19 +36,22 @@ def test_plans_in_the_users_currency(client_for, catalogue, settings):
     assert response.json() == {
         "currency": "eur",
         "current_plan": "free",
+        "billing_offered": True,  # DE is in no market: billing everywhere, every store
+        "stores": ["stripe", "app_store", "google_play"],
         "plans": [
-            {"code": "free", "name": "Free", "monthly_credits": 0, "max_concurrent_jobs": 1,
+            {"code": "free", "name": "Free", "description": "Generate with the free tier's limits.",
+             "monthly_credits": 0, "max_concurrent_jobs": 1,
              "max_duration_seconds": 8, "max_short_side": 720, "queue_priority": 0, "watermark": True,
              "price": None},
-            {"code": "basic", "name": "Basic", "monthly_credits": 500, "max_concurrent_jobs": 2,
+            {"code": "basic", "name": "Basic", "description": "", "monthly_credits": 500, "max_concurrent_jobs": 2,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 4, "watermark": True,
-             "price": {"currency": "eur", "unit_amount": 899, "interval": "month"}},
-            {"code": "pro", "name": "Pro", "monthly_credits": 2000, "max_concurrent_jobs": 4,
+             "price": {"currency": "eur", "unit_amount": 899, "display": "€8.99", "interval": "month"}},
+            {"code": "pro", "name": "Pro", "description": "", "monthly_credits": 2000, "max_concurrent_jobs": 4,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 8, "watermark": False,
-             "price": {"currency": "eur", "unit_amount": 2699, "interval": "month"}},
+             "price": {"currency": "eur", "unit_amount": 2699, "display": "€26.99", "interval": "month"}},
         ],
-        "packs": [{"code": "credits-300", "name": "300 credits", "credits": 300,
-                   "price": {"currency": "eur", "unit_amount": 449}}],
+        "packs": [{"code": "credits-300", "name": "300 credits", "description": "", "credits": 300,
+                   "price": {"currency": "eur", "unit_amount": 449, "display": "€4.49"}}],
     }
 
 
@@ -335,3 +338,43 @@ def test_the_credits_ledger_shows_the_signup_grant_and_expiry_written_down_by_th
     assert [(e["kind"], e["available_delta"]) for e in expired["results"]] == [
         ("expire", -50), ("grant", 50), ("grant", 100)]
     assert CreditLot.objects.get(user=user, kind="plan").closed_reason == "expired"
+
+
+def test_prices_are_formatted_for_the_language_and_plans_read_in_it(client_for, catalogue):
+    from accounts.models import Market
+    from billing.models import PackPrice, PlanPrice, PlanText
+
+    brazil, _ = Market.objects.update_or_create(code="br", defaults={
+        "name": "Brazil", "countries": ["BR"], "languages": ["pt-br"], "currency": "brl"})
+    PlanPrice.objects.create(plan=catalogue.basic, currency="brl", unit_amount=4990, stripe_price_id="price_basic_brl")
+    PackPrice.objects.create(pack=catalogue.pack, currency="brl", unit_amount=1990, stripe_price_id="price_pack_brl")
+    PlanText.objects.create(plan=catalogue.basic, language="pt-br", name="Básico", description="Para começar.")
+
+    body = client_for(UserFactory(country="BR", market=brazil, locale="pt-BR")).get("/api/v1/billing/plans").json()
+
+    basic = next(p for p in body["plans"] if p["code"] == "basic")
+    assert (body["currency"], basic["name"], basic["description"]) == ("brl", "Básico", "Para começar.")
+    assert basic["price"]["display"] == "R$\xa049,90"
+    assert body["packs"][0]["price"]["display"] == "R$\xa019,90"
+    assert body["plans"][0]["name"] == "Grátis"
+    japanese = client_for(UserFactory(country="BR", market=brazil, locale="ja")).get("/api/v1/billing/plans").json()
+    assert next(p for p in japanese["plans"] if p["code"] == "basic")["price"]["display"] == "R$49.90"
+
+
+def test_a_market_without_billing_shows_the_free_tier_and_refuses_checkout(client_for, catalogue):
+    from accounts.models import Market
+    from billing.models import CheckoutSession
+
+    market, _ = Market.objects.update_or_create(code="nobill", defaults={
+        "name": "No billing", "countries": ["VA"], "billing_offered": False})
+    client = client_for(UserFactory(country="VA", market=market))
+
+    plans = client.get("/api/v1/billing/plans").json()
+    checkout = client.post("/api/v1/billing/checkout", {"plan": "basic"}, format="json",
+                           HTTP_IDEMPOTENCY_KEY="k-nobill")
+
+    assert ([p["code"] for p in plans["plans"]], plans["packs"], plans["billing_offered"], plans["stores"]) == (
+        ["free"], [], False, [])
+    assert checkout.status_code == 403
+    assert checkout.json()["error"]["code"] == "billing_not_offered"
+    assert not CheckoutSession.objects.exists()

@@ -8,6 +8,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import status
 
 from accounts.models import User
@@ -37,17 +39,17 @@ class SubmissionRefused(ApplicationError):
 
 
 _ELIGIBILITY_MESSAGES = {
-    "not_a_creator": "Join the creator programme first.",
-    "not_in_market": "This campaign is not running in your country.",
-    "language_not_targeted": "This campaign is for creators in other languages.",
-    "tier_too_low": "This campaign is for creators of a higher tier.",
-    "not_enough_followers": "This campaign needs more followers.",
-    "cash_payouts_not_chosen": "This campaign pays cash: choose cash payouts in your creator profile first.",
+    "not_a_creator": gettext_lazy("Join the creator programme first."),
+    "not_in_market": gettext_lazy("This campaign is not running in your country."),
+    "language_not_targeted": gettext_lazy("This campaign is for creators in other languages."),
+    "tier_too_low": gettext_lazy("This campaign is for creators of a higher tier."),
+    "not_enough_followers": gettext_lazy("This campaign needs more followers."),
+    "cash_payouts_not_chosen": gettext_lazy("This campaign pays cash: choose cash payouts in your creator profile first."),
 }
 
 
 def eligibility_message(code: str) -> str:
-    return _ELIGIBILITY_MESSAGES[code]
+    return str(_ELIGIBILITY_MESSAGES[code])
 
 
 # --- staff: lifecycle ----------------------------------------------------------------------------
@@ -56,7 +58,7 @@ def eligibility_message(code: str) -> str:
 def _locked_campaign(campaign_id: int) -> Campaign:
     campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
     if campaign is None:
-        raise NotFound("No such campaign.", code="campaign_not_found")
+        raise NotFound(_("No such campaign."), code="campaign_not_found")
     return campaign
 
 
@@ -84,9 +86,10 @@ def campaign_activate(*, staff: User, campaign_id: int, now: datetime | None = N
     now = now or timezone.now()
     campaign = _locked_campaign(campaign_id)
     if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
-        raise Conflict(f"A {campaign.status} campaign cannot be activated.", code="campaign_not_activatable")
+        raise Conflict(_("This campaign cannot be activated (status: %(status)s).") % {"status": campaign.status},
+                       code="campaign_not_activatable")
     if campaign.ends_at <= now:
-        raise Conflict("This campaign has already ended.", code="campaign_ended")
+        raise Conflict(_("This campaign has already ended."), code="campaign_ended")
     problems = campaign_launch_problems(campaign)
     if problems:
         raise ApplicationError(" ".join(problems), code="campaign_incomplete")
@@ -103,7 +106,7 @@ def campaign_activate(*, staff: User, campaign_id: int, now: datetime | None = N
 def campaign_pause(*, staff: User, campaign_id: int) -> Campaign:
     campaign = _locked_campaign(campaign_id)
     if campaign.status != Campaign.Status.ACTIVE:
-        raise Conflict("Only an active campaign can be paused.", code="campaign_not_active")
+        raise Conflict(_("Only an active campaign can be paused."), code="campaign_not_active")
     campaign.status = Campaign.Status.PAUSED
     campaign.save(update_fields=["status", "updated_at"])
     logger.info("creators.campaign_paused", extra={"campaign_id": campaign.pk, "staff_id": staff.pk})
@@ -114,7 +117,7 @@ def campaign_pause(*, staff: User, campaign_id: int) -> Campaign:
 def campaign_close(*, staff: User, campaign_id: int) -> Campaign:
     campaign = _locked_campaign(campaign_id)
     if campaign.status not in (Campaign.Status.ACTIVE, Campaign.Status.PAUSED):
-        raise Conflict(f"A {campaign.status} campaign cannot be closed.", code="campaign_not_closable")
+        raise Conflict(_("This campaign cannot be closed (status: %(status)s).") % {"status": campaign.status}, code="campaign_not_closable")
     campaign.status = Campaign.Status.CLOSED
     campaign.closed_reason = Campaign.CloseReason.STAFF
     campaign.closed_at = timezone.now()
@@ -129,15 +132,15 @@ def campaign_budget_add(*, staff: User, campaign_id: int, amount: int, now: date
     """Top up a launched campaign. One closed because its budget ran out opens again if it has
     not ended (creators who were told it closed keep their enrolment)."""
     if amount <= 0:
-        raise ApplicationError("Add a positive amount.", code="amount_invalid")
+        raise ApplicationError(_("Add a positive amount."), code="amount_invalid")
     now = now or timezone.now()
     campaign = _locked_campaign(campaign_id)
     if campaign.status == Campaign.Status.DRAFT:
-        raise Conflict("Edit a draft's budget directly.", code="campaign_is_draft")
+        raise Conflict(_("Edit a draft's budget directly."), code="campaign_is_draft")
     reopen = (campaign.status == Campaign.Status.CLOSED and campaign.closed_reason == Campaign.CloseReason.BUDGET
               and campaign.ends_at > now)
     if campaign.status == Campaign.Status.CLOSED and not reopen:
-        raise Conflict("This campaign is closed.", code="campaign_closed")
+        raise Conflict(_("This campaign is closed."), code="campaign_closed")
     campaign.budget_total += amount
     campaign.budget_remaining += amount
     if reopen:
@@ -195,7 +198,7 @@ def campaign_leave(*, user: User, campaign_id: int) -> Enrolment:
     """Stop taking part: no more evaluation or rewards here; rewards already earned stay."""
     enrolment = Enrolment.objects.select_for_update().filter(campaign_id=campaign_id, user=user).first()
     if enrolment is None:
-        raise Conflict("You are not enrolled in this campaign.", code="not_enrolled")
+        raise Conflict(_("You are not enrolled in this campaign."), code="not_enrolled")
     if enrolment.status == Enrolment.Status.ENROLLED:
         enrolment.status = Enrolment.Status.LEFT
         enrolment.left_at = timezone.now()
@@ -210,30 +213,30 @@ def campaign_leave(*, user: User, campaign_id: int) -> Enrolment:
 def _submittable_post(*, user: User, post_id: int) -> Post:
     post = Post.objects.filter(pk=post_id).exclude(status=PostStatus.DELETED).first()
     if post is None:
-        raise NotFound("No such post.", code="post_not_found")
+        raise NotFound(_("No such post."), code="post_not_found")
     if post.author_id != user.pk:
         if not visible_posts(user).filter(pk=post.pk).exists():
             # Someone else's post the user cannot see: do not confirm it exists.
-            raise NotFound("No such post.", code="post_not_found")
-        raise SubmissionRefused("Only your own posts can be submitted.", code="post_not_own",
+            raise NotFound(_("No such post."), code="post_not_found")
+        raise SubmissionRefused(_("Only your own posts can be submitted."), code="post_not_own",
                                 status_code=status.HTTP_403_FORBIDDEN)
     # Hidden by reports alone is no verdict: only a staff decision keeps a post out. Its
     # submission stands, and counting waits (submission_evaluate) until staff restore it.
     if post.status != PostStatus.ACTIVE and not post_hidden_by_reports_only(post=post):
-        raise SubmissionRefused("This post is not live.", code="post_not_active")
+        raise SubmissionRefused(_("This post is not live."), code="post_not_active")
     if post.visibility != Visibility.PUBLIC:
-        raise SubmissionRefused("Only public posts can be submitted.", code="post_not_public")
+        raise SubmissionRefused(_("Only public posts can be submitted."), code="post_not_public")
     return post
 
 
 def _check_rules(*, campaign: Campaign, enrolment: Enrolment, post: Post) -> None:
     if post.created_at < enrolment.enrolled_at:
-        raise SubmissionRefused("Submit a post made after you enrolled.", code="post_before_enrolment")
+        raise SubmissionRefused(_("Submit a post made after you enrolled."), code="post_before_enrolment")
     if campaign.template_post_id is not None and campaign.template_post_id not in (post.parent_id, *post.lineage):
-        raise SubmissionRefused("The post must be a remix of the campaign's template.",
+        raise SubmissionRefused(_("The post must be a remix of the campaign's template."),
                                 code="post_not_remix_of_template")
     if campaign.hashtag and campaign.hashtag.lower().lstrip("#") not in post.hashtags:
-        raise SubmissionRefused(f"The post must carry #{campaign.hashtag.lstrip('#')}.", code="post_missing_hashtag")
+        raise SubmissionRefused(_("The post must carry #%(hashtag)s.") % {"hashtag": campaign.hashtag.lstrip("#")}, code="post_missing_hashtag")
 
 
 @transaction.atomic
@@ -245,13 +248,13 @@ def submission_create(*, user: User, campaign_id: int, post_id: int, now: dateti
     campaign = _live_campaign(campaign_id, now)
     enrolment = Enrolment.objects.select_for_update().filter(campaign=campaign, user=user).first()
     if enrolment is None or enrolment.status != Enrolment.Status.ENROLLED:
-        raise Forbidden("Enrol in the campaign first.", code="not_enrolled")
+        raise Forbidden(_("Enrol in the campaign first."), code="not_enrolled")
     post = _submittable_post(user=user, post_id=post_id)
     _check_rules(campaign=campaign, enrolment=enrolment, post=post)
     if Submission.objects.filter(campaign=campaign, post=post).exists():
-        raise Conflict("This post is already submitted.", code="already_submitted")
+        raise Conflict(_("This post is already submitted."), code="already_submitted")
     if Submission.objects.filter(enrolment=enrolment).count() >= settings.CREATORS_MAX_SUBMISSIONS:
-        raise Conflict("You reached the most submissions for this campaign.", code="submission_limit_reached")
+        raise Conflict(_("You reached the most submissions for this campaign."), code="submission_limit_reached")
     auto = campaign.review_mode == Campaign.ReviewMode.AUTO
     submission = Submission.objects.create(
         campaign=campaign, enrolment=enrolment, user=user, post=post, submitted_at=now,
@@ -274,13 +277,13 @@ def submission_review(*, staff: User, submission_id: int, approve: bool, reason:
     now = now or timezone.now()
     reason = reason.strip()
     if not approve and not reason:
-        raise ApplicationError("Give the creator a reason.", code="reason_required")
+        raise ApplicationError(_("Give the creator a reason."), code="reason_required")
     with transaction.atomic():
         submission = Submission.objects.select_for_update().filter(pk=submission_id).first()
         if submission is None:
-            raise NotFound("No such submission.", code="submission_not_found")
+            raise NotFound(_("No such submission."), code="submission_not_found")
         if submission.status not in (Submission.Status.PENDING_REVIEW, Submission.Status.FLAGGED):
-            raise Conflict(f"This submission is {submission.status}, not waiting for review.",
+            raise Conflict(_("This submission is not waiting for review (status: %(status)s).") % {"status": submission.status},
                            code="submission_not_in_review")
         submission.status = Submission.Status.ACCEPTED if approve else Submission.Status.REJECTED
         submission.reviewed_by = staff

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from billing.stripe_api import stripe_client, stripe_configured
@@ -55,10 +56,10 @@ def payout_create(*, user_id: int, currency: str, method: str, created_by: User 
     to at least `minimum`. Stripe payouts go out after commit (task)."""
     profile = CreatorProfile.objects.select_for_update().filter(user_id=user_id).first()
     if profile is None:
-        raise NotFound("No such creator.", code="not_a_creator")
+        raise NotFound(_("No such creator."), code="not_a_creator")
     if method == Payout.Method.STRIPE and (profile.connect_status != CreatorProfile.ConnectStatus.ENABLED
                                            or not profile.stripe_account_id):
-        raise Conflict("The creator has no Stripe account that can receive transfers.", code="connect_not_enabled")
+        raise Conflict(_("The creator has no Stripe account that can receive transfers."), code="connect_not_enabled")
     rewards = list(Reward.objects.select_for_update().filter(
         user_id=user_id, kind=Campaign.BudgetKind.CASH, currency=currency, payout__isnull=True).order_by("pk"))
     amount = sum(reward.amount for reward in rewards)
@@ -188,9 +189,9 @@ def payout_mark_paid(*, staff: User, payout_id: int) -> Payout:
     """Staff confirm a manual payout went out."""
     payout = Payout.objects.select_for_update().filter(pk=payout_id).first()
     if payout is None:
-        raise NotFound("No such payout.", code="payout_not_found")
+        raise NotFound(_("No such payout."), code="payout_not_found")
     if payout.method != Payout.Method.MANUAL or payout.status != Payout.Status.EXPORTED:
-        raise Conflict("Only an exported manual payout can be marked paid.", code="payout_not_exported")
+        raise Conflict(_("Only an exported manual payout can be marked paid."), code="payout_not_exported")
     payout.status = Payout.Status.PAID
     payout.paid_at = timezone.now()
     payout.save(update_fields=["status", "paid_at", "updated_at"])
@@ -204,12 +205,12 @@ def payout_mark_paid(*, staff: User, payout_id: int) -> Payout:
 def payout_mark_failed(*, staff: User, payout_id: int, reason: str) -> Payout:
     """Staff could not pay a manual payout: its rewards go back to the balance."""
     if not reason.strip():
-        raise ApplicationError("Say why it failed.", code="reason_required")
+        raise ApplicationError(_("Say why it failed."), code="reason_required")
     payout = Payout.objects.select_for_update().filter(pk=payout_id).first()
     if payout is None:
-        raise NotFound("No such payout.", code="payout_not_found")
+        raise NotFound(_("No such payout."), code="payout_not_found")
     if payout.method != Payout.Method.MANUAL or payout.status != Payout.Status.EXPORTED:
-        raise Conflict("Only an exported manual payout can be marked failed.", code="payout_not_exported")
+        raise Conflict(_("Only an exported manual payout can be marked failed."), code="payout_not_exported")
     _release(payout, reason.strip())
     logger.info("creators.payout_marked_failed", extra={"payout_id": payout.pk, "staff_id": staff.pk})
     return payout

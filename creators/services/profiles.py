@@ -11,6 +11,7 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from billing.stripe_api import BillingUnavailable, require_stripe, stripe_client
@@ -27,7 +28,7 @@ PROFILE_FIELDS = ("country", "languages", "tiktok_handle", "instagram_handle", "
 def _require_profile(user: User) -> CreatorProfile:
     profile = selectors.creator_profile(user=user)
     if profile is None:
-        raise Forbidden("Join the creator programme first.", code="not_a_creator")
+        raise Forbidden(_("Join the creator programme first."), code="not_a_creator")
     return profile
 
 
@@ -69,7 +70,7 @@ def creator_opt_in(*, user: User, data: dict[str, Any]) -> tuple[CreatorProfile,
 def creator_profile_update(*, user: User, data: dict[str, Any]) -> CreatorProfile:
     profile = CreatorProfile.objects.select_for_update().filter(user=user, active=True).first()
     if profile is None:
-        raise Forbidden("Join the creator programme first.", code="not_a_creator")
+        raise Forbidden(_("Join the creator programme first."), code="not_a_creator")
     _apply(profile, data)
     profile.save()
     return profile
@@ -94,7 +95,7 @@ def creator_opt_out(*, user: User) -> None:
 def creator_tier_set(*, staff: User, user_id: int, tier: str | None) -> CreatorProfile:
     """Staff set a tier by hand; None hands the tier back to the rules (followers)."""
     if tier is not None and tier not in Tier.values:
-        raise ApplicationError(f"Unknown tier {tier!r}.", code="tier_invalid")
+        raise ApplicationError(_("Unknown tier %(tier)r.") % {"tier": tier}, code="tier_invalid")
     profile = CreatorProfile.objects.select_for_update().select_related("user").get(user_id=user_id)
     if tier is None:
         profile.tier_source = CreatorProfile.TierSource.RULES
@@ -139,7 +140,7 @@ def _stripe_call(action: str, user_id: int, call):
     except stripe.StripeError as exc:
         logger.warning("creators.stripe_error", extra={"action": action, "user_id": user_id,
                                                        "error": type(exc).__name__, "code": exc.code})
-        raise BillingUnavailable("Payouts are unavailable right now; try again in a moment.") from exc
+        raise BillingUnavailable(_("Payouts are unavailable right now; try again in a moment.")) from exc
 
 
 def creator_connect_onboard(*, user: User) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Block
+from accounts.models import Block, Market
 from creators import services
 from creators.models import Campaign, CampaignTask, CampaignText, Enrolment, Payout, Reward, Submission
 from creators.tests.factories import (
@@ -45,12 +45,15 @@ def _builder_form(**overrides):
 
 
 def test_staff_build_a_campaign_with_its_rules_and_launch_it(admin_client, admin_user):
-    response = admin_client.post(reverse("admin:creators_campaign_add"), _builder_form())
+    mexico, _ = Market.objects.get_or_create(code="mx", defaults={"name": "Mexico", "countries": ["MX"],
+                                                                   "languages": ["es"], "currency": "mxn"})
+    response = admin_client.post(reverse("admin:creators_campaign_add"), _builder_form(markets=[mexico.pk]))
 
     assert response.status_code == 302
     campaign = Campaign.objects.get()
     assert (campaign.status, campaign.hashtag, campaign.countries, campaign.languages, campaign.budget_remaining,
-            campaign.created_by_id) == ("draft", "paperboat", ["MX"], ["es"], 5000, admin_user.pk)
+            campaign.created_by_id) == ("draft", "paperboat", [], ["es"], 5000, admin_user.pk)
+    assert [m.code for m in campaign.markets.all()] == ["mx"]
     assert list(campaign.tasks.values_list("kind", "threshold", "window_days", "reward")) == [
         ("publish", 0, None, 50), ("likes", 100, 7, 500)]
     assert sorted(CampaignText.objects.values_list("language", flat=True)) == ["en", "es"]

@@ -190,3 +190,23 @@ def test_the_campaign_list_costs_the_same_queries_whatever_its_length(client_for
     for _ in range(6):
         TaskFactory(campaign=CampaignFactory())
     assert queries_for_list() == two
+
+
+def test_campaigns_target_markets(client_for):
+    from accounts.models import Market
+
+    mexico, _ = Market.objects.update_or_create(code="mx", defaults={"name": "Mexico", "countries": ["MX"]})
+    latam, _ = Market.objects.update_or_create(code="latam", defaults={"name": "LatAm", "countries": ["CO", "PE"]})
+    campaign = CampaignFactory(languages=["es"])
+    campaign.markets.set([latam])
+    in_mexico, _ = _creator(client_for, country="MX", languages=["es"], user__market=mexico, user__country="MX")
+    in_peru, _ = _creator(client_for, country="PE", languages=["es"])  # the creator's country decides
+
+    refused = in_mexico.post(f"/api/v1/campaigns/{campaign.pk}/enrol")
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "not_in_market"
+    assert in_mexico.get("/api/v1/campaigns").json() == []
+    assert in_peru.post(f"/api/v1/campaigns/{campaign.pk}/enrol").status_code == 201
+    assert in_peru.get(f"/api/v1/campaigns/{campaign.pk}").json()["markets"] == ["latam"]
+    assert Enrolment.objects.filter(campaign=campaign).count() == 1

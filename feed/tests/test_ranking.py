@@ -317,3 +317,18 @@ def test_followed_candidates_are_the_newest_few_of_each_followed_author_in_both_
     settings.FEED_FOLLOWING_CANDIDATES = 3
     assert [row[0] for row in ranking.followed_recent(authors=[prolific.pk, quiet.pk], since=since)] == \
         [p for p, _ in expected[:3]]
+
+
+@pytest.mark.parametrize(("boost", "first"), [(0.25, "home"), (0.0, "abroad")])
+def test_the_regional_boost_is_the_viewers_markets(client_for, viewer, boost, first):
+    from accounts.models import Market
+
+    market, _ = Market.objects.update_or_create(code="us", defaults={"name": "US", "countries": ["US"],
+                                                                      "region_boost": boost})
+    type(viewer).objects.filter(pk=viewer.pk).update(market=market)
+    viewer.refresh_from_db()
+    posts = {"home": make_post(UserFactory(), likes=11, language="en", region="US"),
+             "abroad": make_post(UserFactory(), likes=12, language="en", region="GB")}
+    ranking.scores_refresh()
+
+    assert ids(client_for(viewer).get(FOR_YOU))[0] == posts[first].pk

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.events import event_send_on_commit
 from accounts.notifications import notify
@@ -35,7 +36,7 @@ _ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     JobStatus.RUNNING: {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.QUEUED},
 }
 
-CANCELED_BY_USER = {"error_code": "canceled", "error_message": "Canceled by you."}
+CANCELED_BY_USER = {"error_code": "canceled", "error_message": gettext_noop("Canceled by you.")}
 
 
 class IllegalTransition(Conflict):
@@ -90,7 +91,7 @@ def requeue_or_fail(job: GenerationJob, *, reason: str) -> GenerationJob:
         return transition(job, JobStatus.CANCELED, **CANCELED_BY_USER)
     if job.attempts >= settings.GENERATION_MAX_ATTEMPTS:
         return transition(job, JobStatus.FAILED, error_code=reason,
-                          error_message="The render kept failing; your credits are back.")
+                          error_message=gettext_noop("The render kept failing; your credits are back."))
     job = transition(job, JobStatus.QUEUED, lease_owner="", heartbeat_at=None, progress=0,
                      enqueued_at=timezone.now())
     enqueue_on_commit(job)

@@ -17,6 +17,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
@@ -68,9 +69,9 @@ def _check_image(image: UploadedFile) -> str:
     except Image.DecompressionBombError as exc:  # more pixels than Pillow opens at all
         raise too_many_pixels from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise _field_error("image", "image_invalid", "The file is not an image we can read.") from exc
+        raise _field_error("image", "image_invalid", _("The file is not an image we can read.")) from exc
     if fmt not in ALLOWED_IMAGE_FORMATS:
-        raise _field_error("image", "image_format_unsupported", "Use a JPEG, PNG or WebP image.")
+        raise _field_error("image", "image_format_unsupported", _("Use a JPEG, PNG or WebP image."))
     image.seek(0)
     digest = hashlib.sha256()
     for chunk in image.chunks():
@@ -86,12 +87,12 @@ def _fingerprint(params: RenderParams, *, source_id: str | None, image_sha: str)
 
 def _own_source(user: User, source_generation_id: str | None) -> GenerationJob:
     if not source_generation_id:
-        raise _field_error("source_generation_id", "source_required", "A remix needs a source.")
+        raise _field_error("source_generation_id", "source_required", _("A remix needs a source."))
     source = GenerationJob.objects.filter(pk=source_generation_id, user=user).first()
     if source is None:
-        raise _field_error("source_generation_id", "source_not_found", "No such source.", status_code=404)
+        raise _field_error("source_generation_id", "source_not_found", _("No such source."), status_code=404)
     if source.status != JobStatus.SUCCEEDED:
-        raise _field_error("source_generation_id", "source_not_ready", "The source has no video yet.",
+        raise _field_error("source_generation_id", "source_not_ready", _("The source has no video yet."),
                            status_code=409)
     return source
 
@@ -117,14 +118,14 @@ def _validate(user: User, params: RenderParams, *, has_image: bool, source_gener
         raise _field_error("size", "plan_limit", f"Your plan allows up to {entitlements.max_short_side}p.",
                            status_code=403)
     if params.kind == JobKind.IMAGE_TO_VIDEO and not has_image:
-        raise _field_error("image", "image_required", "An image_to_video generation needs an image.")
+        raise _field_error("image", "image_required", _("An image_to_video generation needs an image."))
     if params.kind != JobKind.IMAGE_TO_VIDEO and has_image:
-        raise _field_error("image", "image_not_allowed", "Only image_to_video takes an image.")
+        raise _field_error("image", "image_not_allowed", _("Only image_to_video takes an image."))
     source = None
     if params.kind == JobKind.REMIX:
         source = checked_source or _own_source(user, source_generation_id)
     elif source_generation_id:
-        raise _field_error("source_generation_id", "source_not_allowed", "Only a remix takes a source.")
+        raise _field_error("source_generation_id", "source_not_allowed", _("Only a remix takes a source."))
     get_prompt_policy().check(prompt=params.prompt, user_id=user.pk)
     return source
 
@@ -191,7 +192,7 @@ def generation_submit(
         if existing is None:
             return None
         if existing.request_fingerprint != fingerprint:
-            raise Conflict("This Idempotency-Key was used for a different request.", code="idempotency_key_reused")
+            raise Conflict(_("This Idempotency-Key was used for a different request."), code="idempotency_key_reused")
         return existing, False
 
     if idempotency_key and (found := replay()):
@@ -220,7 +221,7 @@ def generation_retry(*, user: User, job_id: Any, check_source: SourceCheck | Non
     """
     old = selectors.job_of_user(user_id=user.pk, job_id=job_id)
     if old.status not in (JobStatus.FAILED, JobStatus.CANCELED):
-        raise Conflict("Only a failed or canceled generation can be retried.", code="job_not_retryable")
+        raise Conflict(_("Only a failed or canceled generation can be retried."), code="job_not_retryable")
     checked_source = check_source(old) if check_source is not None else None
     params = RenderParams(kind=old.kind, prompt=old.prompt, duration_seconds=old.duration_seconds, width=old.width,
                           height=old.height, seed=old.seed, style=old.style)
@@ -250,7 +251,7 @@ def generation_cancel(*, user: User, job_id: Any) -> GenerationJob:
             job.save(update_fields=["cancel_requested", "seq", "updated_at"])
             publish_on_commit(job)
         return job
-    raise Conflict(f"A {job.status} generation cannot be canceled.", code="job_not_cancelable")
+    raise Conflict(_("This generation cannot be canceled (status: %(status)s).") % {"status": job.status}, code="job_not_cancelable")
 
 
 @transaction.atomic
@@ -259,7 +260,7 @@ def generation_delete(*, user: User, job_id: Any) -> None:
     selectors.job_of_user(user_id=user.pk, job_id=job_id)
     job = locked(job_id)
     if not job.is_terminal:
-        raise Conflict("Cancel the generation before deleting it.", code="job_active")
+        raise Conflict(_("Cancel the generation before deleting it."), code="job_active")
     names = [job.video.name, job.poster.name, job.input_image.name]
     job.delete()
     transaction.on_commit(lambda: delete_files(names))

@@ -309,3 +309,19 @@ def test_what_the_backend_cannot_render_is_refused_at_submit_with_nothing_charge
     assert error["fields"]["duration_seconds"][0]["code"] == "duration_not_supported"
     _nothing_happened(auth_api.user, sent_tasks)
     assert auth_api.post(URL, body(duration_seconds=4)).status_code == 201
+
+
+def test_the_users_markets_blocked_terms_are_refused(auth_api, sent_tasks):
+    from accounts.models import Market
+
+    market = Market.objects.create(code="testland", name="Testland", countries=["TL"],
+                                   blocked_terms="Forbidden Festival\n\n  local slur  ")
+    type(auth_api.user).objects.filter(pk=auth_api.user.pk).update(market=market)
+
+    response = auth_api.post(URL, body(prompt="A parade at the forbidden  festival"))
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"]["prompt"][0] == {"code": "blocked_term", "message": "forbidden festival"}
+    _nothing_happened(auth_api.user, sent_tasks)
+    Market.objects.filter(pk=market.pk).update(blocked_terms="")
+    assert auth_api.post(URL, body(prompt="A parade at the forbidden festival")).status_code == 201
