@@ -267,3 +267,8 @@ class PushAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} x{self.count}"
+
+
+# Cameos live in their own package (accounts.cameos) and register here, in accounts: every app
+# that uses a likeness (generation, feed) sits above accounts and may point at it.
+from .cameos.models import Cameo, CameoChallenge, CameoGrant  # noqa: E402,F401

@@ -21,3 +21,17 @@ def push_notification(self, notification_id: int, device_ids: list[int] | None =
         return notification_push(notification_id=notification_id, device_ids=device_ids)
     except PushRetry as exc:
         return push_task_retry(self, exc)
+
+
+@shared_task(name="accounts.tasks.verify_cameo", ignore_result=True)
+def verify_cameo(cameo_id: str) -> str:
+    from .cameos.services import cameo_verify
+
+    return cameo_verify(cameo_id=cameo_id)
+
+
+@shared_task(name="accounts.tasks.purge_cameos", ignore_result=True)
+def purge_cameos() -> int:
+    from .cameos.services import cameos_purge
+
+    return cameos_purge()
