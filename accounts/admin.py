@@ -101,3 +101,4 @@ class AuthSessionAdmin(ReadOnlyAdmin):
     list_filter = ("end_reason", "created_at", "ended_at")
     search_fields = ("user__handle", "user__email")
     raw_id_fields = ("user",)
+from .cameos import admin as _cameo_admin  # noqa: E402,F401  (registers the cameo admin)

@@ -9,3 +9,7 @@ class AccountsConfig(AppConfig):
         from .notifications.texts import notification_types_register
 
         notification_types_register()
+
+        from .cameos.notifications import notification_types_register as cameo_types_register
+
+        cameo_types_register()

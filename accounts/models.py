@@ -312,3 +312,8 @@ class Market(models.Model):
 
     def blocked_term_list(self) -> list[str]:
         return [line.strip() for line in self.blocked_terms.splitlines() if line.strip()]
+
+
+# Cameos live in their own package (accounts.cameos) and register here, in accounts: every app
+# that uses a likeness (generation, feed) sits above accounts and may point at it.
+from .cameos.models import Cameo, CameoChallenge, CameoGrant  # noqa: E402,F401

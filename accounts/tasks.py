@@ -32,3 +32,15 @@ def send_account_email(kind: str, user_id: int) -> int:
     from .emails import account_email_send
 
     return account_email_send(kind=kind, user_id=user_id)
+@shared_task(name="accounts.tasks.verify_cameo", ignore_result=True)
+def verify_cameo(cameo_id: str) -> str:
+    from .cameos.services import cameo_verify
+
+    return cameo_verify(cameo_id=cameo_id)
+
+
+@shared_task(name="accounts.tasks.purge_cameos", ignore_result=True)
+def purge_cameos() -> int:
+    from .cameos.services import cameos_purge
+
+    return cameos_purge()

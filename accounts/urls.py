@@ -1,9 +1,10 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import apis, email_apis
 from .notifications import apis as notification_apis
 
 urlpatterns = [
+    path("", include("accounts.cameos.urls")),
     path("auth/signup", apis.SignupApi.as_view(), name="auth-signup"),
     path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
     path("auth/firebase", apis.FirebaseSignInApi.as_view(), name="auth-firebase"),

@@ -24,6 +24,7 @@ _PERIODIC_TASKS = (
     ("creators-evaluate-campaigns", "creators.tasks.evaluate_campaigns", "CREATORS_EVALUATE_INTERVAL"),
     ("creators-run-payouts", "creators.tasks.run_payouts", "CREATORS_PAYOUT_INTERVAL"),
     ("accounts-prune-events", "accounts.tasks.prune_events", "EVENTS_PRUNE_INTERVAL"),
+    ("accounts-purge-cameos", "accounts.tasks.purge_cameos", "CAMEO_PURGE_INTERVAL"),
 )
 
 

@@ -162,6 +162,19 @@ EVENTS_PRUNE_INTERVAL = env.int("EVENTS_PRUNE_INTERVAL", default=3600)
 # In-memory channel layer only: how often a socket server reads the event counters of its users.
 EVENTS_TAIL_INTERVAL = env.float("EVENTS_TAIL_INTERVAL", default=0.25)
 
+# --- Cameos (accounts.cameos) -----------------------------------------------------------
+# The verification clip: bytes, seconds, pixels; the challenge's lifetime; the checker.
+CAMEO_CLIP_MAX_BYTES = env.int("CAMEO_CLIP_MAX_BYTES", default=20 * 1024 * 1024)
+CAMEO_CLIP_MIN_SECONDS = env.int("CAMEO_CLIP_MIN_SECONDS", default=2)
+CAMEO_CLIP_MAX_SECONDS = env.int("CAMEO_CLIP_MAX_SECONDS", default=15)
+CAMEO_CLIP_MAX_PIXELS = env.int("CAMEO_CLIP_MAX_PIXELS", default=1920 * 1080)
+CAMEO_CHALLENGE_TTL_SECONDS = env.int("CAMEO_CHALLENGE_TTL_SECONDS", default=600)
+CAMEO_VERIFIER = env.str("CAMEO_VERIFIER", default="offline")
+if CAMEO_VERIFIER not in ("offline", "staff"):
+    raise ImproperlyConfigured("CAMEO_VERIFIER must be offline or staff.")
+CAMEO_PURGE_AFTER_DAYS = env.int("CAMEO_PURGE_AFTER_DAYS", default=30)
+CAMEO_PURGE_INTERVAL = env.int("CAMEO_PURGE_INTERVAL", default=3600)
+
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
@@ -478,6 +491,7 @@ ADMIN_REQUEST_MAX_BYTES = env.int("ADMIN_REQUEST_MAX_BYTES", default=10 * 1024 *
 REQUEST_BODY_LIMITS = {
     "me": {"multipart/form-data": ACCOUNTS_AVATAR_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
     "generations": {"multipart/form-data": GENERATION_MAX_IMAGE_BYTES + REQUEST_BODY_MAX_BYTES},
+    "cameos": {"multipart/form-data": CAMEO_CLIP_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
     "billing-stripe-webhook": {"*": STRIPE_WEBHOOK_MAX_BYTES},
     "admin:*": {"*": ADMIN_REQUEST_MAX_BYTES},
 }

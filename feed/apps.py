@@ -24,3 +24,10 @@ class FeedConfig(AppConfig):
         from .notifications import notification_types_register
 
         notification_types_register()
+
+        # A cameo's consent narrowed or widened: take posts down, or back up.
+        from accounts.cameos.hooks import cameo_consent_listener_register
+
+        from .cameos import posts_consent_sync
+
+        cameo_consent_listener_register(posts_consent_sync)

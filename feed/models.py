@@ -24,6 +24,8 @@ class PostStatus(models.TextChoices):
     HIDDEN = "hidden", "Hidden pending review"  # reported by enough people
     REMOVED = "removed", "Removed by staff"
     DELETED = "deleted", "Deleted by author"  # a tombstone kept because remixes point at it
+    # A cameo in it is no longer its author's to use; back to active when consent is restored.
+    TAKEN_DOWN = "taken_down", "Taken down (cameo consent)"
 
 
 class Post(models.Model):
@@ -39,6 +41,8 @@ class Post(models.Model):
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     remix_policy = models.CharField(max_length=10, choices=RemixPolicy.choices, default=RemixPolicy.EVERYONE)
     status = models.CharField(max_length=10, choices=PostStatus.choices, default=PostStatus.ACTIVE)
+    # Why a post is taken down (e.g. "cameo_consent:<cameo id>"); empty otherwise.
+    takedown_reason = models.CharField(max_length=80, blank=True)
 
     # Remix lineage: the post this one remixes, the first post of the chain, and the chain itself
     # (ids from the root down to the parent) so /lineage is one query.
@@ -219,6 +223,8 @@ class ModerationAction(models.Model):
         RESTORE = "restore", "Restore"
         REMOVE = "remove", "Remove"
         SUSPEND_AUTHOR = "suspend_author", "Suspend author"
+        CAMEO_TAKEDOWN = "cameo_takedown", "Taken down (cameo consent withdrawn)"
+        CAMEO_RESTORE = "cameo_restore", "Restored (cameo consent given again)"
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="moderation_actions")
     staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

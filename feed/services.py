@@ -14,6 +14,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.cameos.consent import cameos_check
 from accounts.models import User
 from accounts.notifications import notifications_from_actor_delete
 from accounts.services import user_suspend
@@ -79,6 +80,8 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
         raise Conflict(_("Only a finished generation can be posted."), code="generation_not_ready")
     if Post.objects.filter(generation=job).exists():
         raise Conflict(_("This generation is already posted."), code="already_posted")
+    # Consent checked a third time, locked: a revocation racing this post waits and takes it down.
+    cameos_check(user_id=user.pk, cameo_ids=[str(pk) for pk in job.cameos.values_list("pk", flat=True)], lock=True)
     parent = Post.objects.select_for_update().filter(remix_jobs__job=job).first()
     post = Post(
         author=user, generation=job, caption=caption, visibility=visibility, remix_policy=remix_policy,

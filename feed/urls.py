@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, cameo_apis
 
 urlpatterns = [
     path("generations/<uuid_id:job_id>/retry", apis.GenerationRetryApi.as_view(), name="generation-retry"),
@@ -25,4 +25,5 @@ urlpatterns = [
     path("feed/following", apis.FollowingFeedApi.as_view(), name="feed-following"),
     path("feed/for-you", apis.ForYouFeedApi.as_view(), name="feed-for-you"),
     path("feed/trending", apis.TrendingFeedApi.as_view(), name="feed-trending"),
+    path("cameos/<uuid_id:cameo_id>/appearances", cameo_apis.CameoAppearancesApi.as_view(), name="cameo-appearances"),
 ]

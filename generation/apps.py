@@ -16,3 +16,10 @@ class GenerationConfig(AppConfig):
         from .notifications import notification_types_register
 
         notification_types_register()
+
+        # Revoking a cameo cancels the queued and running jobs that lack consent now.
+        from accounts.cameos.hooks import cameo_consent_listener_register
+
+        from .services.cameos import jobs_without_consent_cancel
+
+        cameo_consent_listener_register(jobs_without_consent_cancel)

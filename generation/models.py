@@ -46,6 +46,9 @@ class GenerationJob(models.Model):
     source_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="remixes")
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
 
+    # The likenesses in the video (at most two): given at submit, or inherited from a remix's source.
+    cameos = models.ManyToManyField("accounts.Cameo", blank=True, related_name="jobs")
+
     backend = models.CharField(max_length=20)
     cost = models.PositiveIntegerField()
     priority = models.PositiveSmallIntegerField(default=0, help_text="Higher runs sooner (plan tier).")

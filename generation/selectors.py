@@ -34,7 +34,7 @@ def job_state_extension_register(extension: StateExtension) -> None:
 
 def jobs_of_user(*, user_id: int, filters: Mapping[str, Any] | None = None) -> QuerySet[GenerationJob]:
     """The user's jobs, filtered by query parameters (`status`, repeatable); bad ones are a 400."""
-    qs = GenerationJob.objects.filter(user_id=user_id)
+    qs = GenerationJob.objects.filter(user_id=user_id).prefetch_related("cameos")
     if filters is None:
         return qs
     filterset = GenerationFilter(filters, queryset=qs)
@@ -116,6 +116,7 @@ def job_public_state(job: GenerationJob) -> dict[str, Any]:
         "result": result,
         "source_generation_id": str(job.source_job_id) if job.source_job_id else None,
         "retry_of": str(job.retry_of_id) if job.retry_of_id else None,
+        "cameo_ids": sorted(str(c.pk) for c in job.cameos.all()),
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,

@@ -16,6 +16,9 @@ class GenerationCreateSerializer(serializers.Serializer):
     # Uploaded bytes only: the server never fetches an image from a client-given URL.
     image = serializers.FileField(required=False, allow_null=True, default=None)
     source_generation_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    # At most two (the service's `too_many_cameos`); a remix without it keeps its source's cameos.
+    cameo_ids = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True, default=None,
+                                      max_length=10)
 
 
 class GenerationCreateJsonSerializer(GenerationCreateSerializer):
@@ -63,6 +66,7 @@ class GenerationSerializer(serializers.Serializer):
     # Added by feed (feed.selectors.job_remix_source_fields): the post a remix was started from.
     source_post_id = serializers.IntegerField(allow_null=True)
     retry_of = serializers.UUIDField(allow_null=True)
+    cameo_ids = serializers.ListField(child=serializers.UUIDField())
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)

@@ -180,6 +180,13 @@ SAMPLES = {
     "post.commented": {"post_id": 3, "comment_id": 5},
     "comment.replied": {"post_id": 3, "comment_id": 6, "parent_id": 5},
     "mention": {"post_id": 3, "comment_id": 5},
+    "cameo.requested": {"cameo_id": "c1"},
+    "cameo.approved": {"cameo_id": "c1"},
+    "cameo.revoked": {"cameo_id": "c1"},
+    "cameo.verified": {"cameo_id": "c1"},
+    "cameo.rejected": {"cameo_id": "c1"},
+    "cameo.job_canceled": {"job_id": "7f9c", "cameo_id": "c1"},
+    "cameo.post_taken_down": {"post_id": 3, "cameo_id": "c1"},
 }
 
 

@@ -41,6 +41,13 @@ class RenderSpec(RenderParams):
     source_video_path: Path | None = None  # the source clip of a remix, when the backend can use it
     watermark_text: str | None = None  # e.g. "@handle"; None means no watermark
     metadata: dict[str, str] = field(default_factory=dict)  # written into the MP4 container
+    # Cameos (at most two), in the order asked: each one's reference frame (a local JPEG of the
+    # person, from their verification clip), the name prompts use for them, and the owner's
+    # restrictions the render must honour. Backends that cannot condition on a person must
+    # refuse in `check` rather than render someone else.
+    cameo_image_paths: tuple[Path, ...] = ()
+    cameo_names: tuple[str, ...] = ()
+    cameo_restrictions: tuple[str, ...] = ()
 
     @property
     def frame_count(self) -> int:

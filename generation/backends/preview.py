@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .base import ProgressFn, RenderOutput, RenderParams, RenderSpec
-from .media import save_poster, text_overlay, write_mp4
+from .media import Overlay, save_poster, text_overlay, write_mp4
 
 
 class PreviewBackend:
@@ -39,6 +39,7 @@ class PreviewBackend:
         if spec.image_path is not None:
             base = _mean_colour(spec.image_path, base)
         caption = text_overlay(spec.prompt, w, h, size=max(14, h // 20), anchor="caption")
+        stand_ins = _cameo_stand_ins(spec, w, h)
         radius = max(8, min(w, h) // 10)
         yy, xx = np.mgrid[-radius:radius, -radius:radius]
         disc = np.clip(1.0 - np.sqrt(xx**2 + yy**2) / radius, 0, 1).astype(np.float32)[:, :, None]
@@ -59,6 +60,8 @@ class PreviewBackend:
                 rgb = np.clip(frame, 0, 255).astype(np.uint8)
                 if caption is not None:
                     rgb = caption.apply(rgb)
+                for inset in stand_ins:
+                    rgb = inset.apply(rgb)
                 yield rgb
                 if i % step == 0 or i == n - 1:
                     progress((i + 1) / n)
@@ -76,3 +79,21 @@ def _mean_colour(path: Path, fallback: np.ndarray) -> np.ndarray:
             return np.asarray(img.convert("RGB").resize((1, 1))).reshape(3).astype(np.float32)
     except (OSError, UnidentifiedImageError):
         return fallback
+
+
+def _cameo_stand_ins(spec: RenderSpec, w: int, h: int) -> list[Overlay]:
+    """Each cameo as a visible stand-in: its reference frame in a framed inset along the top,
+    so a preview shows whose likeness a real backend would render."""
+    side = max(16, min(w, h) // 4)
+    insets = []
+    for i, path in enumerate(spec.cameo_image_paths):
+        try:
+            with Image.open(path) as img:
+                thumb = np.asarray(img.convert("RGB").resize((side - 4, side - 4)))
+        except (OSError, UnidentifiedImageError):
+            continue
+        rgba = np.full((side, side, 4), 255, dtype=np.uint8)
+        rgba[2:-2, 2:-2, :3] = thumb
+        x = min(w - side, 8 + i * (side + 8))
+        insets.append(Overlay(rgba, x, min(h - side, 8)))
+    return insets

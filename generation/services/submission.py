@@ -29,6 +29,7 @@ from .. import selectors
 from ..backends import RenderParams, UnsupportedRequest, get_backend
 from ..models import GenerationJob, JobKind, JobStatus
 from ..policy import get_prompt_policy
+from .cameos import cameos_for_submit, job_cameo_ids
 from .state import CANCELED_BY_USER, delete_files, enqueue_on_commit, locked, publish_on_commit, transition
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,11 @@ def _check_image(image: UploadedFile) -> str:
     return digest.hexdigest()
 
 
-def _fingerprint(params: RenderParams, *, source_id: str | None, image_sha: str) -> str:
-    body = json.dumps({**asdict(params), "source": source_id, "image": image_sha}, sort_keys=True, default=str)
+def _fingerprint(params: RenderParams, *, source_id: str | None, image_sha: str,
+                 cameos: list[str] | None = None) -> str:
+    extra = {"cameos": cameos} if cameos is not None else {}
+    body = json.dumps({**asdict(params), "source": source_id, "image": image_sha, **extra}, sort_keys=True,
+                      default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -106,8 +110,10 @@ def _backend_check(params: RenderParams) -> RenderParams:
 
 
 def _validate(user: User, params: RenderParams, *, has_image: bool, source_generation_id: str | None,
-              checked_source: GenerationJob | None) -> GenerationJob | None:
-    """Business rules (shape is the serializer's job). Returns the remix source, if any."""
+              checked_source: GenerationJob | None,
+              cameo_ids: list[Any] | None = None) -> tuple[GenerationJob | None, list[str]]:
+    """Business rules (shape is the serializer's job). Returns the remix source, if any, and the
+    ids of the cameos the job carries (checked: the user may use each of them now)."""
     if not params.prompt.strip() or len(params.prompt) > PROMPT_MAX_LENGTH:
         raise _field_error("prompt", "prompt_length", f"The prompt must be 1-{PROMPT_MAX_LENGTH} characters.")
     entitlements = user_entitlements(user_id=user.pk)
@@ -126,13 +132,19 @@ def _validate(user: User, params: RenderParams, *, has_image: bool, source_gener
         source = checked_source or _own_source(user, source_generation_id)
     elif source_generation_id:
         raise _field_error("source_generation_id", "source_not_allowed", _("Only a remix takes a source."))
-    get_prompt_policy().check(prompt=params.prompt, user_id=user.pk)
-    return source
+    ids = job_cameo_ids(cameo_ids=cameo_ids, source=source)
+    cameos = cameos_for_submit(user_id=user.pk, cameo_ids=ids, lock=False)
+    # A protected name passes only with that person's cameo attached.
+    get_prompt_policy().check(prompt=params.prompt, user_id=user.pk, consented_names=[c.name for c in cameos])
+    return source, ids
 
 
 def _create(user: User, params: RenderParams, *, image: File | None, image_name: str = "", fingerprint: str = "",
             idempotency_key: str | None = None, retry_of: GenerationJob | None = None,
-            source: GenerationJob | None = None) -> GenerationJob:
+            source: GenerationJob | None = None, cameo_ids: list[str] = ()) -> GenerationJob:
+    # Locked: a revocation racing this submit either waits for the job and cancels it, or
+    # commits first and this check refuses.
+    cameos = cameos_for_submit(user_id=user.pk, cameo_ids=list(cameo_ids), lock=True)
     entitlements = user_entitlements(user_id=user.pk)
     job = GenerationJob(
         user=user, kind=params.kind, prompt=params.prompt, style=params.style,
@@ -146,6 +158,8 @@ def _create(user: User, params: RenderParams, *, image: File | None, image_name:
     )
     ledger.credits_reserve(user_id=user.pk, amount=job.cost, reference=job.credit_reference)
     job.save()
+    if cameos:
+        job.cameos.set(cameos)
     if image is not None:
         job.input_image.save(image_name or "input.png", image, save=True)
     enqueue_on_commit(job)
@@ -168,12 +182,14 @@ def generation_submit(
     source_generation_id: str | None = None,
     idempotency_key: str | None = None,
     source_job: GenerationJob | None = None,
+    cameo_ids: list[Any] | None = None,
 ) -> tuple[GenerationJob, bool]:
     """Validate, check the prompt, reserve credits, create the job queued, enqueue after commit.
 
     A remix's source is the user's own job (`source_generation_id`, checked here) or
     `source_job`, a job of anyone's that the caller has checked the user may remix (feed's
     post_remix: visibility, blocks, the author's remix policy).
+    `cameo_ids`: at most two cameos the user may use (None: a remix keeps its source's).
     Returns (job, created). With an Idempotency-Key, the same request returns the
     job it made the first time; the same key with another request is a 409.
     """
@@ -185,7 +201,8 @@ def generation_submit(
     fingerprint = ""
     if idempotency_key:
         source_id = str(source_job.pk) if source_job is not None else source_generation_id
-        fingerprint = _fingerprint(params, source_id=source_id, image_sha=image_sha)
+        fingerprint = _fingerprint(params, source_id=source_id, image_sha=image_sha,
+                                   cameos=sorted(str(c) for c in cameo_ids) if cameo_ids is not None else None)
 
     def replay() -> tuple[GenerationJob, bool] | None:
         existing = GenerationJob.objects.filter(user=user, idempotency_key=idempotency_key).first()
@@ -197,13 +214,13 @@ def generation_submit(
 
     if idempotency_key and (found := replay()):
         return found
-    source = _validate(user, params, has_image=image is not None, source_generation_id=source_generation_id,
-                       checked_source=source_job)
+    source, ids = _validate(user, params, has_image=image is not None, source_generation_id=source_generation_id,
+                            checked_source=source_job, cameo_ids=cameo_ids)
     params = _backend_check(params)
     try:
         with transaction.atomic():
             job = _create(user, params, image=image, image_name=getattr(image, "name", ""), fingerprint=fingerprint,
-                          idempotency_key=idempotency_key, source=source)
+                          idempotency_key=idempotency_key, source=source, cameo_ids=ids)
     except IntegrityError:
         # Two requests with one key raced; the other one's row is committed now.
         if idempotency_key and (found := replay()):
@@ -225,16 +242,17 @@ def generation_retry(*, user: User, job_id: Any, check_source: SourceCheck | Non
     checked_source = check_source(old) if check_source is not None else None
     params = RenderParams(kind=old.kind, prompt=old.prompt, duration_seconds=old.duration_seconds, width=old.width,
                           height=old.height, seed=old.seed, style=old.style)
-    source = _validate(user, params, has_image=bool(old.input_image),
-                       source_generation_id=str(old.source_job_id) if old.source_job_id else None,
-                       checked_source=checked_source)
+    source, ids = _validate(user, params, has_image=bool(old.input_image),
+                            source_generation_id=str(old.source_job_id) if old.source_job_id else None,
+                            checked_source=checked_source,
+                            cameo_ids=[str(pk) for pk in old.cameos.order_by("pk").values_list("pk", flat=True)])
     params = _backend_check(params)
     with transaction.atomic():
         if old.input_image:
             with default_storage.open(old.input_image.name, "rb") as fh:
                 return _create(user, params, image=File(fh), image_name=Path(old.input_image.name).name,
-                               retry_of=old, source=source)
-        return _create(user, params, image=None, retry_of=old, source=source)
+                               retry_of=old, source=source, cameo_ids=ids)
+        return _create(user, params, image=None, retry_of=old, source=source, cameo_ids=ids)
 
 
 @transaction.atomic

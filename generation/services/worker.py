@@ -23,6 +23,7 @@ from .. import selectors
 from ..backends import JobCanceled, PermanentBackendError, RenderSpec, get_backend
 from ..backends.media import generator_metadata, probe
 from ..models import GenerationJob, JobStatus
+from .cameos import cameo_spec_fields, job_cancel_if_consent_lacking
 from .state import CANCELED_BY_USER, delete_files, locked, publish_on_commit, requeue_or_fail, transition
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ def job_start(*, job_id: Any, owner: str) -> StartOutcome:
             requeue_or_fail(job, reason="worker_lost")
             if job.is_terminal:
                 return StartOutcome.GONE
+        if job_cancel_if_consent_lacking(job):  # consent checked again as the render starts
+            return StartOutcome.GONE
         # Serialise starts per user so two workers cannot both take the user's last slot.
         User.objects.select_for_update().filter(pk=job.user_id).first()
         running = GenerationJob.objects.filter(user_id=job.user_id, status=JobStatus.RUNNING).count()
@@ -148,6 +151,7 @@ def _render_spec(job: GenerationJob, workdir: Path) -> RenderSpec:
         width=job.width, height=job.height, fps=job.fps, seed=job.seed, style=job.style,
         image_path=image_path, source_video_path=source_path,
         watermark_text=f"@{job.user.handle}" if job.watermark else None,
+        **cameo_spec_fields(job, workdir),
     )
     return RenderSpec(**fields, metadata=generator_metadata(RenderSpec(**fields), job.backend))
 
