@@ -86,3 +86,17 @@ def market_for_country(country: str) -> Market | None:
     if not country:
         return None
     return next((m for m in Market.objects.all() if country in {c.upper() for c in m.countries}), None)
+
+
+def user_local_date(user: User):
+    """Today in the user's market's time zone (UTC without a market or with an unknown zone)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from django.utils import timezone
+
+    name = user.market.time_zone if getattr(user, "market_id", None) else "UTC"
+    try:
+        zone = ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return timezone.now().astimezone(zone).date()

@@ -25,7 +25,7 @@ from .lockout import account_locked, lockout_clear, lockout_username
 from .models import AuthSession, Block, Device, Follow, Market, User
 from .notifications import notification_retract, notifications_from_actor_delete, notify
 from .realtime import user_sessions_ended_now
-from .selectors import market_for_country, user_handle_taken, users_blocked_between
+from .selectors import market_for_country, user_handle_taken, user_local_date, users_blocked_between
 from .tokens import access_for, token_pair
 
 logger = logging.getLogger(__name__)
@@ -304,9 +304,9 @@ def follow_create(*, follower: User, followee: User) -> Follow:
     if created:
         User.objects.filter(pk=follower.pk).update(following_count=F("following_count") + 1)
         User.objects.filter(pk=followee.pk).update(followers_count=F("followers_count") + 1)
-        # Follows are grouped by (UTC) day in the inbox: "Ana and 12 others followed you".
+        # Follows are grouped by the followee's day (their market's time zone) in the inbox.
         notify(user_id=followee.pk, type="user.followed", actor_id=follower.pk,
-               group_key=f"user.followed:{timezone.now().date().isoformat()}", dedupe_key=_follow_key(follower.pk))
+               group_key=f"user.followed:{user_local_date(followee).isoformat()}", dedupe_key=_follow_key(follower.pk))
     return follow
 
 

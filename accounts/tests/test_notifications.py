@@ -291,3 +291,27 @@ def test_busy_groups_tell_the_socket_once_per_window(events_of, django_capture_o
     told = [e for e in events() if e["type"] == "notification.created"]
     assert len(told) == 1 and told[0]["group_key"] == f"post.liked:{post.pk}"
     assert Notification.objects.filter(user=post.author).count() == 3
+
+
+def test_a_push_to_a_japanese_user_from_a_spanish_users_like_is_japanese(fcm, client_for):
+    from django.utils import translation
+
+    author = UserFactory(locale="ja-JP")
+    fan = UserFactory(locale="es-ES", display_name="Lucía")
+    DeviceFactory(user=author, fcm_token="phone-ja")
+    client_for(author).patch("/api/v1/me/notification-settings", {"settings": {"post.liked": "both"}}, format="json")
+    post = PostFactory(author=author)
+    with translation.override("es"):  # the request that liked was the Spanish user's
+        feed_services.like_create(user=fan, post_id=post.pk)
+    note = Notification.objects.get(user=author)
+
+    assert push_notification.run(note.pk) == 1
+
+    [sent] = fcm.requests
+    with translation.override("ja"):
+        expected = translation.gettext("%(name)s liked your post.") % {"name": "Lucía"}
+    assert sent.message["notification"]["body"] == expected
+    assert expected != "Lucía liked your post."  # a real Japanese text, not the English fallback
+    # The inbox reads in the reader's language too.
+    [group] = client_for(author).get(URL).json()["results"]
+    assert group["body"] == expected
