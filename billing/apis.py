@@ -14,13 +14,14 @@ from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validate
 from config.pagination import NewestFirstCursorPagination
 from config.schema import errors
 
-from . import selectors
+from . import quotas, selectors
 from .serializers import (
     BalanceSerializer,
     CheckoutRequestSerializer,
     CheckoutSessionSerializer,
     CreditEntrySerializer,
     CreditsResponseSerializer,
+    DailyQuotaSerializer,
     EntitlementsSerializer,
     PlanChangeResponseSerializer,
     PlanChangeSerializer,
@@ -102,9 +103,12 @@ class SubscriptionApi(APIView):
     @extend_schema(responses={200: SubscriptionResponseSerializer}, tags=["billing"])
     def get(self, request: Request) -> Response:
         sub = selectors.current_subscription(user_id=request.user.pk)
+        entitlements = selectors.user_entitlements(user_id=request.user.pk)
+        quota = quotas.quota_status(user=request.user, limit=entitlements.daily_generations)
         return Response({
             "subscription": SubscriptionSerializer(sub).data if sub else None,
-            "entitlements": EntitlementsSerializer(selectors.user_entitlements(user_id=request.user.pk)).data,
+            "entitlements": EntitlementsSerializer(entitlements).data,
+            "daily_quota": DailyQuotaSerializer(quota).data,
         })
 
 
