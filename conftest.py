@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-pytest_plugins = ["tests.fakes.fcm", "tests.fakes.s3", "tests.fakes.stripe_server"]
+pytest_plugins = ["tests.fakes.fcm", "tests.fakes.s3", "tests.fakes.stripe_server", "tests.fakes.app_store",
+                  "tests.fakes.google_play"]
 
 
 @pytest.fixture(autouse=True)

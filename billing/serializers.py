@@ -170,3 +170,31 @@ class CreditsResponseSerializer(serializers.Serializer):
 
 class UrlSerializer(serializers.Serializer):
     url = serializers.URLField()
+
+
+class StoreSubscriptionSerializer(serializers.Serializer):
+    store = serializers.CharField(help_text="apple or google")
+    product_id = serializers.CharField()
+    plan = serializers.CharField(source="plan.code", allow_null=True, default=None)
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    grace_until = serializers.DateTimeField(allow_null=True)
+    auto_renew = serializers.BooleanField()
+
+
+class StorePurchaseResponseSerializer(serializers.Serializer):
+    subscription = StoreSubscriptionSerializer()
+    entitlements = EntitlementsSerializer()
+
+
+class AppleTransactionRequestSerializer(serializers.Serializer):
+    signed_transaction = serializers.CharField(max_length=20000, help_text="The StoreKit 2 transaction's JWS.")
+
+
+class GooglePurchaseRequestSerializer(serializers.Serializer):
+    purchase_token = serializers.CharField(max_length=600)
+
+
+class StoreAccountTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Apple appAccountToken / Google obfuscatedExternalAccountId to set "
+                                            "at purchase.")

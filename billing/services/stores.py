@@ -56,6 +56,11 @@ class StoreState:
     paid: bool = True
     refunded: bool = False
     acknowledged: bool = False
+    # Another subscription this one replaced (Google's linkedPurchaseToken): its user carries over.
+    linked_key: str = ""
+    # Plan lots of this store expiring after this moment count toward this period (an
+    # upgrade's top-up); None: a new period, granted in full.
+    top_up_after: datetime | None = None
 
 
 def store_account_token(*, user_id: int) -> str:
@@ -85,14 +90,18 @@ def _grant(sub: StoreSubscription, state: StoreState) -> None:
     plan = sub.plan
     if plan is None or not state.paid or state.refunded or state.expires_at is None or not state.transaction_id:
         return
+    if sub.status == StoreSubscription.Status.REVOKED and sub.latest_transaction_id == state.transaction_id:
+        return  # refunded before its purchase was heard of: nothing to grant
     key = _credit_key(state)
     if CreditLot.objects.filter(user_id=sub.user_id, source=key).exists():
         return
     # An upgrade inside a running period: what this store's open plan lots already gave counts.
-    granted = (CreditLot.objects.filter(user_id=sub.user_id, kind=CreditKind.PLAN, closed_at__isnull=True,
-                                        source__startswith=f"{state.store}:tx:",
-                                        expires_at__gt=state.period_start or timezone.now())
-               .aggregate(total=Sum("amount"))["total"] or 0)
+    granted = 0
+    if state.top_up_after is not None:
+        granted = (CreditLot.objects.filter(user_id=sub.user_id, kind=CreditKind.PLAN, closed_at__isnull=True,
+                                            source__startswith=f"{state.store}:tx:",
+                                            expires_at__gt=state.top_up_after)
+                   .aggregate(total=Sum("amount"))["total"] or 0)
     amount = plan.monthly_credits - granted
     if amount <= 0:
         return
@@ -126,7 +135,9 @@ def store_subscription_apply(*, state: StoreState, user_id: int | None = None) -
     existing = (StoreSubscription.objects.filter(store=state.store, store_key=state.store_key)
                 .values_list("user_id", flat=True).first())
     token_user = _token_user(state.account_token)
-    owner = existing or token_user or user_id
+    linked = (StoreSubscription.objects.filter(store=state.store, store_key=state.linked_key)
+              .values_list("user_id", flat=True).first() if state.linked_key else None)
+    owner = existing or token_user or linked or user_id
     if owner is None:
         # Nobody to give it to yet: the app posts the purchase after buying, and that links it.
         logger.info("billing.store_purchase_unlinked", extra={"store": state.store, "key": state.store_key[:40],
