@@ -29,6 +29,7 @@ def test_plans_in_the_users_currency(client_for, catalogue, settings):
     settings.GENERATION_FREE_CONCURRENT_JOBS = 1
     settings.GENERATION_FREE_MAX_DURATION = 8
     settings.GENERATION_FREE_MAX_SHORT_SIDE = 720
+    settings.GENERATION_FREE_DAILY_QUOTA = 30
 
     response = client_for(UserFactory(country="DE")).get("/api/v1/billing/plans")
 
@@ -39,13 +40,13 @@ def test_plans_in_the_users_currency(client_for, catalogue, settings):
         "plans": [
             {"code": "free", "name": "Free", "monthly_credits": 0, "max_concurrent_jobs": 1,
              "max_duration_seconds": 8, "max_short_side": 720, "queue_priority": 0, "watermark": True,
-             "price": None},
+             "daily_generations": 30, "price": None},
             {"code": "basic", "name": "Basic", "monthly_credits": 500, "max_concurrent_jobs": 2,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 4, "watermark": True,
-             "price": {"currency": "eur", "unit_amount": 899, "interval": "month"}},
+             "daily_generations": 100, "price": {"currency": "eur", "unit_amount": 899, "interval": "month"}},
             {"code": "pro", "name": "Pro", "monthly_credits": 2000, "max_concurrent_jobs": 4,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 8, "watermark": False,
-             "price": {"currency": "eur", "unit_amount": 2699, "interval": "month"}},
+             "daily_generations": 100, "price": {"currency": "eur", "unit_amount": 2699, "interval": "month"}},
         ],
         "packs": [{"code": "credits-300", "name": "300 credits", "credits": 300,
                    "price": {"currency": "eur", "unit_amount": 449}}],
@@ -276,13 +277,17 @@ def test_subscription_of_a_free_user(auth_api, settings):
     settings.GENERATION_FREE_CONCURRENT_JOBS = 1
     settings.GENERATION_FREE_MAX_DURATION = 12
     settings.GENERATION_FREE_MAX_SHORT_SIDE = 720
+    settings.GENERATION_FREE_DAILY_QUOTA = 30
 
     response = auth_api.get("/api/v1/billing/subscription")
 
+    tomorrow = (timezone.now() + timedelta(days=1)).date()
     assert response.json() == {"subscription": None, "entitlements": {
         "plan": "free", "plan_name": "Free", "source": "free", "reason": "No subscription.", "valid_until": None,
+        "store": "", "active_subscriptions": [],
         "monthly_credits": 0, "max_concurrent_jobs": 1, "max_duration_seconds": 12, "max_short_side": 720,
-        "queue_priority": 0, "watermark": True}}
+        "queue_priority": 0, "watermark": True, "daily_generations": 30},
+        "daily_quota": {"limit": 30, "used": 0, "remaining": 30, "resets_at": f"{tomorrow}T00:00:00Z"}}
 
 
 def test_subscription_of_a_subscriber(auth_api, catalogue):
