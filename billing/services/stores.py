@@ -58,8 +58,8 @@ class StoreState:
     acknowledged: bool = False
     # Another subscription this one replaced (Google's linkedPurchaseToken): its user carries over.
     linked_key: str = ""
-    # Plan lots of this store expiring after this moment count toward this period (an
-    # upgrade's top-up); None: a new period, granted in full.
+    # Plan lots of this store expiring inside (top_up_after, expires_at] overlap this period
+    # and count toward it (an upgrade's top-up); None: a new period, granted in full.
     top_up_after: datetime | None = None
 
 
@@ -100,7 +100,8 @@ def _grant(sub: StoreSubscription, state: StoreState) -> None:
     if state.top_up_after is not None:
         granted = (CreditLot.objects.filter(user_id=sub.user_id, kind=CreditKind.PLAN, closed_at__isnull=True,
                                             source__startswith=f"{state.store}:tx:",
-                                            expires_at__gt=state.top_up_after)
+                                            expires_at__gt=state.top_up_after,
+                                            expires_at__lte=state.expires_at)
                    .aggregate(total=Sum("amount"))["total"] or 0)
     amount = plan.monthly_credits - granted
     if amount <= 0:
