@@ -23,6 +23,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.errors import ApplicationError
+from config.parsers import JsonTooDeep, check_json_depth
 
 from ..models import Store, StoreSubscription, WebhookAttempt
 from . import webhooks
@@ -95,10 +96,11 @@ def apple_notification_receive(*, payload: bytes, remote_addr: str = "") -> webh
         return webhooks._audit_rejected(webhooks.WebhookResult(503, WebhookAttempt.Outcome.NOT_CONFIGURED,
                                                                code=exc.code, message=exc.message), **audit)
     try:
+        check_json_depth(payload.decode("utf-8"))
         signed = json.loads(payload)["signedPayload"]
         if not isinstance(signed, str):
             raise TypeError("signedPayload is not a string")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (JsonTooDeep, ValueError, KeyError, TypeError) as exc:
         return webhooks._audit_rejected(webhooks.WebhookResult(
             400, WebhookAttempt.Outcome.MALFORMED, code="payload_invalid",
             message="The body is not an App Store notification."), **audit, detail=repr(exc))

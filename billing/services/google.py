@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from config.errors import ApplicationError
+from config.parsers import JsonTooDeep, check_json_depth
 
 from ..google_api import play_api
 from ..models import Store, StoreSubscription, WebhookAttempt
@@ -102,12 +103,13 @@ def google_notification_receive(*, payload: bytes, authorization: str | None,
             400, outcome, code=code, message="The push is not from our Pub/Sub subscription."), **audit,
             detail=str(exc)[:500])
     try:
+        check_json_depth(payload.decode("utf-8"))
         message = json.loads(payload)["message"]
         message_id = str(message["messageId"])
         data = json.loads(base64.b64decode(message["data"], validate=True))
         if not isinstance(data, dict):
             raise TypeError("data is not an object")
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (JsonTooDeep, ValueError, KeyError, TypeError, binascii.Error) as exc:
         return webhooks._audit(webhooks.WebhookResult(
             400, WebhookAttempt.Outcome.MALFORMED, code="payload_invalid",
             message="The body is not a Pub/Sub push of a Play notification."), **audit, detail=repr(exc))

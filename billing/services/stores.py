@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -78,7 +79,7 @@ def _token_user(token: str) -> int | None:
         return None
     try:
         return StoreAccountToken.objects.filter(token=token).values_list("user_id", flat=True).first()
-    except Exception:  # noqa: BLE001 - Django's UUID lookup raises ValidationError on a non-UUID
+    except ValidationError:  # not a UUID: not a token of ours
         return None
 
 

@@ -369,3 +369,10 @@ def test_a_posted_transaction_that_does_not_verify_is_refused(forgery, auth_api,
 
     assert (response.status_code, response.json()["error"]["code"]) == (400, "transaction_invalid")
     assert snapshot() == before
+
+
+def test_a_body_nested_too_deep_is_refused(app_store):
+    response = APIClient().post(APPLE_URL, data="[" * 5000 + "]" * 5000, content_type="application/json")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "payload_invalid")
+    assert StripeEvent.objects.count() == 0

@@ -269,3 +269,11 @@ def test_without_google_play_configured_the_endpoints_say_so(auth_api, settings)
     assert post_json(auth_api, GOOGLE_PURCHASE_URL, {"purchase_token": "t"}).json()["error"]["code"] == (
         "billing_not_configured")
     assert post_json(APIClient(), GOOGLE_URL, {}).status_code == 503
+
+
+def test_a_push_nested_too_deep_is_refused(google_play):
+    response = APIClient().post(GOOGLE_URL, data="[" * 5000 + "]" * 5000, content_type="application/json",
+                                HTTP_AUTHORIZATION=f"Bearer {google_play.push_token()}")
+
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "payload_invalid")
+    assert StripeEvent.objects.count() == 0
