@@ -61,15 +61,16 @@ def test_purchase_notification_gives_the_plan_and_its_credits(auth_api, app_stor
 def test_renewal_extends_the_plan_and_grants_the_new_period_once(auth_api, app_store, store_plans):
     user = auth_api.user
     first = _bought(auth_api, app_store, days_left=1)
+    ends = _now() + timedelta(days=31)
     renewal = app_store.transaction(product_id="com.example.basic", original_id=first["originalTransactionId"],
                                     purchased=datetime.fromtimestamp(first["expiresDate"] / 1000, tz=UTC),
-                                    expires=_now() + timedelta(days=31))
+                                    expires=ends)
     body = app_store.notification("DID_RENEW", renewal)
     assert post_json(APIClient(), APPLE_URL, body).status_code == 200
     assert post_json(APIClient(), APPLE_URL, body).json()["outcome"] == "duplicate"
 
     assert grants(user) == [(f"apple:tx:{first['transactionId']}", 500), (f"apple:tx:{renewal['transactionId']}", 500)]
-    assert user_entitlements(user_id=user.pk).valid_until == _now() + timedelta(days=31)
+    assert user_entitlements(user_id=user.pk).valid_until == ends
 
 
 def test_upgrade_takes_effect_at_once_and_tops_the_period_up(auth_api, app_store, store_plans):
@@ -210,15 +211,16 @@ def test_renewal_before_the_purchase_ends_in_the_renewed_state(auth_api, app_sto
     token = account_token(auth_api)
     first = app_store.transaction(product_id="com.example.basic", account_token=token,
                                   purchased=_now() - timedelta(days=29), expires=_now() + timedelta(days=1))
+    ends = _now() + timedelta(days=31)
     renewal = app_store.transaction(product_id="com.example.basic", original_id=first["originalTransactionId"],
-                                    account_token=token, expires=_now() + timedelta(days=31),
+                                    account_token=token, expires=ends,
                                     purchased=datetime.fromtimestamp(first["expiresDate"] / 1000, tz=UTC))
     late_purchase = app_store.notification("SUBSCRIBED", first, signed=_now() - timedelta(minutes=5))
     assert _notify(APIClient(), app_store, "DID_RENEW", renewal).status_code == 200
     assert post_json(APIClient(), APPLE_URL, late_purchase).status_code == 200
 
     sub = StoreSubscription.objects.get(user=user)
-    assert (sub.latest_transaction_id, sub.expires_at) == (renewal["transactionId"], _now() + timedelta(days=31))
+    assert (sub.latest_transaction_id, sub.expires_at) == (renewal["transactionId"], ends)
     assert sorted(amount for _, amount in grants(user)) == [500, 500]
 
 
