@@ -163,6 +163,7 @@ def _state(transaction: dict, renewal: dict, *, kind: str = "", subtype: str = "
         # An upgraded-from transaction's period was replaced by the new one's (its credits stay).
         paid=not transaction.get("isUpgraded"),
         top_up_after=_ms(transaction.get("purchaseDate")),
+        by_period=True,
     )
 
 

@@ -62,6 +62,18 @@ class StoreState:
     # Plan lots of this store expiring inside (top_up_after, expires_at] overlap this period
     # and count toward it (an upgrade's top-up); None: a new period, granted in full.
     top_up_after: datetime | None = None
+    # Apple: a state is about one transaction, so a transaction ending earlier than the one held
+    # (a late notification or a restore of an old period) never replaces it. Google: the
+    # fetched state is always today's.
+    by_period: bool = False
+
+
+def _is_newer(sub: StoreSubscription, state: StoreState) -> bool:
+    if sub.state_at is None:
+        return True
+    if state.by_period and sub.expires_at and state.expires_at:
+        return (state.expires_at, state.state_at) >= (sub.expires_at, sub.state_at)
+    return state.state_at >= sub.state_at
 
 
 def store_account_token(*, user_id: int) -> str:
@@ -151,7 +163,7 @@ def store_subscription_apply(*, state: StoreState, user_id: int | None = None) -
                               "transaction": state.transaction_id})
         raise PurchaseLinkedToAnotherAccount("This purchase belongs to another account.")
     sub = _locked_row(state, owner)
-    if sub.state_at is None or state.state_at >= sub.state_at:
+    if _is_newer(sub, state):
         sub.product_id = state.product_id
         sub.plan = selectors.plan_for_store_product(store=state.store, product_id=state.product_id)
         sub.status = state.status

@@ -224,6 +224,26 @@ def test_renewal_before_the_purchase_ends_in_the_renewed_state(auth_api, app_sto
     assert sorted(amount for _, amount in grants(user)) == [500, 500]
 
 
+def test_restoring_an_old_period_does_not_replace_the_current_one(auth_api, app_store, store_plans):
+    user = auth_api.user
+    token = account_token(auth_api)
+    old = app_store.transaction(product_id="com.example.basic", account_token=token,
+                                purchased=_now() - timedelta(days=40), expires=_now() - timedelta(days=10))
+    current = app_store.transaction(product_id="com.example.basic", original_id=old["originalTransactionId"],
+                                    account_token=token,
+                                    purchased=_now() - timedelta(days=10), expires=_now() + timedelta(days=20),
+                                    signed=_now() - timedelta(minutes=5))
+    assert _notify(APIClient(), app_store, "DID_RENEW", current, signed=_now() - timedelta(minutes=5)).status_code == 200
+
+    # A restore posts every transaction, signed now, the old period's too.
+    response = post_json(auth_api, APPLE_TX_URL, {"signed_transaction": app_store.sign(old)})
+
+    assert response.status_code == 200
+    sub = StoreSubscription.objects.get(user=user)
+    assert (sub.latest_transaction_id, sub.status) == (current["transactionId"], "active")
+    assert user_entitlements(user_id=user.pk).plan_code == "basic"
+
+
 def test_refund_heard_before_the_purchase_grants_nothing(auth_api, app_store, store_plans):
     user = auth_api.user
     tx = app_store.transaction(product_id="com.example.basic", account_token=account_token(auth_api),
