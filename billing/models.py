@@ -412,4 +412,7 @@ class CreditMovement(models.Model):
         return f"{self.amount:+d} lot {self.lot_id}"
 
 
-from .entitlement_models import DailyUsage, Store, StoreAccountToken, StoreProduct, StoreSubscription  # noqa: E402,F401,I001
+# App Store / Google Play subscriptions and daily quotas, in their own module (found here by Django).
+from .entitlement_models import (  # noqa: E402,F401,I001
+    DailyUsage, Store, StoreAccountToken, StoreProduct, StoreSubscription,
+)

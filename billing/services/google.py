@@ -97,8 +97,8 @@ def google_notification_receive(*, payload: bytes, authorization: str | None,
     try:
         _verify_push_token(authorization)
     except ValueError as exc:
-        outcome = WebhookAttempt.Outcome.MISSING_SIGNATURE if not authorization else WebhookAttempt.Outcome.BAD_SIGNATURE
-        code = "signature_missing" if not authorization else "signature_invalid"
+        outcome, code = ((WebhookAttempt.Outcome.MISSING_SIGNATURE, "signature_missing") if not authorization
+                         else (WebhookAttempt.Outcome.BAD_SIGNATURE, "signature_invalid"))
         return webhooks._audit_rejected(webhooks.WebhookResult(
             400, outcome, code=code, message="The push is not from our Pub/Sub subscription."), **audit,
             detail=str(exc)[:500])

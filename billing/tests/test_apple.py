@@ -32,8 +32,8 @@ def _notify(client, app_store, kind, tx, **kwargs):
 
 def _bought(auth_api, app_store, *, product="com.example.basic", days_left=30, **kwargs) -> dict:
     token = account_token(auth_api)
-    tx = app_store.transaction(product_id=product, account_token=token, purchased=_now() - timedelta(days=30 - days_left),
-                               expires=_now() + timedelta(days=days_left), **kwargs)
+    tx = app_store.transaction(product_id=product, account_token=token, expires=_now() + timedelta(days=days_left),
+                               purchased=_now() - timedelta(days=30 - days_left), **kwargs)
     assert _notify(APIClient(), app_store, "SUBSCRIBED", tx, subtype="INITIAL_BUY").status_code == 200
     return tx
 
@@ -196,9 +196,7 @@ def test_family_sharing_revoke_ends_the_plan(auth_api, app_store, store_plans):
 def test_consumption_request_is_logged_and_changes_nothing(auth_api, app_store, store_plans, caplog):
     tx = _bought(auth_api, app_store)
     before = snapshot()
-    response = _notify(APIClient(), app_store, "CONSUMPTION_REQUEST", tx)
-
-    assert response.status_code == 200
+    assert _notify(APIClient(), app_store, "CONSUMPTION_REQUEST", tx).status_code == 200
     assert snapshot()[:3] == before[:3]
     assert "billing.apple_consumption_request" in caplog.text
 
@@ -232,8 +230,8 @@ def test_restoring_an_old_period_does_not_replace_the_current_one(auth_api, app_
     current = app_store.transaction(product_id="com.example.basic", original_id=old["originalTransactionId"],
                                     account_token=token,
                                     purchased=_now() - timedelta(days=10), expires=_now() + timedelta(days=20),
-                                    signed=_now() - timedelta(minutes=5))
-    assert _notify(APIClient(), app_store, "DID_RENEW", current, signed=_now() - timedelta(minutes=5)).status_code == 200
+                                    signed=(current_signed := _now() - timedelta(minutes=5)))
+    assert _notify(APIClient(), app_store, "DID_RENEW", current, signed=current_signed).status_code == 200
 
     # A restore posts every transaction, signed now, the old period's too.
     response = post_json(auth_api, APPLE_TX_URL, {"signed_transaction": app_store.sign(old)})
