@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 pytest_plugins = ["tests.fakes.fcm", "tests.fakes.s3", "tests.fakes.smtp", "tests.fakes.stripe_server",
-                  "tests.fakes.translate_api"]
+                  "tests.fakes.translate_api", "tests.fakes.app_store", "tests.fakes.google_play"]
 
 
 @pytest.fixture(autouse=True)

@@ -88,15 +88,19 @@ def market_for_country(country: str) -> Market | None:
     return next((m for m in Market.objects.all() if country in {c.upper() for c in m.countries}), None)
 
 
-def user_local_date(user: User):
-    """Today in the user's market's time zone (UTC without a market or with an unknown zone)."""
+def user_time_zone(user: User):
+    """The user's market's time zone (UTC without a market, or for a zone this host lacks)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from django.utils import timezone
 
     name = user.market.time_zone if getattr(user, "market_id", None) else "UTC"
     try:
-        zone = ZoneInfo(name or "UTC")
+        return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return timezone.now().astimezone(zone).date()
+        return ZoneInfo("UTC")
+
+
+def user_local_date(user: User):
+    """Today where the user is (their market's time zone)."""
+    from django.utils import timezone
+
+    return timezone.now().astimezone(user_time_zone(user)).date()

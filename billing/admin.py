@@ -29,6 +29,7 @@ from .models import (
     PlanChange,
     PlanPrice,
     PlanText,
+    StoreProduct,
     StripeEvent,
     Subscription,
     WebhookAttempt,
@@ -42,7 +43,11 @@ def _entitlements_html(user_id: int):
     rows = [("Plan", f"{e.plan_name} ({e.plan_code})"), ("Why", e.reason), ("Source", e.source),
             ("Valid until", e.valid_until or "-"), ("Concurrent jobs", e.max_concurrent_jobs),
             ("Longest video", f"{e.max_duration_seconds} s"), ("Resolution", f"{e.max_short_side}p"),
-            ("Queue priority", e.queue_priority), ("Watermark", "yes" if e.watermark else "no")]
+            ("Queue priority", e.queue_priority), ("Watermark", "yes" if e.watermark else "no"),
+            ("Generations a day", e.daily_generations or "no limit"), ("Store", e.store or "-"),
+            # More than one line: the user is paying in two stores at once.
+            ("Active subscriptions", "; ".join(f"{a.store} {a.subscription_id} on {a.plan_code} until {a.valid_until}"
+                                               for a in e.active_subscriptions) or "-")]
     return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
 
 
@@ -70,6 +75,13 @@ class PlanPriceInline(admin.TabularInline):
     extra = 1
 
 
+class StoreProductInline(admin.TabularInline):
+    """The App Store / Google Play product ids that sell this plan."""
+
+    model = StoreProduct
+    extra = 1
+
+
 class PackPriceInline(admin.TabularInline):
     model = PackPrice
     extra = 1
@@ -82,7 +94,7 @@ class PlanAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("code", "name")
     readonly_fields = ("created_at", "updated_at")
-    inlines = [PlanTextInline, PlanPriceInline]
+    inlines = [PlanTextInline, PlanPriceInline, StoreProductInline]
 
     @admin.display(description="Prices")
     def prices_list(self, obj):
@@ -140,12 +152,12 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
-    list_display = ("event_id", "type", "status", "attempts", "object_id", "received_at", "processed_at")
-    list_filter = ("status", "type")
+    list_display = ("event_id", "source", "type", "status", "attempts", "object_id", "received_at", "processed_at")
+    list_filter = ("source", "status", "type")
     search_fields = ("=event_id", "=object_id", "type")
     date_hierarchy = "received_at"
     actions = ("replay",)
-    readonly_fields = ("event_id", "type", "status", "attempts", "object_id", "api_version", "livemode",
+    readonly_fields = ("event_id", "source", "type", "status", "attempts", "object_id", "api_version", "livemode",
                        "stripe_created", "received_at", "processed_at", "replayed_by", "last_error", "traceback_pre",
                        "payload_pre")
     fields = readonly_fields
@@ -361,3 +373,6 @@ def dashboard_figures() -> list[Figure]:
         Figure("Webhook requests failing (last day)", attempts,
                f"{reverse('admin:billing_webhookattempt_changelist')}?{query}", alert=attempts > 0),
     ]
+
+
+from . import admin_stores  # noqa: E402,F401 (App Store / Google Play subscriptions)

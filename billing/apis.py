@@ -14,22 +14,28 @@ from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validate
 from config.pagination import NewestFirstCursorPagination
 from config.schema import errors
 
-from . import selectors
+from . import quotas, selectors
 from .serializers import (
     BalanceSerializer,
     CheckoutRequestSerializer,
     CheckoutSessionSerializer,
     CreditEntrySerializer,
     CreditsResponseSerializer,
+    DailyQuotaSerializer,
     EntitlementsSerializer,
     PlanChangeResponseSerializer,
     PlanChangeSerializer,
     PlansResponseSerializer,
     SubscriptionResponseSerializer,
+    StoreAccountTokenSerializer,
+    StorePurchaseResponseSerializer,
+    StoreSubscriptionSerializer,
     SubscriptionSerializer,
     UrlSerializer,
+    AppleTransactionRequestSerializer,
+    GooglePurchaseRequestSerializer,
 )
-from .services import checkout, ledger, webhooks
+from .services import apple, checkout, google, ledger, stores, webhooks
 from .stripe_api import require_stripe
 
 
@@ -103,9 +109,12 @@ class SubscriptionApi(APIView):
     @extend_schema(responses={200: SubscriptionResponseSerializer}, tags=["billing"])
     def get(self, request: Request) -> Response:
         sub = selectors.current_subscription(user_id=request.user.pk)
+        entitlements = selectors.user_entitlements(user_id=request.user.pk)
+        quota = quotas.quota_status(user=request.user, limit=entitlements.daily_generations)
         return Response({
             "subscription": SubscriptionSerializer(sub).data if sub else None,
-            "entitlements": EntitlementsSerializer(selectors.user_entitlements(user_id=request.user.pk)).data,
+            "entitlements": EntitlementsSerializer(entitlements).data,
+            "daily_quota": DailyQuotaSerializer(quota).data,
         })
 
 
@@ -151,3 +160,81 @@ class StripeWebhookApi(APIView):
         if result.http_status == 200:
             return Response({"received": True, "outcome": result.outcome})
         return Response(error_body(result.code, result.message), status=result.http_status)
+
+
+def _webhook_response(result: webhooks.WebhookResult) -> Response:
+    if result.http_status == 200:
+        return Response({"received": True, "outcome": result.outcome})
+    return Response(error_body(result.code, result.message), status=result.http_status)
+
+
+def _store_purchase_response(user_id: int, sub) -> Response:
+    return Response({"subscription": StoreSubscriptionSerializer(sub).data,
+                     "entitlements": EntitlementsSerializer(selectors.user_entitlements(user_id=user_id)).data})
+
+
+class AppleNotificationApi(APIView):
+    """App Store Server Notifications V2; Apple's signature (x5c chain) is the authentication."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses={200: None,
+                                            400: errors("signature_invalid", "payload_invalid"),
+                                            500: errors("webhook_failed"), 503: errors("billing_not_configured")},
+                   tags=["billing"])
+    def post(self, request: Request) -> Response:
+        return _webhook_response(apple.apple_notification_receive(payload=request.body,
+                                                                  remote_addr=client_ip(request) or ""))
+
+
+class AppleTransactionApi(APIView):
+    """The app posts a StoreKit 2 transaction (JWS) after a purchase or restore."""
+
+    @extend_schema(request=AppleTransactionRequestSerializer,
+                   responses={200: StorePurchaseResponseSerializer, 400: errors("transaction_invalid"),
+                              409: errors("purchase_linked_to_another_account"),
+                              503: errors("billing_not_configured")}, tags=["billing"])
+    def post(self, request: Request) -> Response:
+        data = validated(AppleTransactionRequestSerializer, request)
+        sub = apple.apple_transaction_submit(user_id=request.user.pk, signed_transaction=data["signed_transaction"])
+        return _store_purchase_response(request.user.pk, sub)
+
+
+class GoogleNotificationApi(APIView):
+    """Google Play real-time developer notifications, pushed by Pub/Sub with an OIDC token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses={200: None,
+                                            400: errors("signature_missing", "signature_invalid", "payload_invalid"),
+                                            500: errors("webhook_failed"), 503: errors("billing_not_configured")},
+                   tags=["billing"])
+    def post(self, request: Request) -> Response:
+        return _webhook_response(google.google_notification_receive(
+            payload=request.body, authorization=request.headers.get("Authorization"),
+            remote_addr=client_ip(request) or ""))
+
+
+class GooglePurchaseApi(APIView):
+    """The app posts the purchase token after buying a subscription in Google Play."""
+
+    @extend_schema(request=GooglePurchaseRequestSerializer,
+                   responses={200: StorePurchaseResponseSerializer, 400: errors("purchase_invalid"),
+                              409: errors("purchase_linked_to_another_account"),
+                              502: errors("billing_unavailable"), 503: errors("billing_not_configured")},
+                   tags=["billing"])
+    def post(self, request: Request) -> Response:
+        data = validated(GooglePurchaseRequestSerializer, request)
+        sub = google.google_purchase_submit(user_id=request.user.pk, purchase_token=data["purchase_token"])
+        return _store_purchase_response(request.user.pk, sub)
+
+
+class StoreAccountTokenApi(APIView):
+    """The token the app sets on a store purchase (appAccountToken / obfuscatedExternalAccountId)
+    so that the purchase is linked to this account."""
+
+    @extend_schema(responses={200: StoreAccountTokenSerializer}, tags=["billing"])
+    def get(self, request: Request) -> Response:
+        return Response({"token": stores.store_account_token(user_id=request.user.pk)})

@@ -33,6 +33,7 @@ class Plan(models.Model):
     queue_priority = models.PositiveSmallIntegerField(default=5, validators=[MaxValueValidator(9)],
                                                       help_text="0-9, higher runs sooner.")
     removes_watermark = models.BooleanField(default=False)
+    daily_generations = models.PositiveIntegerField(default=100, help_text="Generations a day (0: no limit).")
     # Inactive plans are not sold any more; existing subscribers keep them.
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -268,7 +269,10 @@ class StripeEvent(models.Model):
         IGNORED = "ignored", "Ignored (type not handled)"
         FAILED = "failed", "Failed"
 
+    # Stripe's event id; a store's is prefixed ("apple:<notificationUUID>", "google:<messageId>").
     event_id = models.CharField(max_length=100, unique=True)
+    # Which store sent it: the same storage, lock and replay serve every store.
+    source = models.CharField(max_length=8, default="stripe", db_index=True)
     type = models.CharField(max_length=100, db_index=True)
     api_version = models.CharField(max_length=40, blank=True)
     livemode = models.BooleanField(default=False)
@@ -438,3 +442,9 @@ class CreditMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount:+d} lot {self.lot_id}"
+
+
+# App Store / Google Play subscriptions and daily quotas, in their own module (found here by Django).
+from .entitlement_models import (  # noqa: E402,F401,I001
+    DailyUsage, Store, StoreAccountToken, StoreProduct, StoreSubscription,
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -22,6 +22,8 @@ from .models import (
     PackPrice,
     Plan,
     PlanPrice,
+    StoreProduct,
+    StoreSubscription,
     StripeEvent,
     Subscription,
     WebhookAttempt,
@@ -131,6 +133,12 @@ def packs_on_sale() -> QuerySet[CreditPack]:
     return CreditPack.objects.filter(is_active=True).prefetch_related("prices")
 
 
+def plan_for_store_product(*, store: str, product_id: str) -> Plan | None:
+    """The plan an App Store / Google Play product id sells (StoreProduct, set in the admin)."""
+    row = StoreProduct.objects.select_related("plan").filter(store=store, product_id=product_id).first()
+    return row.plan if row else None
+
+
 def plan_for_price(stripe_price_id: str) -> Plan | None:
     price = PlanPrice.objects.select_related("plan").filter(stripe_price_id=stripe_price_id).first()
     return price.plan if price else None
@@ -147,6 +155,7 @@ class PlanLimits:
     max_short_side: int
     queue_priority: int  # higher runs sooner, 0-9
     watermark: bool
+    daily_generations: int  # generations a day; 0: no limit
 
 
 def plan_limits(plan: Plan | None) -> PlanLimits:
@@ -155,10 +164,12 @@ def plan_limits(plan: Plan | None) -> PlanLimits:
     if plan is None:
         return PlanLimits(monthly_credits=0, max_concurrent_jobs=settings.GENERATION_FREE_CONCURRENT_JOBS,
                           max_duration_seconds=settings.GENERATION_FREE_MAX_DURATION,
-                          max_short_side=settings.GENERATION_FREE_MAX_SHORT_SIDE, queue_priority=0, watermark=True)
+                          max_short_side=settings.GENERATION_FREE_MAX_SHORT_SIDE, queue_priority=0, watermark=True,
+                          daily_generations=settings.GENERATION_FREE_DAILY_QUOTA)
     return PlanLimits(monthly_credits=plan.monthly_credits, max_concurrent_jobs=plan.max_concurrent_jobs,
                       max_duration_seconds=plan.max_duration_seconds, max_short_side=plan.max_short_side,
-                      queue_priority=plan.queue_priority, watermark=not plan.removes_watermark)
+                      queue_priority=plan.queue_priority, watermark=not plan.removes_watermark,
+                      daily_generations=plan.daily_generations)
 
 
 def _price_data(price: PlanPrice | PackPrice, **extra) -> dict:
@@ -221,6 +232,17 @@ def current_subscription(*, user_id: int) -> Subscription | None:
 
 
 @dataclass(frozen=True)
+class ActiveSubscription:
+    """One subscription that entitles the user now, in any store (two at once are shown)."""
+
+    store: str  # stripe, apple or google
+    subscription_id: str
+    plan_code: str
+    status: str
+    valid_until: datetime | None
+
+
+@dataclass(frozen=True)
 class Entitlements(PlanLimits):
     """What a user may do now, and why (for staff and support)."""
 
@@ -233,6 +255,10 @@ class Entitlements(PlanLimits):
     subscription_id: str = ""
     # Until when these hold without Stripe telling us more (period end, grace end); None for free.
     valid_until: datetime | None = None
+    # Which store the winning subscription is in ("" when free).
+    store: str = ""
+    # Every subscription entitling the user now, best first (more than one: the user pays twice).
+    active_subscriptions: tuple[ActiveSubscription, ...] = ()
 
 
 def free_entitlements(reason: str, subscription_id: str = "") -> Entitlements:
@@ -242,7 +268,7 @@ def free_entitlements(reason: str, subscription_id: str = "") -> Entitlements:
 def _paid(plan: Plan, *, source: str, reason: str, sub: Subscription, valid_until: datetime | None) -> Entitlements:
     return Entitlements(
         **asdict(plan_limits(plan)), tier=plan.code, plan_code=plan.code, plan_name=plan.name, source=source,
-        reason=reason, subscription_id=sub.stripe_subscription_id, valid_until=valid_until,
+        reason=reason, subscription_id=sub.stripe_subscription_id, valid_until=valid_until, store="stripe",
     )
 
 
@@ -260,11 +286,60 @@ def _fmt(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "an unknown date"
 
 
+# Store subscription states that entitle, and what they are called as an entitlement source.
+_STORE_ENTITLED = {StoreSubscription.Status.ACTIVE: "subscription", StoreSubscription.Status.CANCELED: "subscription",
+                   StoreSubscription.Status.GRACE: "grace"}
+
+
+def _store_entitlements(sub: StoreSubscription, now: datetime) -> Entitlements | None:
+    """A store subscription's entitlement, or None: the store's own state decides (active,
+    canceled but not yet expired, in the store's billing grace), never past its end."""
+    source = _STORE_ENTITLED.get(sub.status)
+    until = sub.grace_until if sub.status == StoreSubscription.Status.GRACE else sub.expires_at
+    if source is None or sub.plan is None or until is None or until <= now:
+        return None
+    store = StoreSubscription._meta.get_field("store").choices
+    label = dict(store).get(sub.store, sub.store)
+    return Entitlements(
+        **asdict(plan_limits(sub.plan)), tier=sub.plan.code, plan_code=sub.plan.code, plan_name=sub.plan.name,
+        source=source, store=sub.store, subscription_id=sub.store_key[:100], valid_until=until,
+        reason=f"{label} subscription on {sub.plan.code} is {sub.status} until {_fmt(until)}.",
+    )
+
+
 def user_entitlements(*, user_id: int, now: datetime | None = None) -> Entitlements:
-    """What the user is entitled to now, derived from their subscription as Stripe last told us:
-    paid while active or trialing, paid for BILLING_GRACE_DAYS after the period a failed
-    payment was for began (past due), free otherwise."""
+    """What the user is entitled to now, from every store: the best active subscription wins
+    (higher plan rank, then the later end); the others are listed beside it."""
     now = now or timezone.now()
+    candidates: list[tuple[int, Entitlements]] = []
+    stripe = _stripe_entitlements(user_id=user_id, now=now)
+    if stripe.tier != "free":
+        candidates.append((_plan_rank(stripe.plan_code), stripe))
+    for sub in StoreSubscription.objects.filter(user_id=user_id).select_related("plan"):
+        ent = _store_entitlements(sub, now)
+        if ent is not None:
+            candidates.append((sub.plan.rank, ent))
+    if not candidates:
+        return stripe
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    candidates.sort(key=lambda c: (c[0], c[1].valid_until or far), reverse=True)
+    listed = tuple(ActiveSubscription(store=e.store, subscription_id=e.subscription_id, plan_code=e.plan_code,
+                                      status=e.source, valid_until=e.valid_until) for _, e in candidates)
+    best = candidates[0][1]
+    if len(listed) > 1:
+        others = ", ".join(f"{a.store} {a.plan_code}" for a in listed[1:])
+        best = replace(best, reason=f"{best.reason} Also active: {others}.")
+    return replace(best, active_subscriptions=listed)
+
+
+def _plan_rank(code: str) -> int:
+    return Plan.objects.filter(code=code).values_list("rank", flat=True).first() or 0
+
+
+def _stripe_entitlements(*, user_id: int, now: datetime) -> Entitlements:
+    """The entitlement of the user's Stripe subscription as Stripe last told us: paid while
+    active or trialing, paid for BILLING_GRACE_DAYS after the period a failed payment was for
+    began (past due), free otherwise."""
     sub = current_subscription(user_id=user_id)
     if sub is None:
         return free_entitlements("No subscription.")

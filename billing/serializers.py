@@ -41,6 +41,7 @@ class PlanLimitsSerializer(serializers.Serializer):
     max_short_side = serializers.IntegerField()
     queue_priority = serializers.IntegerField()
     watermark = serializers.BooleanField()
+    daily_generations = serializers.IntegerField(help_text="Generations a day; 0: no limit.")
 
 
 class CatalogueItemSerializer(serializers.Serializer):
@@ -106,12 +107,22 @@ class PlanChangeResponseSerializer(serializers.Serializer):
 
 
 # A base only so that these fields come before the limits (see PlanOutSerializer).
+class ActiveSubscriptionSerializer(serializers.Serializer):
+    store = serializers.CharField(help_text="stripe, apple or google")
+    subscription_id = serializers.CharField()
+    plan = serializers.CharField(source="plan_code")
+    status = serializers.CharField(help_text="subscription or grace")
+    valid_until = serializers.DateTimeField(allow_null=True)
+
+
 class _EntitlementsBasisSerializer(serializers.Serializer):
     plan = serializers.CharField(source="plan_code")
     plan_name = serializers.CharField()
     source = serializers.CharField(help_text="free, subscription or grace")
     reason = serializers.CharField()
     valid_until = serializers.DateTimeField(allow_null=True)
+    store = serializers.CharField(help_text="stripe, apple, google; empty when free")
+    active_subscriptions = ActiveSubscriptionSerializer(many=True)
 
 
 # selectors.Entitlements: the plan, why the user has it, until when, and its limits.
@@ -119,9 +130,17 @@ class EntitlementsSerializer(_EntitlementsBasisSerializer, PlanLimitsSerializer)
     pass
 
 
+class DailyQuotaSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(help_text="0: no limit")
+    used = serializers.IntegerField()
+    remaining = serializers.IntegerField(allow_null=True)
+    resets_at = serializers.DateTimeField()
+
+
 class SubscriptionResponseSerializer(serializers.Serializer):
     subscription = SubscriptionSerializer(allow_null=True)
     entitlements = EntitlementsSerializer()
+    daily_quota = DailyQuotaSerializer()
 
 
 class ExpiringSerializer(serializers.Serializer):
@@ -158,3 +177,31 @@ class CreditsResponseSerializer(serializers.Serializer):
 
 class UrlSerializer(serializers.Serializer):
     url = serializers.URLField()
+
+
+class StoreSubscriptionSerializer(serializers.Serializer):
+    store = serializers.CharField(help_text="apple or google")
+    product_id = serializers.CharField()
+    plan = serializers.CharField(source="plan.code", allow_null=True, default=None)
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    grace_until = serializers.DateTimeField(allow_null=True)
+    auto_renew = serializers.BooleanField()
+
+
+class StorePurchaseResponseSerializer(serializers.Serializer):
+    subscription = StoreSubscriptionSerializer()
+    entitlements = EntitlementsSerializer()
+
+
+class AppleTransactionRequestSerializer(serializers.Serializer):
+    signed_transaction = serializers.CharField(max_length=20000, help_text="The StoreKit 2 transaction's JWS.")
+
+
+class GooglePurchaseRequestSerializer(serializers.Serializer):
+    purchase_token = serializers.CharField(max_length=600)
+
+
+class StoreAccountTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Apple appAccountToken / Google obfuscatedExternalAccountId to set "
+                                            "at purchase.")

@@ -9,4 +9,9 @@ urlpatterns = [
     path("billing/subscription", apis.SubscriptionApi.as_view(), name="billing-subscription"),
     path("billing/credits", apis.CreditsApi.as_view(), name="billing-credits"),
     path("billing/stripe/webhook", apis.StripeWebhookApi.as_view(), name="billing-stripe-webhook"),
+    path("billing/apple/notifications", apis.AppleNotificationApi.as_view(), name="billing-apple-notifications"),
+    path("billing/apple/transactions", apis.AppleTransactionApi.as_view(), name="billing-apple-transactions"),
+    path("billing/google/notifications", apis.GoogleNotificationApi.as_view(), name="billing-google-notifications"),
+    path("billing/google/purchases", apis.GooglePurchaseApi.as_view(), name="billing-google-purchases"),
+    path("billing/store-account-token", apis.StoreAccountTokenApi.as_view(), name="billing-store-account-token"),
 ]

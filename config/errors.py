@@ -65,9 +65,12 @@ class TooManyRequests(ApplicationError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     code = "throttled"
 
-    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = max(1, int(retry_after))
+        # More machine-readable keys of the error (e.g. a quota's `resets_at`).
+        self.extra = extra or {}
 
 
 # DRF exception class -> stable code. DRF's own default codes are mostly fine;
@@ -129,6 +132,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, TooManyRequests):
         body = error_body(exc.code, exc.message)
         body["error"]["retry_after"] = exc.retry_after
+        body["error"].update(exc.extra)
         return Response(body, status=exc.status_code, headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)

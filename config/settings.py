@@ -388,6 +388,29 @@ BILLING_COUNTRY_CURRENCIES = env.json("BILLING_COUNTRY_CURRENCIES", default={
     "GB": "gbp", "JP": "jpy", "IN": "inr", "BR": "brl", "MX": "mxn", "CA": "cad", "AU": "aud", "KR": "krw",
     "ID": "idr", "TR": "try",
 })
+# Generations a free user may start a day (plans set their own; 0: no limit).
+GENERATION_FREE_DAILY_QUOTA = env.int("GENERATION_FREE_DAILY_QUOTA", default=30)
+
+# --- Billing (App Store) -----------------------------------------------------------------
+# APPLE_BUNDLE_ID switches the App Store on. Root certificates: paths (DER or PEM), comma-separated.
+APPLE_BUNDLE_ID = env.str("APPLE_BUNDLE_ID", default="")
+APPLE_APP_APPLE_ID = env.int("APPLE_APP_APPLE_ID", default=0)  # required when the environment is Production
+APPLE_ENVIRONMENT = env.str("APPLE_ENVIRONMENT", default="Production")  # Production or Sandbox
+APPLE_ROOT_CERTIFICATES = env.list("APPLE_ROOT_CERTIFICATES", default=[])
+# OCSP revocation checks of the chain (outbound calls to Apple on each new chain).
+APPLE_ONLINE_CHECKS = env.bool("APPLE_ONLINE_CHECKS", default=False)
+
+# --- Billing (Google Play) ---------------------------------------------------------------
+# GOOGLE_PLAY_PACKAGE_NAME switches Google Play on.
+GOOGLE_PLAY_PACKAGE_NAME = env.str("GOOGLE_PLAY_PACKAGE_NAME", default="")
+GOOGLE_PLAY_SERVICE_ACCOUNT_FILE = env.str("GOOGLE_PLAY_SERVICE_ACCOUNT_FILE", default="")
+# Where the Play Developer API is reached: Google's unless a local fake (tests, development).
+GOOGLE_PLAY_API_URL = env.str("GOOGLE_PLAY_API_URL", default="")
+# The Pub/Sub push subscription's OIDC token: its audience and the service account that signs it.
+GOOGLE_PUBSUB_AUDIENCE = env.str("GOOGLE_PUBSUB_AUDIENCE", default="")
+GOOGLE_PUBSUB_SERVICE_ACCOUNT = env.str("GOOGLE_PUBSUB_SERVICE_ACCOUNT", default="")
+GOOGLE_PUBSUB_CERTS_URL = env.str("GOOGLE_PUBSUB_CERTS_URL", default="https://www.googleapis.com/oauth2/v1/certs")
+
 # Seconds between sweeps that close expired plan credits (reads and ledger writes also do it lazily).
 BILLING_EXPIRE_INTERVAL = env.int("BILLING_EXPIRE_INTERVAL", default=300)
 

@@ -36,7 +36,8 @@ class GenerationListCreateApi(APIView):
                                                                403: errors("plan_limit"),
                                                                404: errors("source_not_found"),
                                                                409: errors("source_not_ready"),
-                                                               422: errors("prompt_rejected")},
+                                                               422: errors("prompt_rejected"),
+                                                               429: errors("daily_quota_reached")},
                    tags=["generations"])
     def post(self, request: Request) -> Response:
         key = idempotency_key(request)

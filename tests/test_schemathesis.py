@@ -52,8 +52,8 @@ def bearer(user) -> dict[str, str]:
 @settings(max_examples=10, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
-def test_operation(case, bearer, in_test_transaction, stripe_fake):
-    # Billing on, against the local Stripe fake: without it its endpoints are a 503 by design.
+def test_operation(case, bearer, in_test_transaction, stripe_fake, app_store, google_play):
+    # Billing on, against the local Stripe fake and stores: without them their endpoints are a 503 by design.
     case.call_and_validate(headers=bearer, checks=CHECKS)
 
 

@@ -225,6 +225,10 @@ def charge_refunded(*, charge_id: str) -> CreditEntry | None:
         return None
     ours = CheckoutSession.objects.filter(kind=CheckoutSession.Kind.PACK, stripe_payment_intent_id=intent).first()
     if ours is None:
+        paid = plain(client.v1.invoice_payments.list(params={"payment": {"type": "payment_intent",
+                                                                          "payment_intent": intent}, "limit": 1}))
+        if paid["data"]:
+            return _invoice_refunded(charge, invoice_id=paid["data"][0]["invoice"])
         # The refund may be processed before the purchase's own event: complete it from Stripe first.
         for session in plain(client.v1.checkout.sessions.list(params={"payment_intent": intent, "limit": 1}))["data"]:
             checkout_completed(session=session)
@@ -243,4 +247,18 @@ def charge_refunded(*, charge_id: str) -> CreditEntry | None:
         user_id=ours.user_id, source=f"pack:{ours.pk}", refunded_fraction=(refunded, int(charge["amount"])),
         key=f"clawback:{charge['id']}:{refunded}",
         reason=f"Refund of credit pack {ours.pack.code if ours.pack else ''} (charge {charge['id']}).",
+    )
+
+
+def _invoice_refunded(charge: dict, *, invoice_id: str) -> CreditEntry | None:
+    """A subscription invoice's charge was refunded: claw back the refunded share of that
+    period's plan credits (lot `invoice:<id>`), only what is still unspent."""
+    customer = _locked_customer(stripe_customer_id=charge.get("customer") or "")
+    refunded = int(charge.get("amount_refunded") or 0)
+    if customer is None or not refunded:
+        logger.info("billing.invoice_refund_ignored", extra={"charge": charge["id"], "invoice": invoice_id})
+        return None
+    return ledger.credits_clawback(
+        user_id=customer.user_id, source=f"invoice:{invoice_id}", refunded_fraction=(refunded, int(charge["amount"])),
+        key=f"clawback:{charge['id']}:{refunded}", reason=f"Refund of invoice {invoice_id} (charge {charge['id']}).",
     )

@@ -155,25 +155,41 @@ def stripe_webhook_receive(*, payload: bytes, signature: str | None, remote_addr
 
 
 def _store(event: dict) -> StripeEvent:
-    """Insert the event unless it is there (autocommit, so concurrent copies see it at once)."""
     obj = event["data"]["object"]
-    defaults = {
-        "type": event["type"],
-        "api_version": str(event.get("api_version") or "")[:40],
-        "livemode": bool(event.get("livemode")),
-        "object_id": str(obj.get("id") or "")[:100] if isinstance(obj, dict) else "",
-        "stripe_created": datetime.fromtimestamp(int(event["created"]), tz=UTC) if event.get("created") else None,
-        "payload": event,
-    }
+    return event_store(
+        event_id=event["id"], source="stripe", type=event["type"],
+        object_id=str(obj.get("id") or "") if isinstance(obj, dict) else "",
+        created=datetime.fromtimestamp(int(event["created"]), tz=UTC) if event.get("created") else None,
+        payload=event, api_version=str(event.get("api_version") or ""), livemode=bool(event.get("livemode")),
+    )
+
+
+def event_store(*, event_id: str, source: str, type: str, object_id: str, payload: dict,
+                created: datetime | None = None, api_version: str = "", livemode: bool = False) -> StripeEvent:
+    """Insert a verified notification of any store unless it is there (autocommit, so
+    concurrent copies see it at once). The stores' notifications use it too."""
+    defaults = {"source": source, "type": type[:100], "api_version": api_version[:40], "livemode": livemode,
+                "object_id": object_id[:100], "stripe_created": created, "payload": payload}
     try:
-        stored, __ = StripeEvent.objects.get_or_create(event_id=event["id"], defaults=defaults)
+        stored, __ = StripeEvent.objects.get_or_create(event_id=event_id, defaults=defaults)
     except IntegrityError:
-        stored = StripeEvent.objects.get(event_id=event["id"])
+        stored = StripeEvent.objects.get(event_id=event_id)
     return stored
 
 
+def _handler_for(event: StripeEvent) -> Callable[[], object] | None:
+    """What processes a stored event: Stripe's handler by type, a store's by source."""
+    if event.source == "stripe":
+        handler = HANDLERS.get(event.type)
+        return None if handler is None else (lambda: handler(event.payload["data"]["object"]))
+    from .stores import store_handler  # the stores build on this module
+
+    handle = store_handler(event.source)
+    return None if handle is None else (lambda: handle(event.payload))
+
+
 def stripe_event_process(*, event_id: str, force: bool = False, staff_id: int | None = None) -> WebhookResult:
-    """Process a stored event once (or again with `force`, for a staff replay)."""
+    """Process a stored event once (or again with `force`, for a staff replay), of any store."""
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update().get(event_id=event_id)
         done = (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED)
@@ -181,7 +197,7 @@ def stripe_event_process(*, event_id: str, force: bool = False, staff_id: int | 
             return WebhookResult(200, WebhookAttempt.Outcome.DUPLICATE, event_id=event_id)
         event.attempts += 1
         event.replayed_by_id = staff_id or event.replayed_by_id
-        handler = HANDLERS.get(event.type)
+        handler = _handler_for(event)
         if handler is None:
             event.status = StripeEvent.Status.IGNORED
             event.processed_at = timezone.now()
@@ -189,7 +205,7 @@ def stripe_event_process(*, event_id: str, force: bool = False, staff_id: int | 
             return WebhookResult(200, WebhookAttempt.Outcome.IGNORED, event_id=event_id)
         try:
             with transaction.atomic():
-                handler(event.payload["data"]["object"])
+                handler()
         # Any failure of a handler, whatever it is, must be recorded and answered with a
         # 5xx so Stripe retries: this is the boundary where it stops propagating.
         except Exception as exc:  # noqa: BLE001

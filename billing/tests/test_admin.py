@@ -14,6 +14,7 @@ from billing.models import (
     CreditEntry,
     Plan,
     PlanPrice,
+    StoreProduct,
     StripeEvent,
     Subscription,
     WebhookAttempt,
@@ -52,7 +53,11 @@ def test_staff_create_a_plan_with_prices_per_currency(admin_client):
     response = admin_client.post(reverse("admin:billing_plan_add"), {
         "code": "max", "name": "Max", "rank": 3, "monthly_credits": 5000, "max_concurrent_jobs": 8,
         "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 9, "removes_watermark": "on",
-        "is_active": "on",
+        "daily_generations": 500, "is_active": "on",
+        "store_products-TOTAL_FORMS": 2, "store_products-INITIAL_FORMS": 0, "store_products-MIN_NUM_FORMS": 0,
+        "store_products-MAX_NUM_FORMS": 1000,
+        "store_products-0-store": "apple", "store_products-0-product_id": "com.example.max.monthly",
+        "store_products-1-store": "google", "store_products-1-product_id": "max_monthly",
         "prices-TOTAL_FORMS": 2, "prices-INITIAL_FORMS": 0, "prices-MIN_NUM_FORMS": 0, "prices-MAX_NUM_FORMS": 1000,
         "prices-0-currency": "usd", "prices-0-unit_amount": 4999, "prices-0-stripe_price_id": "price_max_usd",
         "prices-1-currency": "eur", "prices-1-unit_amount": 4499, "prices-1-stripe_price_id": "price_max_eur",
@@ -66,6 +71,9 @@ def test_staff_create_a_plan_with_prices_per_currency(admin_client):
         ("eur", 4499, "price_max_eur"), ("usd", 4999, "price_max_usd")]
     assert list(plan.texts.values_list("language", "name", "description")) == [
         ("pt-br", "Máximo", "Para quem cria todo dia.")]
+    assert sorted(StoreProduct.objects.filter(plan=plan).values_list("store", "product_id")) == [
+        ("apple", "com.example.max.monthly"), ("google", "max_monthly")]
+    assert plan.daily_generations == 500
 
 
 def test_replay_of_a_failed_event_processes_it_once(admin_client, staff, catalogue, stripe_fake, auth_api, deliver):

@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
 from billing import services as ledger
+from billing.quotas import quota_consume
 from billing.selectors import generation_cost, user_entitlements
 from config.errors import ApplicationError, Conflict
 
@@ -156,6 +157,7 @@ def _create(user: User, params: RenderParams, *, image: File | None, image_name:
         priority=entitlements.queue_priority, watermark=entitlements.watermark,
         idempotency_key=idempotency_key, request_fingerprint=fingerprint, enqueued_at=timezone.now(),
     )
+    quota_consume(user=user, limit=entitlements.daily_generations)
     ledger.credits_reserve(user_id=user.pk, amount=job.cost, reference=job.credit_reference)
     job.save()
     if cameos:

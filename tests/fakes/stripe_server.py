@@ -15,6 +15,7 @@ objects and no Idempotency-Key handling, and it answers with pre-basil shapes.
     POST   /v1/billing_portal/sessions
     GET    /v1/subscriptions/{id}                 POST /v1/subscriptions/{id} (update)
     DELETE /v1/subscriptions/{id} (cancel now)
+    GET    /v1/invoice_payments?payment[payment_intent]=  (the invoice a payment paid)
     GET    /v1/invoices/{id}  /v1/charges/{id}  /v1/payment_intents/{id}  /v1/prices/{id}
     POST   /v1/refunds
     POST   /v1/accounts (Connect Express)             GET /v1/accounts/{id}
@@ -612,6 +613,14 @@ class FakeStripe:
                 session["status"] = "expired"
                 self._emit("checkout.session.expired", session)
                 return session
+            if method == "GET" and parts == ["invoice_payments"]:
+                # Which invoice a payment paid (a charge names no invoice since API 2025-03-31).
+                wanted = (params.get("payment") or {}).get("payment_intent")
+                data = [{"id": f"inpay_{inv['id']}", "object": "invoice_payment", "invoice": inv["id"], **pay,
+                         "amount_paid": inv["amount_paid"], "currency": inv["currency"]}
+                        for inv in self.objects.values() if inv["object"] == "invoice"
+                        for pay in inv["payments"]["data"] if pay["payment"].get("payment_intent") == wanted]
+                return {"object": "list", "data": data, "has_more": False, "url": "/v1/invoice_payments"}
             if method == "POST" and parts == ["billing_portal", "sessions"]:
                 return self._portal_session(params)
             if method == "POST" and parts == ["refunds"]:
