@@ -253,6 +253,21 @@ GENERATION_REMOTE_MODEL = env.str("GENERATION_REMOTE_MODEL", default="sora-2")
 GENERATION_REMOTE_TIMEOUT = env.float("GENERATION_REMOTE_TIMEOUT", default=30.0)
 GENERATION_REMOTE_POLL_INTERVAL = env.float("GENERATION_REMOTE_POLL_INTERVAL", default=2.0)
 GENERATION_REMOTE_MAX_WAIT = env.float("GENERATION_REMOTE_MAX_WAIT", default=600.0)
+# Routing (generation.services.providers): JSON {kind or "*": {plan code or "*": [backend, fallback, ...]}};
+# empty: every job goes to GENERATION_BACKEND.
+GENERATION_ROUTES = env.json("GENERATION_ROUTES", default={})
+# Circuit breaker per backend: this many transient failures within the window skip it for the cool-down.
+GENERATION_BREAKER_FAILURES = env.int("GENERATION_BREAKER_FAILURES", default=5)
+GENERATION_BREAKER_WINDOW = env.int("GENERATION_BREAKER_WINDOW", default=300)
+GENERATION_BREAKER_COOLDOWN = env.int("GENERATION_BREAKER_COOLDOWN", default=600)
+# A provider whose quota is spent is skipped this long (or until staff resolve its alert).
+GENERATION_QUOTA_COOLDOWN = env.int("GENERATION_QUOTA_COOLDOWN", default=6 * 3600)
+# Longest Retry-After a provider may make a job wait before its next try, seconds.
+GENERATION_RETRY_AFTER_MAX = env.int("GENERATION_RETRY_AFTER_MAX", default=3600)
+# What the providers charge us, USD per second of video, JSON {"backend/model": rate}; merged over the defaults.
+GENERATION_PROVIDER_COSTS = env.json("GENERATION_PROVIDER_COSTS", default={})
+# What one credit is worth to us in USD, for the admin's margin table.
+GENERATION_CREDIT_VALUE_USD = env.float("GENERATION_CREDIT_VALUE_USD", default=0.01)
 
 # Generation limits of the free tier (paid plans come from billing plans).
 GENERATION_FREE_CONCURRENT_JOBS = env.int("GENERATION_FREE_CONCURRENT_JOBS", default=1)

@@ -25,9 +25,10 @@ from billing.selectors import generation_cost, user_entitlements
 from config.errors import ApplicationError, Conflict
 
 from .. import selectors
-from ..backends import RenderParams, UnsupportedRequest, get_backend
+from ..backends import RenderParams, UnsupportedRequest
 from ..models import GenerationJob, JobKind, JobStatus
 from ..policy import get_prompt_policy
+from . import providers
 from .state import CANCELED_BY_USER, delete_files, enqueue_on_commit, locked, publish_on_commit, transition
 
 logger = logging.getLogger(__name__)
@@ -96,10 +97,12 @@ def _own_source(user: User, source_generation_id: str | None) -> GenerationJob:
     return source
 
 
-def _backend_check(params: RenderParams) -> RenderParams:
-    """What the backend that will serve the job can render (sizes, durations, kinds), before any charge."""
+def _backend_check(user: User, params: RenderParams) -> tuple[RenderParams, list[str]]:
+    """What the backend that will serve the job can render (sizes, durations, kinds), before any
+    charge, and the route: that backend, then the fallbacks that take the request as it is."""
+    plan_code = user_entitlements(user_id=user.pk).plan_code
     try:
-        return get_backend().check(params)
+        return providers.route_plan(kind=params.kind, plan_code=plan_code, params=params)
     except UnsupportedRequest as exc:
         raise _field_error(exc.field, exc.code, str(exc)) from exc
 
@@ -129,7 +132,8 @@ def _validate(user: User, params: RenderParams, *, has_image: bool, source_gener
     return source
 
 
-def _create(user: User, params: RenderParams, *, image: File | None, image_name: str = "", fingerprint: str = "",
+def _create(user: User, params: RenderParams, *, route: list[str], image: File | None, image_name: str = "",
+            fingerprint: str = "",
             idempotency_key: str | None = None, retry_of: GenerationJob | None = None,
             source: GenerationJob | None = None) -> GenerationJob:
     entitlements = user_entitlements(user_id=user.pk)
@@ -137,7 +141,8 @@ def _create(user: User, params: RenderParams, *, image: File | None, image_name:
         user=user, kind=params.kind, prompt=params.prompt, style=params.style,
         duration_seconds=params.duration_seconds, width=params.width, height=params.height,
         fps=settings.GENERATION_FPS, seed=params.seed if params.seed is not None else random.randrange(2**31),
-        source_job=source, retry_of=retry_of, backend=settings.GENERATION_BACKEND,
+        source_job=source, retry_of=retry_of, backend=route[0], route=route, plan_code=entitlements.plan_code,
+        provider_model=providers.backend_model(route[0]),
         cost=generation_cost(kind=params.kind, duration_seconds=params.duration_seconds, width=params.width,
                              height=params.height),
         priority=entitlements.queue_priority, watermark=entitlements.watermark,
@@ -198,11 +203,11 @@ def generation_submit(
         return found
     source = _validate(user, params, has_image=image is not None, source_generation_id=source_generation_id,
                        checked_source=source_job)
-    params = _backend_check(params)
+    params, route = _backend_check(user, params)
     try:
         with transaction.atomic():
-            job = _create(user, params, image=image, image_name=getattr(image, "name", ""), fingerprint=fingerprint,
-                          idempotency_key=idempotency_key, source=source)
+            job = _create(user, params, route=route, image=image, image_name=getattr(image, "name", ""),
+                          fingerprint=fingerprint, idempotency_key=idempotency_key, source=source)
     except IntegrityError:
         # Two requests with one key raced; the other one's row is committed now.
         if idempotency_key and (found := replay()):
@@ -227,13 +232,13 @@ def generation_retry(*, user: User, job_id: Any, check_source: SourceCheck | Non
     source = _validate(user, params, has_image=bool(old.input_image),
                        source_generation_id=str(old.source_job_id) if old.source_job_id else None,
                        checked_source=checked_source)
-    params = _backend_check(params)
+    params, route = _backend_check(user, params)
     with transaction.atomic():
         if old.input_image:
             with default_storage.open(old.input_image.name, "rb") as fh:
-                return _create(user, params, image=File(fh), image_name=Path(old.input_image.name).name,
+                return _create(user, params, route=route, image=File(fh), image_name=Path(old.input_image.name).name,
                                retry_of=old, source=source)
-        return _create(user, params, image=None, retry_of=old, source=source)
+        return _create(user, params, route=route, image=None, retry_of=old, source=source)
 
 
 @transaction.atomic

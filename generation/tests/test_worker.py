@@ -196,6 +196,9 @@ class _FlakyBackend:
     name = "flaky"
     calls = 0
 
+    def check(self, params):
+        return params
+
     def render(self, spec, workdir, progress):
         type(self).calls += 1
         progress(0.1)
@@ -204,6 +207,9 @@ class _FlakyBackend:
 
 class _BrokenBackend:
     name = "broken"
+
+    def check(self, params):
+        return params
 
     def render(self, spec, workdir, progress):
         raise PermanentBackendError("model refused", code="backend_rejected")

@@ -1,0 +1,7 @@
+"""Hosted video providers, each through its official SDK, behind the one backend interface.
+
+- `flow`: the provider-independent create-or-resume, poll, download, re-encode
+- `capabilities`: what each provider and model renders (read at submit)
+- `reencode`: the local re-encode every hosted clip goes through
+- `openai_videos`: OpenAI Videos (Sora) through `openai`
+"""

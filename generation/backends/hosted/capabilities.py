@@ -1,0 +1,78 @@
+"""What each hosted provider and model can render, read at submit (before any charge) and at render.
+
+Taken from the providers' SDK types and documentation (see README, "Hosted providers"): sizes,
+durations, whether it takes an image, remixes, makes audio, and its prompt limit. A request
+size the model does not render is mapped to the model size of the same shape that is at least
+as large (we re-encode every clip to the size the user paid for anyway); a size with no such
+model size is refused (`size_not_supported`), as is a duration the model does not render
+(`duration_not_supported`): stretching a 4 s clip to 5 s would sell a slowed-down video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..base import RenderParams, UnsupportedRequest
+
+# Shapes closer than this (relative) count as the same: 480x854 is 720x1280 scaled.
+_ASPECT_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Capability:
+    sizes: tuple[str, ...]
+    durations: tuple[int, ...]
+    image_input: bool = True
+    remix: bool = False  # the provider remixes its own earlier video by id
+    extend: bool = False
+    audio: bool = False
+    max_prompt_chars: int = 2000
+
+    def size_for(self, width: int, height: int) -> tuple[int, int] | None:
+        """The model size to ask for so that (width, height) is a downscale of it, or None."""
+        wanted = width / height
+        fits = []
+        for size in self.sizes:
+            w, h = (int(v) for v in size.split("x"))
+            if abs(w / h - wanted) / wanted <= _ASPECT_TOLERANCE and w >= width and h >= height:
+                fits.append((w * h, w, h))
+        return min(fits)[1:] if fits else None
+
+
+_SORA_SIZES = ("720x1280", "1280x720")
+_SORA_PRO_SIZES = _SORA_SIZES + ("1024x1792", "1792x1024")
+
+CAPABILITIES: dict[str, dict[str, Capability]] = {
+    # openai: VideoSize / VideoSeconds / VideoModel in the SDK's types; remix is POST /videos/{id}/remix.
+    "openai": {
+        "sora-2": Capability(sizes=_SORA_SIZES, durations=(4, 8, 12), remix=True, audio=True, max_prompt_chars=2000),
+        "sora-2-pro": Capability(sizes=_SORA_PRO_SIZES, durations=(4, 8, 12), remix=True, audio=True,
+                                 max_prompt_chars=2000),
+    },
+}
+
+
+def capability(provider: str, model: str) -> Capability:
+    try:
+        return CAPABILITIES[provider][model]
+    except KeyError:
+        raise UnsupportedRequest(f"The video model {provider}/{model} is not one we know how to drive.",
+                                 code="model_not_supported", field="non_field_errors") from None
+
+
+def check_params(cap: Capability, params: RenderParams) -> RenderParams:
+    """The request as this model will serve it, or UnsupportedRequest (code on its field)."""
+    if params.duration_seconds not in cap.durations:
+        allowed = ", ".join(str(d) for d in cap.durations)
+        raise UnsupportedRequest(f"This video model renders {allowed} seconds.", code="duration_not_supported",
+                                 field="duration_seconds")
+    if cap.size_for(params.width, params.height) is None:
+        raise UnsupportedRequest(f"This video model cannot render {params.width}x{params.height}.",
+                                 code="size_not_supported", field="size")
+    if len(params.prompt) + (len(params.style) + 9 if params.style else 0) > cap.max_prompt_chars:
+        raise UnsupportedRequest(f"This video model takes prompts of up to {cap.max_prompt_chars} characters.",
+                                 code="prompt_too_long", field="prompt")
+    if params.kind == "image_to_video" and not cap.image_input:
+        raise UnsupportedRequest("This video model does not take an image.", code="kind_not_supported",
+                                 field="kind")
+    return params
