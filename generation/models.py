@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
 from django.utils import timezone
 
 
@@ -53,16 +54,19 @@ class GenerationJob(models.Model):
 
     # Hosted providers: the provider's job id, committed the moment its create returns (before
     # any poll), so a retry or a new worker resumes it instead of paying for another render.
-    remote_id = models.CharField(max_length=200, blank=True)
+    remote_id = models.CharField(max_length=200, blank=True, default="", db_default="")
     remote_created_at = models.DateTimeField(null=True, blank=True)
     remote_expires_at = models.DateTimeField(null=True, blank=True)
-    remote_creates = models.PositiveSmallIntegerField(default=0, help_text="Renders the provider was asked for.")
+    remote_creates = models.PositiveSmallIntegerField(default=0, db_default=0,
+                                                      help_text="Renders the provider was asked for.")
     # Routing: the plan at submit, the ordered backends that may serve the job, and every move
     # between them ({"from", "to", "reason", "at"}).
-    plan_code = models.CharField(max_length=40, blank=True)
-    route = models.JSONField(default=list, blank=True)
-    route_log = models.JSONField(default=list, blank=True)
-    provider_model = models.CharField(max_length=60, blank=True)
+    # Database defaults too: the processes of the previous release insert rows without these columns
+    # while a deploy rolls out.
+    plan_code = models.CharField(max_length=40, blank=True, default="", db_default="")
+    route = models.JSONField(default=list, blank=True, db_default=Value([], output_field=models.JSONField()))
+    route_log = models.JSONField(default=list, blank=True, db_default=Value([], output_field=models.JSONField()))
+    provider_model = models.CharField(max_length=60, blank=True, default="", db_default="")
     provider_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
 
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)
