@@ -253,6 +253,10 @@ GENERATION_REMOTE_MODEL = env.str("GENERATION_REMOTE_MODEL", default="sora-2")
 GENERATION_REMOTE_TIMEOUT = env.float("GENERATION_REMOTE_TIMEOUT", default=30.0)
 GENERATION_REMOTE_POLL_INTERVAL = env.float("GENERATION_REMOTE_POLL_INTERVAL", default=2.0)
 GENERATION_REMOTE_MAX_WAIT = env.float("GENERATION_REMOTE_MAX_WAIT", default=600.0)
+# runway: Runway's API through the runwayml SDK (URL unset: Runway's own).
+GENERATION_RUNWAY_URL = env.str("GENERATION_RUNWAY_URL", default="")
+GENERATION_RUNWAY_API_KEY = env.str("GENERATION_RUNWAY_API_KEY", default="")
+GENERATION_RUNWAY_MODEL = env.str("GENERATION_RUNWAY_MODEL", default="gen4.5")
 # Routing (generation.services.providers): JSON {kind or "*": {plan code or "*": [backend, fallback, ...]}};
 # empty: every job goes to GENERATION_BACKEND.
 GENERATION_ROUTES = env.json("GENERATION_ROUTES", default={})

@@ -26,9 +26,10 @@ BACKENDS = {
     "openai": "generation.backends.hosted.openai_videos.OpenAIVideosBackend",
     # The name jobs made before the hosted package carry: the same OpenAI backend.
     "remote": "generation.backends.hosted.openai_videos.OpenAIVideosBackend",
+    "runway": "generation.backends.hosted.runway.RunwayBackend",
 }
 # Backends that render on a provider's servers (and cost us per second there).
-HOSTED = frozenset({"openai", "remote"})
+HOSTED = frozenset({"openai", "remote", "runway"})
 
 
 def get_backend(name: str | None = None) -> VideoBackend:

@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 # USD per second of video. OpenAI's published prices for 720p (not verifiable here: override
 # with GENERATION_PROVIDER_COSTS). Local backends cost nothing unless configured.
-DEFAULT_PROVIDER_COSTS = {"openai/sora-2": 0.10, "openai/sora-2-pro": 0.30}
+# Runway: Gen-4.5 at 12 credits a second, 0.01 USD a credit.
+DEFAULT_PROVIDER_COSTS = {"openai/sora-2": 0.10, "openai/sora-2-pro": 0.30, "runway/gen4.5": 0.12}
 
 
 # --- routing ---------------------------------------------------------------------------
@@ -45,10 +46,11 @@ def route_for(*, kind: str, plan_code: str) -> list[str]:
 
 
 def backend_model(name: str) -> str:
-    return settings.GENERATION_REMOTE_MODEL if name in HOSTED else ""
+    """The provider's model a hosted backend renders with now (recorded per job, prices its cost)."""
+    return get_backend(name).model() if name in HOSTED else ""
 
 
-def _provider(name: str) -> str:
+def provider_of(name: str) -> str:
     return "openai" if name == "remote" else name
 
 
@@ -102,7 +104,7 @@ def job_reroute(*, job_id: Any, reason: str, exclude_current: bool = False) -> s
 # --- circuit breaker -------------------------------------------------------------------
 
 def _key(name: str, part: str) -> str:
-    return f"generation:breaker:{_provider(name)}:{part}"
+    return f"generation:breaker:{provider_of(name)}:{part}"
 
 
 def breaker_is_open(name: str) -> bool:
@@ -176,7 +178,7 @@ class RemoteJob:
 def provider_alert_raise(*, provider: str, code: str, message: str, job_id: Any = None) -> ProviderAlert:
     """An open alert for the dashboard; the same provider and code again counts on the open one."""
     now = timezone.now()
-    provider = _provider(provider)
+    provider = provider_of(provider)
     for _ in range(2):
         updated = ProviderAlert.objects.filter(provider=provider, code=code, resolved_at__isnull=True).update(
             occurrences=F("occurrences") + 1, last_seen_at=now, message=message[:500])
@@ -199,7 +201,7 @@ def provider_alert_resolve(*, alert_id: int) -> None:
     if alert.resolved_at is None:
         alert.resolved_at = timezone.now()
         alert.save(update_fields=["resolved_at"])
-    for name in [alert.provider, *(n for n in HOSTED if _provider(n) == alert.provider)]:
+    for name in [alert.provider, *(n for n in HOSTED if provider_of(n) == alert.provider)]:
         breaker_reset(name)
 
 
@@ -213,7 +215,7 @@ def provider_quota_exhausted(*, job_id: Any, backend: str, message: str) -> None
 def provider_cost(job: GenerationJob) -> Decimal | None:
     """What the provider charged for the job: every render it was asked for, at its per-second rate."""
     rates = {**DEFAULT_PROVIDER_COSTS, **(settings.GENERATION_PROVIDER_COSTS or {})}
-    key = f"{_provider(job.backend)}/{job.provider_model}" if job.provider_model else _provider(job.backend)
+    key = f"{provider_of(job.backend)}/{job.provider_model}" if job.provider_model else provider_of(job.backend)
     rate = rates.get(key)
     if rate is None:
         return None if job.backend in HOSTED else Decimal("0")

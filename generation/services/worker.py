@@ -161,7 +161,8 @@ def _render_spec(job: GenerationJob, workdir: Path) -> RenderSpec:
     hosted = {}
     if job.backend in HOSTED:
         source = job.source_job
-        same_provider = source is not None and source.backend in HOSTED and source.remote_id
+        same_provider = (source is not None and source.remote_id
+                         and providers.provider_of(source.backend) == providers.provider_of(job.backend))
         hosted = dict(remote=providers.RemoteJob(job), source_remote_id=source.remote_id if same_provider else "")
     return RenderSpec(**fields, **hosted, metadata=generator_metadata(RenderSpec(**fields), job.backend))
 

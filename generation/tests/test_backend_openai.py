@@ -20,7 +20,8 @@ from generation.backends.base import (
     TransientBackendError,
     UnsupportedRequest,
 )
-from generation.backends.hosted.openai_videos import OpenAIVideosBackend, retry_after
+from generation.backends.hosted.errors import retry_after
+from generation.backends.hosted.openai_videos import OpenAIVideosBackend
 from generation.backends.media import generator_metadata, probe
 from tests.fakes.video_api import FakeVideoAPI
 

@@ -49,6 +49,12 @@ CAPABILITIES: dict[str, dict[str, Capability]] = {
         "sora-2-pro": Capability(sizes=_SORA_PRO_SIZES, durations=(4, 8, 12), remix=True, audio=True,
                                  max_prompt_chars=2000),
     },
+    # runway: the ratios and "integer from 2 to 10" of Gen4_5 in the SDK's text_to_video and
+    # image_to_video params (the text ratios: image-to-video takes more, text-to-video only these).
+    "runway": {
+        "gen4.5": Capability(sizes=("1280x720", "720x1280"), durations=tuple(range(2, 11)), remix=False,
+                             max_prompt_chars=1000),
+    },
 }
 
 

@@ -12,7 +12,6 @@ import logging
 import time
 import warnings
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -21,8 +20,9 @@ import httpx2
 import openai
 from django.conf import settings
 
-from ..base import BackendError, PermanentBackendError, ProviderQuotaExhausted, TransientBackendError
-from .flow import CreateRequest, HostedBackend, RemoteGone, RemoteVideo, is_rejection
+from ..base import BackendError, PermanentBackendError, TransientBackendError
+from .errors import status_error
+from .flow import CreateRequest, HostedBackend, RemoteVideo
 
 logger = logging.getLogger(__name__)
 
@@ -32,30 +32,6 @@ _DELETE_TIMEOUT = 5.0
 # Quota, not a rate limit: OpenAI answers 429 with this code when the account's credit is spent.
 _QUOTA_CODES = ("insufficient_quota", "billing_hard_limit_reached")
 _PENDING = ("queued", "in_progress")
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date), as OpenAI sends them."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _video(video: Any) -> RemoteVideo:
@@ -106,31 +82,10 @@ class OpenAIProvider:
             raise TransientBackendError(f"OpenAI sent an answer the SDK cannot read ({action}).") from exc
 
     def _status_error(self, exc: openai.APIStatusError, action: str, log: dict) -> BackendError:
-        status, code, kind = exc.status_code, exc.code or "", exc.type or ""
-        extra = {**log, "http_status": status, "remote_code": code, "remote_message": exc.message[:300]}
-        if status == 429 and (code in _QUOTA_CODES or kind in _QUOTA_CODES):
-            logger.error("generation.remote.quota_exhausted", extra=extra)
-            return ProviderQuotaExhausted(f"OpenAI quota is exhausted: {exc.message}")
-        if status == 429:
-            wait = retry_after(exc.response.headers)
-            logger.warning("generation.remote.rate_limited", extra={**extra, "retry_after": wait})
-            return TransientBackendError(f"OpenAI is rate limiting us ({action}).", code="backend_rate_limited",
-                                         retry_after=wait)
-        if status >= 500 or status in (408, 409, 425):
-            logger.warning("generation.remote.unavailable", extra=extra)
-            return TransientBackendError(f"OpenAI answered {status} ({action}).", retry_after=retry_after(
-                exc.response.headers))
-        if status in (401, 403):
-            logger.error("generation.remote.auth_failed", extra=extra)
-            return PermanentBackendError(f"OpenAI refused our credentials ({status}).", code="backend_auth_failed")
-        if status == 404:
-            return RemoteGone(f"OpenAI does not know this video ({action}).")
-        if is_rejection(code, kind):
-            logger.info("generation.remote.rejected", extra=extra)
-            return PermanentBackendError(exc.message, code="backend_rejected")
-        logger.error("generation.remote.bad_request", extra=extra)
-        return PermanentBackendError(f"OpenAI answered {status} ({action}): {exc.message}",
-                                     code="backend_invalid_request")
+        code, kind = exc.code or "", exc.type or ""
+        return status_error(provider="OpenAI", action=action, status=exc.status_code, code=code, error_type=kind,
+                            message=exc.message, headers=exc.response.headers,
+                            quota=exc.status_code == 429 and (code in _QUOTA_CODES or kind in _QUOTA_CODES), log=log)
 
     def create(self, request: CreateRequest) -> RemoteVideo:
         fields = dict(prompt=request.prompt, model=request.model, seconds=str(request.seconds),
