@@ -257,6 +257,13 @@ GENERATION_REMOTE_MAX_WAIT = env.float("GENERATION_REMOTE_MAX_WAIT", default=600
 GENERATION_RUNWAY_URL = env.str("GENERATION_RUNWAY_URL", default="")
 GENERATION_RUNWAY_API_KEY = env.str("GENERATION_RUNWAY_API_KEY", default="")
 GENERATION_RUNWAY_MODEL = env.str("GENERATION_RUNWAY_MODEL", default="gen4.5")
+# veo: Veo on Vertex AI through google-genai: an API key (express mode), or a project with
+# Application Default Credentials; the URL unset is Google's.
+GENERATION_VEO_URL = env.str("GENERATION_VEO_URL", default="")
+GENERATION_VEO_API_KEY = env.str("GENERATION_VEO_API_KEY", default="")
+GENERATION_VEO_PROJECT = env.str("GENERATION_VEO_PROJECT", default="")
+GENERATION_VEO_LOCATION = env.str("GENERATION_VEO_LOCATION", default="us-central1")
+GENERATION_VEO_MODEL = env.str("GENERATION_VEO_MODEL", default="veo-3.1-generate-001")
 # Routing (generation.services.providers): JSON {kind or "*": {plan code or "*": [backend, fallback, ...]}};
 # empty: every job goes to GENERATION_BACKEND.
 GENERATION_ROUTES = env.json("GENERATION_ROUTES", default={})

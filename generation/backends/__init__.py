@@ -27,9 +27,10 @@ BACKENDS = {
     # The name jobs made before the hosted package carry: the same OpenAI backend.
     "remote": "generation.backends.hosted.openai_videos.OpenAIVideosBackend",
     "runway": "generation.backends.hosted.runway.RunwayBackend",
+    "veo": "generation.backends.hosted.veo.VeoBackend",
 }
 # Backends that render on a provider's servers (and cost us per second there).
-HOSTED = frozenset({"openai", "remote", "runway"})
+HOSTED = frozenset({"openai", "remote", "runway", "veo"})
 
 
 def get_backend(name: str | None = None) -> VideoBackend:

@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 
 # USD per second of video. OpenAI's published prices for 720p (not verifiable here: override
 # with GENERATION_PROVIDER_COSTS). Local backends cost nothing unless configured.
-# Runway: Gen-4.5 at 12 credits a second, 0.01 USD a credit.
-DEFAULT_PROVIDER_COSTS = {"openai/sora-2": 0.10, "openai/sora-2-pro": 0.30, "runway/gen4.5": 0.12}
+# Runway: Gen-4.5 at 12 credits a second, 0.01 USD a credit. Veo 3.1 on Vertex AI, with audio.
+DEFAULT_PROVIDER_COSTS = {"openai/sora-2": 0.10, "openai/sora-2-pro": 0.30, "runway/gen4.5": 0.12,
+                          "veo/veo-3.1-generate-001": 0.40, "veo/veo-3.1-fast-generate-001": 0.15}
 
 
 # --- routing ---------------------------------------------------------------------------

@@ -6,4 +6,5 @@
 - `errors`: provider HTTP answers as backend errors (the same for every SDK)
 - `openai_videos`: OpenAI Videos (Sora) through `openai`
 - `runway`: Runway Gen-4.5 through `runwayml`
+- `veo`: Google Veo on Vertex AI (long-running operations) through `google-genai`
 """

@@ -41,6 +41,7 @@ class Capability:
 
 _SORA_SIZES = ("720x1280", "1280x720")
 _SORA_PRO_SIZES = _SORA_SIZES + ("1024x1792", "1792x1024")
+_VEO_SIZES = ("1280x720", "720x1280", "1920x1080", "1080x1920")
 
 CAPABILITIES: dict[str, dict[str, Capability]] = {
     # openai: VideoSize / VideoSeconds / VideoModel in the SDK's types; remix is POST /videos/{id}/remix.
@@ -55,6 +56,12 @@ CAPABILITIES: dict[str, dict[str, Capability]] = {
         "gen4.5": Capability(sizes=("1280x720", "720x1280"), durations=tuple(range(2, 11)), remix=False,
                              max_prompt_chars=1000),
     },
+    # veo: Google's Veo documentation (the SDK's types take any value): 16:9 or 9:16 at 720p or
+    # 1080p, 4, 6 or 8 s, with audio; it extends but does not remix. Its prompt limit is in
+    # tokens (1024); the characters here are a safe reading of it.
+    "veo": {model: Capability(sizes=_VEO_SIZES, durations=(4, 6, 8), extend=True, audio=True, max_prompt_chars=2000)
+            for model in ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.0-generate-001",
+                          "veo-3.0-fast-generate-001")},
 }
 
 
