@@ -11,6 +11,7 @@ PostgreSQL it would add a row update to every failure, on the path that is alrea
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -55,12 +56,37 @@ def provider_of(name: str) -> str:
     return "openai" if name == "remote" else name
 
 
-def route_plan(*, kind: str, plan_code: str, params: RenderParams) -> tuple[RenderParams, list[str]]:
+# "auto" tries these, largest first: portrait, as this is a phone app.
+AUTO_SIZES = ((1080, 1920), (720, 1280), (480, 854))
+
+
+def _auto_size(backend: Any, params: RenderParams, max_short_side: int) -> RenderParams:
+    """The largest portrait size the backend renders that the plan allows."""
+    for width, height in AUTO_SIZES:
+        if width > max_short_side:
+            continue
+        candidate = replace(params, width=width, height=height)
+        try:
+            return backend.check(candidate)
+        except UnsupportedRequest as exc:
+            if exc.code != "size_not_supported":
+                raise
+    raise UnsupportedRequest("No size this video model renders fits your plan.", code="size_not_supported",
+                             field="size")
+
+
+def route_plan(*, kind: str, plan_code: str, params: RenderParams,
+               max_short_side: int) -> tuple[RenderParams, list[str]]:
     """At submit: the first backend of the route whose breaker is closed checks the request (its
-    refusal is the user's answer); the others stay as fallbacks where they take it unchanged."""
+    refusal is the user's answer; a size of 0x0, "auto", is its choice); the others stay as
+    fallbacks where they take the checked request unchanged."""
     route = route_for(kind=kind, plan_code=plan_code)
     primary = next((name for name in route if not breaker_is_open(name)), route[0])
-    checked = get_backend(primary).check(params)
+    backend = get_backend(primary)
+    if params.width == 0 or params.height == 0:
+        checked = _auto_size(backend, params, max_short_side)
+    else:
+        checked = backend.check(params)
     fallbacks = []
     for name in route:
         if name == primary:

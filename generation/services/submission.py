@@ -35,7 +35,10 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_DURATIONS = (4, 8, 12)
 # Portrait first: this is a phone app.
-ALLOWED_SIZES = ("480x854", "854x480", "480x480", "720x1280", "1280x720", "720x720", "1080x1920", "1920x1080")
+# "auto": the serving backend picks the largest portrait size it renders that the plan allows.
+AUTO_SIZE = "auto"
+ALLOWED_SIZES = ("480x854", "854x480", "480x480", "720x1280", "1280x720", "720x720", "1080x1920", "1920x1080",
+                 AUTO_SIZE)
 ALLOWED_IMAGE_FORMATS = {"JPEG", "PNG", "WEBP"}
 PROMPT_MAX_LENGTH = 2000
 
@@ -100,9 +103,10 @@ def _own_source(user: User, source_generation_id: str | None) -> GenerationJob:
 def _backend_check(user: User, params: RenderParams) -> tuple[RenderParams, list[str]]:
     """What the backend that will serve the job can render (sizes, durations, kinds), before any
     charge, and the route: that backend, then the fallbacks that take the request as it is."""
-    plan_code = user_entitlements(user_id=user.pk).plan_code
+    entitlements = user_entitlements(user_id=user.pk)
     try:
-        return providers.route_plan(kind=params.kind, plan_code=plan_code, params=params)
+        return providers.route_plan(kind=params.kind, plan_code=entitlements.plan_code, params=params,
+                                    max_short_side=entitlements.max_short_side)
     except UnsupportedRequest as exc:
         raise _field_error(exc.field, exc.code, str(exc)) from exc
 
@@ -181,7 +185,7 @@ def generation_submit(
     Returns (job, created). With an Idempotency-Key, the same request returns the
     job it made the first time; the same key with another request is a 409.
     """
-    width, height = (int(v) for v in size.split("x"))
+    width, height = (0, 0) if size == AUTO_SIZE else (int(v) for v in size.split("x"))
     params = RenderParams(kind=kind, prompt=prompt, duration_seconds=duration_seconds, width=width, height=height,
                           seed=seed, style=style)
     source_generation_id = str(source_generation_id) if source_generation_id else None

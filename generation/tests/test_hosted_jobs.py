@@ -244,3 +244,27 @@ def test_a_provider_that_keeps_failing_is_skipped_and_its_jobs_go_to_the_next(us
     assert (first.backend, [e["reason"] for e in first.route_log]) == ("preview", ["breaker_open"])
     assert (third.backend, third.route) == ("preview", ["preview", "openai"])
     assert len(video_api.creates) == 0
+
+
+@pytest.mark.parametrize("backend, max_short_side, expected", [("openai", 1080, (720, 1280)),
+                                                              ("openai", 720, (720, 1280)),
+                                                              ("preview", 1080, (1080, 1920)),
+                                                              ("preview", 720, (720, 1280))])
+def test_auto_size_is_the_largest_portrait_size_the_backend_renders_within_the_plan(
+        user, video_api, published, settings, backend, max_short_side, expected):
+    settings.GENERATION_BACKEND = backend
+    settings.GENERATION_FREE_MAX_SHORT_SIDE = max_short_side
+
+    job = submit(user, size="auto")
+
+    assert (job.width, job.height) == expected
+
+
+def test_auto_size_with_no_size_within_the_plan_is_refused_with_nothing_charged(user, video_api, settings):
+    settings.GENERATION_FREE_MAX_SHORT_SIDE = 360
+
+    with pytest.raises(ApplicationError) as err:
+        submit(user, size="auto")
+
+    assert (err.value.status_code, err.value.code, list(err.value.fields)) == (400, "size_not_supported", ["size"])
+    assert GenerationJob.objects.count() == 0 and CreditEntry.objects.filter(kind="reserve").count() == 0
