@@ -8,6 +8,7 @@
 - `push`: FCM push of a final state
 """
 
+from ..backends.hosted.capabilities import REFUSAL_CODES as BACKEND_REFUSALS
 from .push import job_notify_finished
 from .staff import job_fail_by_staff
 from .state import NOTIFY_TASK, RENDER_QUEUE, RENDER_TASK, IllegalTransition
@@ -24,7 +25,7 @@ from .sweeper import jobs_sweep
 from .worker import LeaseLost, StartOutcome, job_fail, job_progress, job_render, job_start, job_transient_error
 
 __all__ = [
-    "ALLOWED_DURATIONS", "ALLOWED_SIZES", "NOTIFY_TASK", "PROMPT_MAX_LENGTH", "RENDER_QUEUE", "RENDER_TASK",
+    "ALLOWED_DURATIONS", "ALLOWED_SIZES", "BACKEND_REFUSALS", "NOTIFY_TASK", "PROMPT_MAX_LENGTH", "RENDER_QUEUE", "RENDER_TASK",
     "IllegalTransition", "LeaseLost", "StartOutcome", "generation_cancel", "generation_delete", "generation_retry",
     "generation_submit", "job_fail", "job_fail_by_staff", "job_notify_finished", "job_progress", "job_render",
     "job_start", "job_transient_error", "jobs_sweep",

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from ..base import RenderParams, UnsupportedRequest
 
+# The codes `check` refuses with (400, on the field named), for the API schema.
+REFUSAL_CODES = ("size_not_supported", "duration_not_supported", "prompt_too_long", "kind_not_supported",
+                 "model_not_supported")
 # Shapes closer than this (relative) count as the same: 480x854 is 720x1280 scaled.
 _ASPECT_TOLERANCE = 0.02
 
