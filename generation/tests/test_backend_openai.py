@@ -305,3 +305,16 @@ def test_retry_after_reads_milliseconds_first_then_seconds_then_dates():
     assert retry_after({"retry-after": "9"}) == 9.0
     assert retry_after({"retry-after": "Thu, 01 Jan 1970 00:00:00 GMT"}) == 0.0
     assert retry_after({}) is None
+
+
+def test_a_job_the_configured_model_no_longer_renders_fails_permanently(remote, video_api, settings, tmp_path):
+    settings.GENERATION_REMOTE_MODEL = "sora-2"
+
+    with pytest.raises(PermanentBackendError) as err:
+        remote.render(make_spec(width=1080, height=1920), tmp_path, Progress())
+    settings.GENERATION_REMOTE_MODEL = "sora-9"
+    with pytest.raises(PermanentBackendError) as unknown:
+        remote.render(make_spec(), tmp_path, Progress())
+
+    assert (err.value.code, unknown.value.code) == ("size_not_supported", "model_not_supported")
+    assert video_api.requests == []

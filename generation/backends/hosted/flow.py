@@ -27,6 +27,7 @@ from ..base import (
     RenderParams,
     RenderSpec,
     TransientBackendError,
+    UnsupportedRequest,
 )
 from .capabilities import Capability, capability, check_params
 from .reencode import POLL_SHARE, first_frame, reencode, reference_image
@@ -115,9 +116,13 @@ class HostedBackend:
         return check_params(self.capability(), params)
 
     def render(self, spec: RenderSpec, workdir: Path, progress: ProgressFn) -> RenderOutput:
+        try:
+            # A job submitted before a settings change (another model) may not fit any more.
+            cap = self.capability()
+            check_params(cap, spec)
+        except UnsupportedRequest as exc:
+            raise PermanentBackendError(str(exc), code=exc.code) from exc
         provider = self.provider(spec.job_id)
-        cap = self.capability()
-        check_params(cap, spec)  # a job submitted before a settings change may not fit any more
         width, height = cap.size_for(spec.width, spec.height)
         log = {"job_id": spec.job_id, "provider": provider.name, "model": provider.model}
         video = self._resume(provider, spec, log)
