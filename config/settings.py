@@ -264,6 +264,10 @@ GENERATION_VEO_API_KEY = env.str("GENERATION_VEO_API_KEY", default="")
 GENERATION_VEO_PROJECT = env.str("GENERATION_VEO_PROJECT", default="")
 GENERATION_VEO_LOCATION = env.str("GENERATION_VEO_LOCATION", default="us-central1")
 GENERATION_VEO_MODEL = env.str("GENERATION_VEO_MODEL", default="veo-3.1-generate-001")
+# replicate: open models on Replicate through the replicate SDK (URL unset: Replicate's own).
+GENERATION_REPLICATE_URL = env.str("GENERATION_REPLICATE_URL", default="")
+GENERATION_REPLICATE_API_TOKEN = env.str("GENERATION_REPLICATE_API_TOKEN", default="")
+GENERATION_REPLICATE_MODEL = env.str("GENERATION_REPLICATE_MODEL", default="wan-video/wan-2.5-t2v")
 # Routing (generation.services.providers): JSON {kind or "*": {plan code or "*": [backend, fallback, ...]}};
 # empty: every job goes to GENERATION_BACKEND.
 GENERATION_ROUTES = env.json("GENERATION_ROUTES", default={})

@@ -28,9 +28,10 @@ BACKENDS = {
     "remote": "generation.backends.hosted.openai_videos.OpenAIVideosBackend",
     "runway": "generation.backends.hosted.runway.RunwayBackend",
     "veo": "generation.backends.hosted.veo.VeoBackend",
+    "replicate": "generation.backends.hosted.replicate_models.ReplicateBackend",
 }
 # Backends that render on a provider's servers (and cost us per second there).
-HOSTED = frozenset({"openai", "remote", "runway", "veo"})
+HOSTED = frozenset({"openai", "remote", "runway", "veo", "replicate"})
 
 
 def get_backend(name: str | None = None) -> VideoBackend:

@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..backends import HOSTED, BackendError, RenderParams, UnsupportedRequest, get_backend
+from ..backends.hosted.capabilities import CAPABILITIES
 from ..models import GenerationJob, ProviderAlert
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ logger = logging.getLogger(__name__)
 # with GENERATION_PROVIDER_COSTS). Local backends cost nothing unless configured.
 # Runway: Gen-4.5 at 12 credits a second, 0.01 USD a credit. Veo 3.1 on Vertex AI, with audio.
 DEFAULT_PROVIDER_COSTS = {"openai/sora-2": 0.10, "openai/sora-2-pro": 0.30, "runway/gen4.5": 0.12,
-                          "veo/veo-3.1-generate-001": 0.40, "veo/veo-3.1-fast-generate-001": 0.15}
+                          "veo/veo-3.1-generate-001": 0.40, "veo/veo-3.1-fast-generate-001": 0.15,
+                          # Replicate: Wan 2.5 at 720p.
+                          "replicate/wan-video/wan-2.5-t2v": 0.10, "replicate/wan-video/wan-2.5-t2v-fast": 0.068}
 
 
 # --- routing ---------------------------------------------------------------------------
@@ -247,4 +250,7 @@ def provider_cost(job: GenerationJob) -> Decimal | None:
     if rate is None:
         return None if job.backend in HOSTED else Decimal("0")
     renders = max(job.remote_creates, 1) if job.backend in HOSTED else 1
-    return (Decimal(str(rate)) * job.duration_seconds * renders).quantize(Decimal("0.0001"))
+    # A model that renders only longer clips is paid for the clip it rendered, before the cut.
+    cap = CAPABILITIES.get(provider_of(job.backend), {}).get(job.provider_model)
+    seconds = (cap.duration_for(job.duration_seconds) if cap else None) or job.duration_seconds
+    return (Decimal(str(rate)) * seconds * renders).quantize(Decimal("0.0001"))

@@ -7,4 +7,5 @@
 - `openai_videos`: OpenAI Videos (Sora) through `openai`
 - `runway`: Runway Gen-4.5 through `runwayml`
 - `veo`: Google Veo on Vertex AI (long-running operations) through `google-genai`
+- `replicate_models`: open models (Wan 2.5) on Replicate through `replicate`
 """

@@ -30,6 +30,15 @@ class Capability:
     extend: bool = False
     audio: bool = False
     max_prompt_chars: int = 2000
+    # The model renders only longer clips (5 or 10 s): render the next longer one and cut it.
+    cut_longer: bool = False
+
+    def duration_for(self, seconds: int) -> int | None:
+        """The clip length to ask the model for, or None when it renders none that serves `seconds`."""
+        if seconds in self.durations:
+            return seconds
+        longer = [d for d in self.durations if d > seconds]
+        return min(longer) if longer and self.cut_longer else None
 
     def size_for(self, width: int, height: int) -> tuple[int, int] | None:
         """The model size to ask for so that (width, height) is a downscale of it, or None."""
@@ -65,6 +74,11 @@ CAPABILITIES: dict[str, dict[str, Capability]] = {
     "veo": {model: Capability(sizes=_VEO_SIZES, durations=(4, 6, 8), extend=True, audio=True, max_prompt_chars=2000)
             for model in ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.0-generate-001",
                           "veo-3.0-fast-generate-001")},
+    # replicate: the open Wan 2.5 models as Replicate's model pages describe their inputs (not
+    # verifiable here): `size` as "W*H", `duration` 5 or 10; 4 and 8 s are rendered at 5 and 10 and cut.
+    "replicate": {model: Capability(sizes=("1280x720", "720x1280", "1920x1080", "1080x1920", "832x480", "480x832"),
+                                    durations=(5, 10), cut_longer=True, audio=True, max_prompt_chars=2000)
+                  for model in ("wan-video/wan-2.5-t2v", "wan-video/wan-2.5-t2v-fast")},
 }
 
 
@@ -78,7 +92,7 @@ def capability(provider: str, model: str) -> Capability:
 
 def check_params(cap: Capability, params: RenderParams) -> RenderParams:
     """The request as this model will serve it, or UnsupportedRequest (code on its field)."""
-    if params.duration_seconds not in cap.durations:
+    if cap.duration_for(params.duration_seconds) is None:
         allowed = ", ".join(str(d) for d in cap.durations)
         raise UnsupportedRequest(f"This video model renders {allowed} seconds.", code="duration_not_supported",
                                  field="duration_seconds")

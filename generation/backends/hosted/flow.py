@@ -160,7 +160,7 @@ class HostedBackend:
                 log: dict) -> RemoteVideo:
         # Hosted models take no style parameter; the prompt is the only way to ask for one.
         prompt = f"{spec.prompt}\n\nStyle: {spec.style}" if spec.style else spec.prompt
-        request = CreateRequest(model=provider.model, prompt=prompt, seconds=spec.duration_seconds,
+        request = CreateRequest(model=provider.model, prompt=prompt, seconds=cap.duration_for(spec.duration_seconds),
                                 width=size[0], height=size[1])
         still: Path | None = None
         if spec.kind == "remix" and cap.remix and spec.source_remote_id:

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from ..base import BackendError, PermanentBackendError, TransientBackendError
 from .errors import status_error
-from .flow import CreateRequest, HostedBackend, RemoteGone, RemoteVideo
+from .flow import CreateRequest, HostedBackend, RemoteVideo
 
 logger = logging.getLogger(__name__)
 
@@ -152,5 +152,3 @@ class RunwayBackend(HostedBackend):
     def provider(self, job_id: str = "") -> RunwayProvider:
         return RunwayProvider(job_id=job_id)
 
-
-__all__ = ["RemoteGone", "RunwayBackend", "RunwayProvider"]
