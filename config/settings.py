@@ -273,6 +273,36 @@ GENERATION_REMOTE_MODEL = env.str("GENERATION_REMOTE_MODEL", default="sora-2")
 GENERATION_REMOTE_TIMEOUT = env.float("GENERATION_REMOTE_TIMEOUT", default=30.0)
 GENERATION_REMOTE_POLL_INTERVAL = env.float("GENERATION_REMOTE_POLL_INTERVAL", default=2.0)
 GENERATION_REMOTE_MAX_WAIT = env.float("GENERATION_REMOTE_MAX_WAIT", default=600.0)
+# runway: Runway's API through the runwayml SDK (URL unset: Runway's own).
+GENERATION_RUNWAY_URL = env.str("GENERATION_RUNWAY_URL", default="")
+GENERATION_RUNWAY_API_KEY = env.str("GENERATION_RUNWAY_API_KEY", default="")
+GENERATION_RUNWAY_MODEL = env.str("GENERATION_RUNWAY_MODEL", default="gen4.5")
+# veo: Veo on Vertex AI through google-genai: an API key (express mode), or a project with
+# Application Default Credentials; the URL unset is Google's.
+GENERATION_VEO_URL = env.str("GENERATION_VEO_URL", default="")
+GENERATION_VEO_API_KEY = env.str("GENERATION_VEO_API_KEY", default="")
+GENERATION_VEO_PROJECT = env.str("GENERATION_VEO_PROJECT", default="")
+GENERATION_VEO_LOCATION = env.str("GENERATION_VEO_LOCATION", default="us-central1")
+GENERATION_VEO_MODEL = env.str("GENERATION_VEO_MODEL", default="veo-3.1-generate-001")
+# replicate: open models on Replicate through the replicate SDK (URL unset: Replicate's own).
+GENERATION_REPLICATE_URL = env.str("GENERATION_REPLICATE_URL", default="")
+GENERATION_REPLICATE_API_TOKEN = env.str("GENERATION_REPLICATE_API_TOKEN", default="")
+GENERATION_REPLICATE_MODEL = env.str("GENERATION_REPLICATE_MODEL", default="wan-video/wan-2.5-t2v")
+# Routing (generation.services.providers): JSON {kind or "*": {plan code or "*": [backend, fallback, ...]}};
+# empty: every job goes to GENERATION_BACKEND.
+GENERATION_ROUTES = env.json("GENERATION_ROUTES", default={})
+# Circuit breaker per backend: this many transient failures within the window skip it for the cool-down.
+GENERATION_BREAKER_FAILURES = env.int("GENERATION_BREAKER_FAILURES", default=5)
+GENERATION_BREAKER_WINDOW = env.int("GENERATION_BREAKER_WINDOW", default=300)
+GENERATION_BREAKER_COOLDOWN = env.int("GENERATION_BREAKER_COOLDOWN", default=600)
+# A provider whose quota is spent is skipped this long (or until staff resolve its alert).
+GENERATION_QUOTA_COOLDOWN = env.int("GENERATION_QUOTA_COOLDOWN", default=6 * 3600)
+# Longest Retry-After a provider may make a job wait before its next try, seconds.
+GENERATION_RETRY_AFTER_MAX = env.int("GENERATION_RETRY_AFTER_MAX", default=3600)
+# What the providers charge us, USD per second of video, JSON {"backend/model": rate}; merged over the defaults.
+GENERATION_PROVIDER_COSTS = env.json("GENERATION_PROVIDER_COSTS", default={})
+# What one credit is worth to us in USD, for the admin's margin table.
+GENERATION_CREDIT_VALUE_USD = env.float("GENERATION_CREDIT_VALUE_USD", default=0.01)
 
 # Generation limits of the free tier (paid plans come from billing plans).
 GENERATION_FREE_CONCURRENT_JOBS = env.int("GENERATION_FREE_CONCURRENT_JOBS", default=1)

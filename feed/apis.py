@@ -21,6 +21,7 @@ from config.schema import errors, paginated
 from config.throttling import ACTION_THROTTLES
 from generation.selectors import job_public_state
 from generation.serializers import GenerationSerializer
+from generation.services import BACKEND_REFUSALS
 
 from . import counters, ranking, selectors, services
 from .serializers import (
@@ -115,6 +116,7 @@ class PostRemixApi(APIView):
     @extend_schema(request=RemixCreateSerializer, parameters=[IDEMPOTENCY_HEADER],
                    responses={201: GenerationSerializer,
                               200: GenerationSerializer,
+                              400: errors(*BACKEND_REFUSALS),
                               402: errors("insufficient_credits"),
                               403: errors("remix_not_allowed", "plan_limit"),
                               409: errors("source_not_ready"),

@@ -15,6 +15,7 @@ from config.schema import errors, paginated
 from config.throttling import ACTION_THROTTLES
 
 from . import selectors, services
+from .services import BACKEND_REFUSALS
 from .selectors import job_public_state
 from .serializers import GenerationCreateJsonSerializer, GenerationCreateSerializer, GenerationSerializer
 
@@ -24,6 +25,7 @@ class GenerationListCreateApi(APIView):
     throttle_scope = "generations"
 
     # JSON first: the docs page's default. Multipart only to send an image.
+    # What the serving backend cannot render (generation.backends.hosted.capabilities), nothing charged.
     @extend_schema(request={"application/json": GenerationCreateJsonSerializer,
                             "multipart/form-data": GenerationCreateSerializer},
                    parameters=[IDEMPOTENCY_HEADER], responses={201: GenerationSerializer,
@@ -31,7 +33,8 @@ class GenerationListCreateApi(APIView):
                                                                400: errors("source_required", "prompt_length",
                                                                            "image_required", "image_not_allowed",
                                                                            "source_not_allowed", "image_unreadable",
-                                                                           "image_too_many_pixels"),
+                                                                           "image_too_many_pixels",
+                                                                           *BACKEND_REFUSALS),
                                                                402: errors("insufficient_credits"),
                                                                403: errors("plan_limit"),
                                                                404: errors("source_not_found"),

@@ -9,9 +9,10 @@ class GenerationConfig(AppConfig):
         # The admin dashboard's generation card; config.admin cannot import this app.
         from config.admin import dashboard_card_register
 
-        from .admin import dashboard_figures
+        from .admin import dashboard_figures, provider_dashboard_figures
 
         dashboard_card_register("Generation jobs", dashboard_figures)
+        dashboard_card_register("Video providers", provider_dashboard_figures)
 
         from .notifications import notification_types_register
 

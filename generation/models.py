@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Value
 from django.utils import timezone
 
 
@@ -53,6 +54,23 @@ class GenerationJob(models.Model):
     cost = models.PositiveIntegerField()
     priority = models.PositiveSmallIntegerField(default=0, help_text="Higher runs sooner (plan tier).")
     watermark = models.BooleanField(default=True)
+
+    # Hosted providers: the provider's job id, committed the moment its create returns (before
+    # any poll), so a retry or a new worker resumes it instead of paying for another render.
+    remote_id = models.CharField(max_length=200, blank=True, default="", db_default="")
+    remote_created_at = models.DateTimeField(null=True, blank=True)
+    remote_expires_at = models.DateTimeField(null=True, blank=True)
+    remote_creates = models.PositiveSmallIntegerField(default=0, db_default=0,
+                                                      help_text="Renders the provider was asked for.")
+    # Routing: the plan at submit, the ordered backends that may serve the job, and every move
+    # between them ({"from", "to", "reason", "at"}).
+    # Database defaults too: the processes of the previous release insert rows without these columns
+    # while a deploy rolls out.
+    plan_code = models.CharField(max_length=40, blank=True, default="", db_default="")
+    route = models.JSONField(default=list, blank=True, db_default=Value([], output_field=models.JSONField()))
+    route_log = models.JSONField(default=list, blank=True, db_default=Value([], output_field=models.JSONField()))
+    provider_model = models.CharField(max_length=60, blank=True, default="", db_default="")
+    provider_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
 
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)
@@ -107,3 +125,26 @@ class GenerationJob(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+class ProviderAlert(models.Model):
+    """Something about a hosted provider that staff must act on (quota spent, credentials
+    refused): shown on the admin dashboard until resolved. One open alert per provider and code."""
+
+    provider = models.CharField(max_length=20)
+    code = models.CharField(max_length=60)
+    message = models.CharField(max_length=500, blank=True)
+    job = models.ForeignKey(GenerationJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    occurrences = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "code"], condition=models.Q(resolved_at__isnull=True),
+                                    name="provider_alert_one_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.code}"

@@ -162,3 +162,32 @@ def job_counts_by_status(*, since) -> dict[str, int]:
     counts = dict.fromkeys(JobStatus.values, 0)
     counts.update(dict(rows))
     return counts
+
+
+def provider_costs_by_day(*, since) -> list[dict[str, Any]]:
+    """Succeeded jobs finished since `since`, per day, plan and backend: what the users paid in
+    credits (their value in USD), what the providers charged us, and the margin between them."""
+    from decimal import Decimal
+
+    from django.db.models import Sum
+    from django.db.models.functions import TruncDate
+
+    rows = (GenerationJob.objects.filter(status=JobStatus.SUCCEEDED, finished_at__gte=since).order_by()
+            .annotate(day=TruncDate("finished_at")).values("day", "plan_code", "backend")
+            .annotate(jobs=Count("pk"), seconds=Sum("duration_seconds"), credits=Sum("cost"),
+                      provider_cost=Sum("provider_cost_usd"), unpriced=Count("pk", filter=Q(provider_cost_usd=None)))
+            .order_by("-day", "plan_code", "backend"))
+    value = Decimal(str(settings.GENERATION_CREDIT_VALUE_USD))
+    out = []
+    for row in rows:
+        revenue = (value * row["credits"]).quantize(Decimal("0.0001"))
+        cost = row["provider_cost"] or Decimal("0")
+        out.append({**row, "plan_code": row["plan_code"] or "-", "revenue_usd": revenue, "cost_usd": cost,
+                    "margin_usd": revenue - cost})
+    return out
+
+
+def provider_alerts_open():
+    from .models import ProviderAlert
+
+    return ProviderAlert.objects.filter(resolved_at__isnull=True).order_by("-last_seen_at")

@@ -10,7 +10,8 @@ class GenerationCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=JobKind.choices)
     prompt = serializers.CharField(max_length=PROMPT_MAX_LENGTH, trim_whitespace=True)
     duration_seconds = serializers.ChoiceField(choices=ALLOWED_DURATIONS)
-    size = serializers.ChoiceField(choices=ALLOWED_SIZES, help_text="WIDTHxHEIGHT")
+    size = serializers.ChoiceField(choices=ALLOWED_SIZES, help_text="WIDTHxHEIGHT, or auto: the largest portrait "
+                                   "size the serving model renders that the plan allows")
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**31 - 1, default=None)
     style = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     # Uploaded bytes only: the server never fetches an image from a client-given URL.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.utils.translation import gettext_noop
 
 from . import services
@@ -21,6 +23,12 @@ DEFERRAL_COUNTDOWN = 5
 def transient_backoff(errors: int) -> int:
     """Seconds before the next try after the job's `errors`-th transient error: 5, 10, 20 ... 300."""
     return min(300, 5 * 2 ** (errors - 1))
+
+
+def retry_after_countdown(retry_after: float | None) -> int:
+    if not retry_after:
+        return 0
+    return min(settings.GENERATION_RETRY_AFTER_MAX, math.ceil(retry_after))
 
 
 @shared_task(bind=True, name=services.RENDER_TASK, queue=services.RENDER_QUEUE, acks_late=True,
@@ -40,7 +48,8 @@ def render_generation(self, job_id: str) -> str:
         errors = services.job_transient_error(job_id=job_id, owner=owner, code=exc.code, message=str(exc))
         if errors is None:
             return "failed"
-        countdown = transient_backoff(errors)
+        # Never sooner than the provider's Retry-After: an earlier try only spends a retry.
+        countdown = max(transient_backoff(errors), retry_after_countdown(exc.retry_after))
         logger.warning("generation.transient_error", extra={"job_id": job_id, "code": exc.code,
                                                             "retry_in": countdown})
         raise self.retry(countdown=countdown, max_retries=None)

@@ -10,6 +10,8 @@ from .base import (
     JobCanceled,
     PermanentBackendError,
     ProgressFn,
+    ProviderQuotaExhausted,
+    RemoteJobLink,
     RenderOutput,
     RenderParams,
     RenderSpec,
@@ -21,8 +23,15 @@ from .base import (
 BACKENDS = {
     "preview": "generation.backends.preview.PreviewBackend",
     "diffusers": "generation.backends.diffusers.DiffusersBackend",
-    "remote": "generation.backends.remote.RemoteBackend",
+    "openai": "generation.backends.hosted.openai_videos.OpenAIVideosBackend",
+    # The name jobs made before the hosted package carry: the same OpenAI backend.
+    "remote": "generation.backends.hosted.openai_videos.OpenAIVideosBackend",
+    "runway": "generation.backends.hosted.runway.RunwayBackend",
+    "veo": "generation.backends.hosted.veo.VeoBackend",
+    "replicate": "generation.backends.hosted.replicate_models.ReplicateBackend",
 }
+# Backends that render on a provider's servers (and cost us per second there).
+HOSTED = frozenset({"openai", "remote", "runway", "veo", "replicate"})
 
 
 def get_backend(name: str | None = None) -> VideoBackend:
@@ -33,6 +42,7 @@ def get_backend(name: str | None = None) -> VideoBackend:
 
 
 __all__ = [
-    "BACKENDS", "BackendError", "JobCanceled", "PermanentBackendError", "ProgressFn", "RenderOutput", "RenderParams", "RenderSpec",
+    "BACKENDS", "HOSTED", "BackendError", "JobCanceled", "PermanentBackendError", "ProgressFn", "ProviderQuotaExhausted",
+    "RemoteJobLink", "RenderOutput", "RenderParams", "RenderSpec",
     "TransientBackendError", "UnsupportedRequest", "VideoBackend", "get_backend",
 ]

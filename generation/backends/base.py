@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from datetime import datetime
 from typing import Callable, Protocol
 
 ProgressFn = Callable[[float], None]
@@ -48,6 +49,10 @@ class RenderSpec(RenderParams):
     cameo_image_paths: tuple[Path, ...] = ()
     cameo_names: tuple[str, ...] = ()
     cameo_restrictions: tuple[str, ...] = ()
+    # Hosted backends: where the provider's job id is kept (None: not a hosted render).
+    remote: RemoteJobLink | None = field(default=None, compare=False, repr=False)
+    # A remix's source as the same provider knows it (its remote id), when it rendered it.
+    source_remote_id: str = ""
 
     @property
     def frame_count(self) -> int:
@@ -74,15 +79,39 @@ class BackendError(Exception):
 
 
 class TransientBackendError(BackendError):
-    """Retry later with backoff."""
+    """Retry later with backoff; `retry_after` (seconds) when the provider said how long to wait."""
 
     code = "backend_unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class PermanentBackendError(BackendError):
     """Fail the job; the credits are released."""
 
     code = "backend_failed"
+
+
+class ProviderQuotaExhausted(PermanentBackendError):
+    """The provider will not take more work from this account (billing quota, not a rate limit):
+    permanent for that provider until staff act; the job may go to another one."""
+
+    code = "provider_quota_exhausted"
+
+
+class RemoteJobLink(Protocol):
+    """The provider's job id as our job stores it. `record` commits at once, before polling, so
+    a worker that dies after the create leaves the id for the next one to resume."""
+
+    remote_id: str
+
+    def record(self, remote_id: str, *, expires_at: datetime | None = None) -> None: ...
+
+    def forget(self, *, reason: str) -> None:
+        """The remote job is gone (failed or expired at the provider): the next create is allowed."""
+        ...
 
 
 class UnsupportedRequest(BackendError):

@@ -7,6 +7,7 @@
 - `staff`: admin actions
 """
 
+from ..backends.hosted.capabilities import REFUSAL_CODES as BACKEND_REFUSALS
 from .staff import job_fail_by_staff
 from .state import RENDER_QUEUE, RENDER_TASK, IllegalTransition
 from .submission import (
@@ -22,7 +23,7 @@ from .sweeper import jobs_sweep
 from .worker import LeaseLost, StartOutcome, job_fail, job_progress, job_render, job_start, job_transient_error
 
 __all__ = [
-    "ALLOWED_DURATIONS", "ALLOWED_SIZES", "PROMPT_MAX_LENGTH", "RENDER_QUEUE", "RENDER_TASK",
+    "ALLOWED_DURATIONS", "ALLOWED_SIZES", "BACKEND_REFUSALS", "PROMPT_MAX_LENGTH", "RENDER_QUEUE", "RENDER_TASK",
     "IllegalTransition", "LeaseLost", "StartOutcome", "generation_cancel", "generation_delete", "generation_retry",
     "generation_submit", "job_fail", "job_fail_by_staff", "job_progress", "job_render",
     "job_start", "job_transient_error", "jobs_sweep",

@@ -27,17 +27,21 @@ from billing.selectors import generation_cost, user_entitlements
 from config.errors import ApplicationError, Conflict
 
 from .. import selectors
-from ..backends import RenderParams, UnsupportedRequest, get_backend
+from ..backends import RenderParams, UnsupportedRequest
 from ..models import GenerationJob, JobKind, JobStatus
 from ..policy import get_prompt_policy
 from .cameos import cameos_for_submit, job_cameo_ids
+from . import providers
 from .state import CANCELED_BY_USER, delete_files, enqueue_on_commit, locked, publish_on_commit, transition
 
 logger = logging.getLogger(__name__)
 
 ALLOWED_DURATIONS = (4, 8, 12)
 # Portrait first: this is a phone app.
-ALLOWED_SIZES = ("480x854", "854x480", "480x480", "720x1280", "1280x720", "720x720", "1080x1920", "1920x1080")
+# "auto": the serving backend picks the largest portrait size it renders that the plan allows.
+AUTO_SIZE = "auto"
+ALLOWED_SIZES = ("480x854", "854x480", "480x480", "720x1280", "1280x720", "720x720", "1080x1920", "1920x1080",
+                 AUTO_SIZE)
 ALLOWED_IMAGE_FORMATS = {"JPEG", "PNG", "WEBP"}
 PROMPT_MAX_LENGTH = 2000
 
@@ -102,10 +106,13 @@ def _own_source(user: User, source_generation_id: str | None) -> GenerationJob:
     return source
 
 
-def _backend_check(params: RenderParams) -> RenderParams:
-    """What the backend that will serve the job can render (sizes, durations, kinds), before any charge."""
+def _backend_check(user: User, params: RenderParams) -> tuple[RenderParams, list[str]]:
+    """What the backend that will serve the job can render (sizes, durations, kinds), before any
+    charge, and the route: that backend, then the fallbacks that take the request as it is."""
+    entitlements = user_entitlements(user_id=user.pk)
     try:
-        return get_backend().check(params)
+        return providers.route_plan(kind=params.kind, plan_code=entitlements.plan_code, params=params,
+                                    max_short_side=entitlements.max_short_side)
     except UnsupportedRequest as exc:
         raise _field_error(exc.field, exc.code, str(exc)) from exc
 
@@ -140,7 +147,8 @@ def _validate(user: User, params: RenderParams, *, has_image: bool, source_gener
     return source, ids
 
 
-def _create(user: User, params: RenderParams, *, image: File | None, image_name: str = "", fingerprint: str = "",
+def _create(user: User, params: RenderParams, *, route: list[str], image: File | None, image_name: str = "",
+            fingerprint: str = "",
             idempotency_key: str | None = None, retry_of: GenerationJob | None = None,
             source: GenerationJob | None = None, cameo_ids: list[str] = ()) -> GenerationJob:
     # Locked: a revocation racing this submit either waits for the job and cancels it, or
@@ -151,7 +159,8 @@ def _create(user: User, params: RenderParams, *, image: File | None, image_name:
         user=user, kind=params.kind, prompt=params.prompt, style=params.style,
         duration_seconds=params.duration_seconds, width=params.width, height=params.height,
         fps=settings.GENERATION_FPS, seed=params.seed if params.seed is not None else random.randrange(2**31),
-        source_job=source, retry_of=retry_of, backend=settings.GENERATION_BACKEND,
+        source_job=source, retry_of=retry_of, backend=route[0], route=route, plan_code=entitlements.plan_code,
+        provider_model=providers.backend_model(route[0]),
         cost=generation_cost(kind=params.kind, duration_seconds=params.duration_seconds, width=params.width,
                              height=params.height),
         priority=entitlements.queue_priority, watermark=entitlements.watermark,
@@ -195,7 +204,7 @@ def generation_submit(
     Returns (job, created). With an Idempotency-Key, the same request returns the
     job it made the first time; the same key with another request is a 409.
     """
-    width, height = (int(v) for v in size.split("x"))
+    width, height = (0, 0) if size == AUTO_SIZE else (int(v) for v in size.split("x"))
     params = RenderParams(kind=kind, prompt=prompt, duration_seconds=duration_seconds, width=width, height=height,
                           seed=seed, style=style)
     source_generation_id = str(source_generation_id) if source_generation_id else None
@@ -218,11 +227,11 @@ def generation_submit(
         return found
     source, ids = _validate(user, params, has_image=image is not None, source_generation_id=source_generation_id,
                             checked_source=source_job, cameo_ids=cameo_ids)
-    params = _backend_check(params)
+    params, route = _backend_check(user, params)
     try:
         with transaction.atomic():
-            job = _create(user, params, image=image, image_name=getattr(image, "name", ""), fingerprint=fingerprint,
-                          idempotency_key=idempotency_key, source=source, cameo_ids=ids)
+            job = _create(user, params, route=route, image=image, image_name=getattr(image, "name", ""),
+                          fingerprint=fingerprint, idempotency_key=idempotency_key, source=source, cameo_ids=ids)
     except IntegrityError:
         # Two requests with one key raced; the other one's row is committed now.
         if idempotency_key and (found := replay()):
@@ -248,13 +257,13 @@ def generation_retry(*, user: User, job_id: Any, check_source: SourceCheck | Non
                             source_generation_id=str(old.source_job_id) if old.source_job_id else None,
                             checked_source=checked_source,
                             cameo_ids=[str(pk) for pk in old.cameos.order_by("pk").values_list("pk", flat=True)])
-    params = _backend_check(params)
+    params, route = _backend_check(user, params)
     with transaction.atomic():
         if old.input_image:
             with default_storage.open(old.input_image.name, "rb") as fh:
-                return _create(user, params, image=File(fh), image_name=Path(old.input_image.name).name,
+                return _create(user, params, route=route, image=File(fh), image_name=Path(old.input_image.name).name,
                                retry_of=old, source=source, cameo_ids=ids)
-        return _create(user, params, image=None, retry_of=old, source=source, cameo_ids=ids)
+        return _create(user, params, route=route, image=None, retry_of=old, source=source, cameo_ids=ids)
 
 
 @transaction.atomic

@@ -20,10 +20,19 @@ from accounts.models import User
 from billing.selectors import user_entitlements
 
 from .. import selectors
-from ..backends import JobCanceled, PermanentBackendError, RenderSpec, get_backend
+from ..backends import (
+    HOSTED,
+    JobCanceled,
+    PermanentBackendError,
+    ProviderQuotaExhausted,
+    RenderSpec,
+    TransientBackendError,
+    get_backend,
+)
 from ..backends.media import generator_metadata, probe
 from ..models import GenerationJob, JobStatus
 from .cameos import cameo_spec_fields, job_cancel_if_consent_lacking
+from . import providers
 from .state import CANCELED_BY_USER, delete_files, locked, publish_on_commit, requeue_or_fail, transition
 
 logger = logging.getLogger(__name__)
@@ -153,7 +162,13 @@ def _render_spec(job: GenerationJob, workdir: Path) -> RenderSpec:
         watermark_text=f"@{job.user.handle}" if job.watermark else None,
         **cameo_spec_fields(job, workdir),
     )
-    return RenderSpec(**fields, metadata=generator_metadata(RenderSpec(**fields), job.backend))
+    hosted = {}
+    if job.backend in HOSTED:
+        source = job.source_job
+        same_provider = (source is not None and source.remote_id
+                         and providers.provider_of(source.backend) == providers.provider_of(job.backend))
+        hosted = dict(remote=providers.RemoteJob(job), source_remote_id=source.remote_id if same_provider else "")
+    return RenderSpec(**fields, **hosted, metadata=generator_metadata(RenderSpec(**fields), job.backend))
 
 
 def job_render(*, job_id: Any, owner: str) -> str:
@@ -162,6 +177,8 @@ def job_render(*, job_id: Any, owner: str) -> str:
     TransientBackendError propagates (the task retries); everything the user or
     the backend decided ends the job here.
     """
+    # A backend whose breaker is open hands the job to the next of its route (unless it holds a remote id).
+    providers.job_reroute(job_id=job_id, reason="breaker_open")
     job = GenerationJob.objects.select_related("user", "source_job").get(pk=job_id)
     backend = get_backend(job.backend)
     with tempfile.TemporaryDirectory(prefix=f"gen-{job.pk}-") as tmp:
@@ -175,6 +192,15 @@ def job_render(*, job_id: Any, owner: str) -> str:
         except LeaseLost:
             logger.info("generation.lease_lost", extra={"job_id": str(job_id), "owner": owner})
             return "lease_lost"
+        except ProviderQuotaExhausted as exc:
+            providers.provider_quota_exhausted(job_id=job_id, backend=job.backend, message=str(exc))
+            if providers.job_reroute(job_id=job_id, reason="quota", exclude_current=True):
+                raise TransientBackendError(str(exc), code=exc.code) from exc
+            job_fail(job_id=job_id, owner=owner, code=exc.code, message=str(exc))
+            return JobStatus.FAILED
+        except TransientBackendError:
+            providers.breaker_failure(job.backend)
+            raise
         except PermanentBackendError as exc:
             job_fail(job_id=job_id, owner=owner, code=exc.code, message=str(exc))
             return JobStatus.FAILED
@@ -183,8 +209,10 @@ def job_render(*, job_id: Any, owner: str) -> str:
             video_name = default_storage.save(f"{base}/video.mp4", File(fh))
         with open(output.poster_path, "rb") as fh:
             poster_name = default_storage.save(f"{base}/poster.jpg", File(fh))
+    providers.breaker_success(job.backend)
     finished = _finish_if_owner(
         job_id, owner, JobStatus.SUCCEEDED, progress=100, video=video_name, poster=poster_name,
+        provider_cost_usd=providers.provider_cost(GenerationJob.objects.get(pk=job_id)),
         result_duration=info.duration_seconds, result_width=info.width, result_height=info.height,
         result_fps=info.fps, result_bytes=info.bytes, result_sha256=info.sha256,
     )

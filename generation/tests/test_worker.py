@@ -197,6 +197,9 @@ class _FlakyBackend(PreviewBackend):
     name = "flaky"
     calls = 0
 
+    def check(self, params):
+        return params
+
     def render(self, spec, workdir, progress):
         type(self).calls += 1
         progress(0.1)
@@ -205,6 +208,9 @@ class _FlakyBackend(PreviewBackend):
 
 class _BrokenBackend(PreviewBackend):
     name = "broken"
+
+    def check(self, params):
+        return params
 
     def render(self, spec, workdir, progress):
         raise PermanentBackendError("model refused", code="backend_rejected")

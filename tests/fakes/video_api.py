@@ -1,25 +1,28 @@
-"""A small, stateful fake of a hosted video API shaped like OpenAI's `/v1/videos`.
+"""A stateful fake of OpenAI's Videos API (`/v1/videos`), faithful to what the official `openai`
+SDK sends and parses (tests/test_fake_video_api_contract.py drives it with the SDK).
 
-Speaks real HTTP on 127.0.0.1 (a random free port by default) so the `remote`
-backend is tested through its real client code:
+Speaks real HTTP on 127.0.0.1 (a free port by default):
 
-    POST   /v1/videos                 JSON or multipart (input_reference file) -> video object
-    GET    /v1/videos/{id}            advances the job by `progress_step` per call
-    GET    /v1/videos/{id}/content    the finished MP4 (a real H.264 clip)
+    POST   /v1/videos                  multipart (what the SDK sends) or JSON: prompt, model, seconds,
+                                       size, input_reference (an image of exactly `size`)
+    POST   /v1/videos/{id}/remix       JSON {prompt}: a new video from a completed one
+    GET    /v1/videos                  list: after, limit (1-100), order (asc|desc)
+    GET    /v1/videos/{id}             advances the job by `progress_step` per call
+    GET    /v1/videos/{id}/content     variant=video (MP4) | thumbnail (WebP) | spritesheet (JPEG)
     DELETE /v1/videos/{id}
 
-Requests need `Authorization: Bearer <api_key>` (401 otherwise). An
-`Idempotency-Key` seen before returns the job it created. Errors use the
-`{"error": {"message", "type", "param", "code"}}` shape.
+Refuses what the SDK's types say the API refuses: models other than sora-2 / sora-2-pro (and
+their dated snapshots), seconds other than "4" / "8" / "12", sizes other than 720x1280 and
+1280x720 (sora-2-pro also 1024x1792 and 1792x1024), with OpenAI's error body
+`{"error": {"message", "type", "param", "code"}}`. Requests need `Authorization: Bearer <key>`.
+There is no Idempotency-Key deduplication: nothing documents one, so clients must not rely on it.
 
-Knobs for tests:
-- prompt contains "[reject]": create answers 400 `moderation_blocked`;
-  "[fail]": the job ends `failed`; "[flagged]": it ends `failed` with
-  `moderation_blocked`; "[stall]": it never completes.
-- `server.fail_next_create_with = 503` (one-shot), or `server.fail(route, *statuses)`
-  with route "create" | "retrieve" | "content" | "delete" to queue error answers.
-- `server.response_delay = 1.5`: every answer waits that long (read-timeout tests).
-- `server.truncate_content = True`: the download announces more bytes than it sends.
+Knobs: prompt "[reject]": create answers 400 `moderation_blocked`; "[fail]": the job ends
+`failed`; "[flagged]": failed with `moderation_blocked`; "[stall]": it never completes.
+`fail(route, *statuses)` queues error answers (route: create, remix, retrieve, list, content,
+delete; 429 carries `retry_after` as Retry-After and retry-after-ms); `quota_exhausted = True`:
+every create answers 429 `insufficient_quota`; `expires_in`: seconds a finished video's content
+is kept; `expire(id)`: its content is gone now; `response_delay`, `truncate_content`.
 
 Manual use / benchmarks: `python -m tests.fakes.video_api --port 8765 --api-key sk-test`.
 """
@@ -27,8 +30,6 @@ Manual use / benchmarks: `python -m tests.fakes.video_api --port 8765 --api-key 
 from __future__ import annotations
 
 import argparse
-import email.parser
-import email.policy
 import io
 import json
 import re
@@ -37,37 +38,32 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
-
 from .server import FakeHandler, FakeServer
+from .video_common import RecordedRequest, parse_multipart, placeholder_image, render_clip
 
-ROUTES = ("create", "retrieve", "content", "delete")
-_VIDEO_PATH = re.compile(r"^/v1/videos/(?P<id>[A-Za-z0-9_-]+)(?P<content>/content)?$")
+ROUTES = ("create", "remix", "retrieve", "list", "content", "delete")
+MODELS = {"sora-2": ("720x1280", "1280x720"),
+          "sora-2-pro": ("720x1280", "1280x720", "1024x1792", "1792x1024")}
+SNAPSHOTS = {"sora-2-2025-10-06": "sora-2", "sora-2-2025-12-08": "sora-2", "sora-2-pro-2025-10-06": "sora-2-pro"}
+SECONDS = ("4", "8", "12")
+VARIANTS = {"video": "video/mp4", "thumbnail": "image/webp", "spritesheet": "image/jpeg"}
+_VIDEO_PATH = re.compile(r"^/v1/videos/(?P<id>[A-Za-z0-9_-]+)(?P<tail>/content|/remix)?$")
 _ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
                 429: "rate_limit_error"}
 
 
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    json: Any = None
-    form: dict[str, str] = field(default_factory=dict)
-    files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)  # name -> (filename, content type, bytes)
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None,
+                 error_type: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.param, self.headers = status, code, param, headers
+        self.error_type = error_type or _ERROR_TYPES.get(status, "server_error")
 
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers.items():
-            if key.lower() == name.lower():
-                return value
-        return None
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": str(self), "type": self.error_type, "param": self.param, "code": self.code}}
 
 
 @dataclass
@@ -77,37 +73,38 @@ class FakeJob:
     prompt: str
     seconds: str
     size: str
-    idempotency_key: str | None
     input_reference: tuple[str, str, bytes] | None = None
+    remixed_from_video_id: str | None = None
     status: str = "queued"
     progress: int = 0
     error: dict[str, str] | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
     completed_at: int | None = None
+    expires_at: int | None = None
     deleted: bool = False
     content: bytes | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "object": "video", "model": self.model, "status": self.status,
-            "progress": self.progress, "created_at": self.created_at, "completed_at": self.completed_at,
-            "expires_at": None, "prompt": self.prompt, "seconds": self.seconds, "size": self.size,
-            "quality": "standard", "remixed_from_video_id": None, "error": self.error,
-        }
+        return {"id": self.id, "object": "video", "model": self.model, "status": self.status,
+                "progress": self.progress, "created_at": self.created_at, "completed_at": self.completed_at,
+                "expires_at": self.expires_at, "prompt": self.prompt, "seconds": self.seconds, "size": self.size,
+                "remixed_from_video_id": self.remixed_from_video_id, "error": self.error}
 
 
 class FakeVideoAPI:
-    """The server; use as a context manager (or start()/stop()). State is guarded by one lock."""
+    """The server; a context manager (or start()/stop()). State is guarded by one lock."""
 
     def __init__(self, *, api_key: str = "sk-test", host: str = "127.0.0.1", port: int = 0,
-                 progress_step: int = 50, fps: int = 12) -> None:
+                 progress_step: int = 50, fps: int = 12, expires_in: int = 3600) -> None:
         self.api_key = api_key
         self.progress_step = progress_step
         self.fps = fps  # deliberately not the app's fps, so clients must retime
+        self.expires_in = expires_in
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[RecordedRequest] = []
-        self.idempotency: dict[str, str] = {}
         self.failures: dict[str, list[int]] = {route: [] for route in ROUTES}
+        self.retry_after = 1.5
+        self.quota_exhausted = False
         self.response_delay = 0.0
         self.truncate_content = False
         self.lock = threading.Lock()
@@ -117,23 +114,23 @@ class FakeVideoAPI:
     def url(self) -> str:
         return self.http.url
 
-    @property
-    def fail_next_create_with(self) -> int | None:
-        return self.failures["create"][0] if self.failures["create"] else None
-
-    @fail_next_create_with.setter
-    def fail_next_create_with(self, status: int | None) -> None:
-        with self.lock:
-            self.failures["create"] = [] if status is None else [status]
-
     def fail(self, route: str, *statuses: int) -> None:
         if route not in ROUTES:
             raise ValueError(f"route must be one of {ROUTES}")
         with self.lock:
             self.failures[route].extend(statuses)
 
+    def expire(self, video_id: str) -> None:
+        with self.lock:
+            self.jobs[video_id].expires_at = int(time.time()) - 1
+
     def requests_to(self, method: str, path: str | None = None) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and (path is None or r.path == path)]
+
+    @property
+    def creates(self) -> list[RecordedRequest]:
+        """Every render we would have paid for: creates and remixes that were accepted."""
+        return [r for r in self.requests if r.method == "POST" and getattr(r, "accepted", False)]
 
     def start(self) -> "FakeVideoAPI":
         self.http.start()
@@ -148,9 +145,72 @@ class FakeVideoAPI:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # --- behaviour, called by the handler with the lock held ---------------------------
+    # --- behaviour (handler threads; each takes the lock) ------------------------------
 
-    def _advance(self, job: FakeJob) -> None:
+    def injected(self, route: str) -> None:
+        with self.lock:
+            status = self.failures[route].pop(0) if self.failures[route] else None
+        if status is None:
+            return
+        headers = None
+        if status == 429:
+            headers = {"Retry-After": str(max(1, round(self.retry_after))),
+                       "retry-after-ms": str(int(self.retry_after * 1000))}
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        raise ApiError(status, f"Injected failure: {phrase}.", headers=headers)
+
+    def create(self, fields: dict[str, Any], files: dict[str, tuple[str, str, bytes]]) -> FakeJob:
+        if self.quota_exhausted:
+            raise ApiError(429, "You exceeded your current quota, please check your plan and billing details.",
+                           code="insufficient_quota", error_type="insufficient_quota")
+        prompt = str(fields.get("prompt") or "")
+        if not prompt:
+            raise ApiError(400, "Missing required parameter: 'prompt'.", code="missing_required_parameter",
+                           param="prompt")
+        model = str(fields.get("model") or "sora-2")
+        family = SNAPSHOTS.get(model, model)
+        if family not in MODELS:
+            raise ApiError(400, f"Invalid value: '{model}'. Supported values are: 'sora-2' and 'sora-2-pro'.",
+                           code="invalid_value", param="model")
+        seconds = str(fields.get("seconds") or "4")
+        if seconds not in SECONDS:
+            raise ApiError(400, f"Invalid value: '{seconds}'. Supported values are: '4', '8', and '12'.",
+                           code="invalid_value", param="seconds")
+        size = str(fields.get("size") or "720x1280")
+        if size not in MODELS[family]:
+            supported = ", ".join(f"'{s}'" for s in MODELS[family])
+            raise ApiError(400, f"Invalid value: '{size}'. Supported values are: {supported}.",
+                           code="invalid_value", param="size")
+        reference = files.get("input_reference")
+        if reference is not None:
+            _check_reference(reference, size)
+        if "[reject]" in prompt:
+            raise ApiError(400, "Your request was blocked by our moderation system.", code="moderation_blocked")
+        return self._add(FakeJob(id=_new_id(), model=model, prompt=prompt, seconds=seconds, size=size,
+                                 input_reference=reference))
+
+    def remix(self, source: FakeJob, body: Any) -> FakeJob:
+        prompt = str(body.get("prompt") or "") if isinstance(body, dict) else ""
+        if not prompt:
+            raise ApiError(400, "Missing required parameter: 'prompt'.", code="missing_required_parameter",
+                           param="prompt")
+        if source.status != "completed":
+            raise ApiError(400, f"Video {source.id} is not completed; only a completed video can be remixed.",
+                           code="invalid_value", param="video_id")
+        if "[reject]" in prompt:
+            raise ApiError(400, "Your request was blocked by our moderation system.", code="moderation_blocked")
+        return self._add(FakeJob(id=_new_id(), model=source.model, prompt=prompt, seconds=source.seconds,
+                                 size=source.size, remixed_from_video_id=source.id))
+
+    def _add(self, job: FakeJob) -> FakeJob:
+        with self.lock:
+            self.jobs[job.id] = job
+        return job
+
+    def advance(self, job: FakeJob) -> None:
         if job.status not in ("queued", "in_progress"):
             return
         if "[fail]" in job.prompt or "[flagged]" in job.prompt:
@@ -166,53 +226,60 @@ class FakeVideoAPI:
         elif job.progress >= 100:
             job.content = render_clip(job, self.fps)
             job.status, job.completed_at = "completed", int(time.time())
+            job.expires_at = job.completed_at + self.expires_in
+
+    def page(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        order = (query.get("order") or ["desc"])[0]
+        limit_raw = (query.get("limit") or ["20"])[0]
+        if order not in ("asc", "desc"):
+            raise ApiError(400, f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+                           code="invalid_value", param="order")
+        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+            raise ApiError(400, "Invalid 'limit': expected an integer between 1 and 100.", code="invalid_value",
+                           param="limit")
+        with self.lock:
+            # Creation order is insertion order (created_at ties within a second).
+            jobs = [j for j in self.jobs.values() if not j.deleted]
+        if order == "desc":
+            jobs.reverse()
+        after = (query.get("after") or [None])[0]
+        if after:
+            ids = [j.id for j in jobs]
+            jobs = jobs[ids.index(after) + 1:] if after in ids else []
+        page = jobs[: int(limit_raw)]
+        return {"object": "list", "data": [j.as_json() for j in page], "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None, "has_more": len(jobs) > len(page)}
+
+    def content(self, job: FakeJob, query: dict[str, list[str]]) -> tuple[bytes, str]:
+        variant = (query.get("variant") or ["video"])[0]
+        if variant not in VARIANTS:
+            raise ApiError(400, f"Invalid value: '{variant}'. Supported values are: 'video', 'thumbnail', "
+                                "and 'spritesheet'.", code="invalid_value", param="variant")
+        if job.status != "completed" or job.content is None:
+            raise ApiError(400, f"Video {job.id} is not ready yet.", code="video_not_ready")
+        if job.expires_at is not None and job.expires_at <= time.time():
+            raise ApiError(404, f"The content of video {job.id} has expired.", code="video_expired")
+        if variant == "video":
+            return job.content, VARIANTS[variant]
+        return placeholder_image(job, "WEBP" if variant == "thumbnail" else "JPEG"), VARIANTS[variant]
 
 
-def render_clip(job: FakeJob, fps: int) -> bytes:
-    """A real H.264 MP4 of solid frames: the input image's mean colour if one was sent,
-    otherwise a colour from the prompt, brightening over time."""
-    from generation.backends.base import RenderSpec
-    from generation.backends.media import write_mp4
-
-    width, height = (int(v) for v in job.size.split("x"))
-    seconds = int(job.seconds)
-    if job.input_reference is not None:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(job.input_reference[2])) as img:
-            colour = np.asarray(img.convert("RGB").resize((1, 1))).reshape(3).astype(np.float32)
-    else:
-        digest = sum(job.prompt.encode()) % 97
-        colour = np.array([60 + digest, 120, 180 - digest], dtype=np.float32)
-    spec = RenderSpec(job_id=job.id, kind="text_to_video", prompt=job.prompt, duration_seconds=seconds,
-                      width=width, height=height, fps=fps, seed=0)
-    frames = (np.broadcast_to(np.clip(colour + i * 0.5, 0, 255).astype(np.uint8), (height, width, 3)).copy()
-              for i in range(spec.frame_count))
-    with TemporaryDirectory(prefix="fake-video-api-") as tmp:
-        path = Path(tmp) / "clip.mp4"
-        write_mp4(frames, path, spec)
-        return path.read_bytes()
+def _new_id() -> str:
+    return f"video_{secrets.token_hex(12)}"
 
 
-def _error_body(status: int, message: str, code: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": _ERROR_TYPES.get(status, "server_error"), "param": None,
-                      "code": code}}
+def _check_reference(reference: tuple[str, str, bytes], size: str) -> None:
+    from PIL import Image, UnidentifiedImageError
 
-
-def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tuple[str, str, bytes]]]:
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    form: dict[str, str] = {}
-    files: dict[str, tuple[str, str, bytes]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
-        filename = part.get_filename()
-        if filename is not None:
-            files[name] = (filename, part.get_content_type(), payload)
-        else:
-            form[name] = payload.decode()
-    return form, files
+    try:
+        with Image.open(io.BytesIO(reference[2])) as img:
+            actual = f"{img.width}x{img.height}"
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ApiError(400, "Invalid file 'input_reference': unsupported image.", code="invalid_value",
+                       param="input_reference") from exc
+    if actual != size:
+        raise ApiError(400, f"Inpaint image must match the requested width and height ({actual} vs {size}).",
+                       code="invalid_value", param="input_reference")
 
 
 def _handler_for(api: FakeVideoAPI) -> type[FakeHandler]:
@@ -229,7 +296,7 @@ def _handler_for(api: FakeVideoAPI) -> type[FakeHandler]:
                 except ValueError:
                     recorded.json = None
             elif body and content_type.startswith("multipart/form-data"):
-                recorded.form, recorded.files = _parse_multipart(content_type, body)
+                recorded.form, recorded.files = parse_multipart(content_type, body)
             with api.lock:
                 api.requests.append(recorded)
             return recorded
@@ -246,124 +313,78 @@ def _handler_for(api: FakeVideoAPI) -> type[FakeHandler]:
                 if declared_length is not None:
                     self.close_connection = True
             except (BrokenPipeError, ConnectionResetError):
-                # The client gave up (a read-timeout test): nothing left to tell it.
-                self.close_connection = True
+                self.close_connection = True  # the client gave up (a read-timeout test)
 
-        def _error(self, status: int, message: str, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> None:
-            self._send(status, _error_body(status, message, code), headers=headers)
-
-        def _authorised(self, recorded: RecordedRequest) -> bool:
-            if recorded.header("Authorization") == f"Bearer {api.api_key}":
-                return True
-            self._error(401, "Incorrect API key provided.", "invalid_api_key")
-            return False
-
-        def _injected_failure(self, route: str) -> bool:
+        def _job(self, video_id: str) -> FakeJob:
             with api.lock:
-                status = api.failures[route].pop(0) if api.failures[route] else None
-            if status is None:
-                return False
-            headers = {"Retry-After": "1"} if status == 429 else None
-            try:
-                phrase = HTTPStatus(status).phrase
-            except ValueError:
-                phrase = "Error"
-            self._error(status, f"Injected failure: {phrase}.", None, headers)
-            return True
-
-        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
-            recorded = self._record()
-            if recorded.path != "/v1/videos":
-                return self._error(404, f"Unknown path {recorded.path}.", "not_found")
-            if not self._authorised(recorded) or self._injected_failure("create"):
-                return None
-            fields = recorded.json if isinstance(recorded.json, dict) else recorded.form
-            prompt = str(fields.get("prompt") or "")
-            seconds = str(fields.get("seconds") or "4")
-            size = str(fields.get("size") or "720x1280")
-            if not prompt:
-                return self._error(400, "Missing required parameter: 'prompt'.", "missing_required_parameter")
-            if not seconds.isdigit() or int(seconds) < 1 or not re.fullmatch(r"\d{2,5}x\d{2,5}", size):
-                return self._error(400, "Invalid 'seconds' or 'size'.", "invalid_value")
-            if "[reject]" in prompt:
-                return self._error(400, "Your request was blocked by our moderation system.", "moderation_blocked")
-            key = recorded.header("Idempotency-Key")
-            with api.lock:
-                if key and key in api.idempotency:
-                    job = api.jobs[api.idempotency[key]]
-                else:
-                    job = FakeJob(id=f"video_{secrets.token_hex(12)}", model=str(fields.get("model") or "sora-2"),
-                                  prompt=prompt, seconds=seconds, size=size, idempotency_key=key,
-                                  input_reference=recorded.files.get("input_reference"))
-                    api.jobs[job.id] = job
-                    if key:
-                        api.idempotency[key] = job.id
-                payload = job.as_json()
-            return self._send(200, payload)
-
-        def _job(self) -> tuple[FakeJob | None, bool]:
-            """The job the path names and whether it asks for the content; None once an
-            error is answered."""
-            recorded = self._record()
-            if not self._authorised(recorded):
-                return None, False
-            match = _VIDEO_PATH.match(recorded.path)
-            if not match:
-                self._error(404, f"Unknown path {recorded.path}.", "not_found")
-                return None, False
-            with api.lock:
-                job = api.jobs.get(match["id"])
+                job = api.jobs.get(video_id)
             if job is None or job.deleted:
-                self._error(404, f"Video {match['id']} not found.", "video_not_found")
-                return None, False
-            return job, bool(match["content"])
+                raise ApiError(404, f"Video with id '{video_id}' not found.", code="video_not_found", param="video_id")
+            return job
 
-        def do_GET(self) -> None:  # noqa: N802
-            job, content = self._job()
-            if job is None:
-                return None
-            if content:
-                if self._injected_failure("content"):
-                    return None
-                if job.status != "completed" or job.content is None:
-                    return self._error(400, f"Video {job.id} is not ready.", "video_not_ready")
-                data = job.content
-                if api.truncate_content:
-                    return self._send(200, body=data[: len(data) // 2], content_type="video/mp4",
+        def _serve(self) -> None:
+            recorded = self._record()
+            try:
+                if recorded.header("Authorization") != f"Bearer {api.api_key}":
+                    raise ApiError(401, "Incorrect API key provided.", code="invalid_api_key")
+                self._route(recorded)
+            except ApiError as exc:
+                self._send(exc.status, exc.body(), headers=exc.headers)
+
+        def _route(self, recorded: RecordedRequest) -> None:
+            method, path = recorded.method, recorded.path
+            if path == "/v1/videos" and method == "POST":
+                api.injected("create")
+                fields = recorded.json if isinstance(recorded.json, dict) else recorded.form
+                job = api.create(fields, recorded.files)
+                recorded.accepted = True
+                return self._send(200, job.as_json())
+            if path == "/v1/videos" and method == "GET":
+                api.injected("list")
+                return self._send(200, api.page(recorded.query))
+            match = _VIDEO_PATH.match(path)
+            if not match:
+                raise ApiError(404, f"Invalid URL ({method} {path}).", code="not_found")
+            tail = match["tail"] or ""
+            if (method, tail) == ("POST", "/remix"):
+                api.injected("remix")
+                job = api.remix(self._job(match["id"]), recorded.json)
+                recorded.accepted = True
+                return self._send(200, job.as_json())
+            job = self._job(match["id"])
+            if (method, tail) == ("GET", "/content"):
+                api.injected("content")
+                data, content_type = api.content(job, recorded.query)
+                if api.truncate_content and content_type == "video/mp4":
+                    return self._send(200, body=data[: len(data) // 2], content_type=content_type,
                                       declared_length=len(data))
-                return self._send(200, body=data, content_type="video/mp4")
-            if self._injected_failure("retrieve"):
-                return None
-            with api.lock:
-                api._advance(job)
-                payload = job.as_json()
-            return self._send(200, payload)
+                return self._send(200, body=data, content_type=content_type)
+            if (method, tail) == ("GET", ""):
+                api.injected("retrieve")
+                with api.lock:
+                    api.advance(job)
+                    payload = job.as_json()
+                return self._send(200, payload)
+            if (method, tail) == ("DELETE", ""):
+                api.injected("delete")
+                with api.lock:
+                    job.deleted = True
+                return self._send(200, {"id": job.id, "object": "video.deleted", "deleted": True})
+            raise ApiError(405, f"Method {method} is not allowed on {path}.", code="method_not_allowed")
 
-        def do_DELETE(self) -> None:  # noqa: N802
-            job, content = self._job()
-            if job is None:
-                return None
-            if content:
-                return self._error(405, "Method not allowed.", "method_not_allowed")
-            if self._injected_failure("delete"):
-                return None
-            with api.lock:
-                job.deleted = True
-            return self._send(200, {"id": job.id, "object": "video.deleted", "deleted": True})
+        do_GET = do_POST = do_DELETE = _serve  # noqa: N815 - stdlib naming
 
     return Handler
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the fake /v1/videos API.")
+    parser = argparse.ArgumentParser(description="Run the fake OpenAI /v1/videos API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--api-key", default="sk-test")
     parser.add_argument("--progress-step", type=int, default=50)
     parser.add_argument("--fps", type=int, default=12)
     args = parser.parse_args(argv)
-    # media imports RenderSpec only; no Django settings are needed to render clips.
     server = FakeVideoAPI(api_key=args.api_key, host=args.host, port=args.port, progress_step=args.progress_step,
                           fps=args.fps)
     print(f"fake video API on {server.url} (key {args.api_key!r}); Ctrl-C stops it", flush=True)
