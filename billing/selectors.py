@@ -138,6 +138,7 @@ class PlanLimits:
     max_short_side: int
     queue_priority: int  # higher runs sooner, 0-9
     watermark: bool
+    max_queued_jobs: int
 
 
 def plan_limits(plan: Plan | None) -> PlanLimits:
@@ -146,10 +147,12 @@ def plan_limits(plan: Plan | None) -> PlanLimits:
     if plan is None:
         return PlanLimits(monthly_credits=0, max_concurrent_jobs=settings.GENERATION_FREE_CONCURRENT_JOBS,
                           max_duration_seconds=settings.GENERATION_FREE_MAX_DURATION,
-                          max_short_side=settings.GENERATION_FREE_MAX_SHORT_SIDE, queue_priority=0, watermark=True)
+                          max_short_side=settings.GENERATION_FREE_MAX_SHORT_SIDE, queue_priority=0, watermark=True,
+                          max_queued_jobs=settings.GENERATION_FREE_MAX_QUEUED_JOBS)
     return PlanLimits(monthly_credits=plan.monthly_credits, max_concurrent_jobs=plan.max_concurrent_jobs,
                       max_duration_seconds=plan.max_duration_seconds, max_short_side=plan.max_short_side,
-                      queue_priority=plan.queue_priority, watermark=not plan.removes_watermark)
+                      queue_priority=plan.queue_priority, watermark=not plan.removes_watermark,
+                      max_queued_jobs=plan.max_queued_jobs)
 
 
 def _price_data(price: PlanPrice | PackPrice, **extra) -> dict:

@@ -38,6 +38,7 @@ class PlanLimitsSerializer(serializers.Serializer):
     max_short_side = serializers.IntegerField()
     queue_priority = serializers.IntegerField()
     watermark = serializers.BooleanField()
+    max_queued_jobs = serializers.IntegerField()
 
 
 class CatalogueItemSerializer(serializers.Serializer):

@@ -51,7 +51,7 @@ def test_every_billing_admin_page_opens(admin_client, catalogue, stripe_fake, au
 def test_staff_create_a_plan_with_prices_per_currency(admin_client):
     response = admin_client.post(reverse("admin:billing_plan_add"), {
         "code": "max", "name": "Max", "rank": 3, "monthly_credits": 5000, "max_concurrent_jobs": 8,
-        "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 9, "removes_watermark": "on",
+        "max_queued_jobs": 40, "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 9, "removes_watermark": "on",
         "is_active": "on",
         "prices-TOTAL_FORMS": 2, "prices-INITIAL_FORMS": 0, "prices-MIN_NUM_FORMS": 0, "prices-MAX_NUM_FORMS": 1000,
         "prices-0-currency": "usd", "prices-0-unit_amount": 4999, "prices-0-stripe_price_id": "price_max_usd",

@@ -39,13 +39,13 @@ def test_plans_in_the_users_currency(client_for, catalogue, settings):
         "plans": [
             {"code": "free", "name": "Free", "monthly_credits": 0, "max_concurrent_jobs": 1,
              "max_duration_seconds": 8, "max_short_side": 720, "queue_priority": 0, "watermark": True,
-             "price": None},
+             "max_queued_jobs": 5, "price": None},
             {"code": "basic", "name": "Basic", "monthly_credits": 500, "max_concurrent_jobs": 2,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 4, "watermark": True,
-             "price": {"currency": "eur", "unit_amount": 899, "interval": "month"}},
+             "max_queued_jobs": 20, "price": {"currency": "eur", "unit_amount": 899, "interval": "month"}},
             {"code": "pro", "name": "Pro", "monthly_credits": 2000, "max_concurrent_jobs": 4,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 8, "watermark": False,
-             "price": {"currency": "eur", "unit_amount": 2699, "interval": "month"}},
+             "max_queued_jobs": 20, "price": {"currency": "eur", "unit_amount": 2699, "interval": "month"}},
         ],
         "packs": [{"code": "credits-300", "name": "300 credits", "credits": 300,
                    "price": {"currency": "eur", "unit_amount": 449}}],
@@ -282,7 +282,7 @@ def test_subscription_of_a_free_user(auth_api, settings):
     assert response.json() == {"subscription": None, "entitlements": {
         "plan": "free", "plan_name": "Free", "source": "free", "reason": "No subscription.", "valid_until": None,
         "monthly_credits": 0, "max_concurrent_jobs": 1, "max_duration_seconds": 12, "max_short_side": 720,
-        "queue_priority": 0, "watermark": True}}
+        "queue_priority": 0, "watermark": True, "max_queued_jobs": 5}}
 
 
 def test_subscription_of_a_subscriber(auth_api, catalogue):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import warnings
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,12 +23,13 @@ from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
 from billing import services as ledger
-from billing.selectors import generation_cost, user_entitlements
-from config.errors import ApplicationError, Conflict
+from billing.selectors import Entitlements, generation_cost, user_entitlements
+from config.errors import ApplicationError, Conflict, TooManyRequests
 
 from .. import selectors
 from ..backends import RenderParams, UnsupportedRequest, get_backend
 from ..models import GenerationJob, JobKind, JobStatus
+from ..scheduling import QueueSnapshot, queue_estimate, queue_snapshot
 from ..policy import get_prompt_policy
 from .state import CANCELED_BY_USER, delete_files, enqueue_on_commit, locked, publish_on_commit, transition
 
@@ -129,10 +132,34 @@ def _validate(user: User, params: RenderParams, *, has_image: bool, source_gener
     return source
 
 
+def _admit(user: User, entitlements: Entitlements) -> QueueSnapshot:
+    """Backpressure, before anything is created or charged: the user's queued-job cap, then the
+    global backlog (free users are refused first). Returns the look at the queue it took."""
+    # Serialises a user's submits, so two at once cannot both take the last queued slot.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    snapshot = queue_snapshot()
+    queued = GenerationJob.objects.filter(user=user, status=JobStatus.QUEUED).order_by("-priority", "created_at")
+    if queued.count() >= entitlements.max_queued_jobs:
+        # A slot frees when the user's next queued job starts.
+        wait, _ = snapshot.start_in(queued.first(), rank=1)
+        raise TooManyRequests(f"You have {entitlements.max_queued_jobs} generations waiting already; "
+                              "submit more when one has started.", retry_after=math.ceil(wait), code="queue_full")
+    minutes = (settings.GENERATION_SHED_FREE_AFTER_MINUTES if entitlements.tier == "free"
+               else settings.GENERATION_SHED_ALL_AFTER_MINUTES)
+    backlog = snapshot.backlog_seconds()
+    if minutes and backlog > minutes * 60:
+        logger.warning("generation.shed", extra={"user_id": user.pk, "tier": entitlements.tier,
+                                                 "backlog_seconds": int(backlog)})
+        raise TooManyRequests("Video generation is very busy right now; please try again later.",
+                              retry_after=math.ceil(backlog - minutes * 60), code="queue_busy")
+    return snapshot
+
+
 def _create(user: User, params: RenderParams, *, image: File | None, image_name: str = "", fingerprint: str = "",
             idempotency_key: str | None = None, retry_of: GenerationJob | None = None,
             source: GenerationJob | None = None) -> GenerationJob:
     entitlements = user_entitlements(user_id=user.pk)
+    snapshot = _admit(user, entitlements)
     job = GenerationJob(
         user=user, kind=params.kind, prompt=params.prompt, style=params.style,
         duration_seconds=params.duration_seconds, width=params.width, height=params.height,
@@ -147,8 +174,11 @@ def _create(user: User, params: RenderParams, *, image: File | None, image_name:
     job.save()
     if image is not None:
         job.input_image.save(image_name or "input.png", image, save=True)
+    _, eta = queue_estimate(job, snapshot)
+    job.eta_at = snapshot.now + timedelta(seconds=eta)  # what the owner is told now (see etas_refresh)
+    job.save(update_fields=["eta_at"])
     enqueue_on_commit(job)
-    publish_on_commit(job)
+    publish_on_commit(job, snapshot=snapshot)
     logger.info("generation.submitted", extra={"job_id": str(job.pk), "user_id": user.pk, "kind": job.kind,
                                                "cost": job.cost, "backend": job.backend})
     return job
