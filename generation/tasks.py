@@ -15,6 +15,9 @@ from .backends import TransientBackendError
 
 logger = logging.getLogger(__name__)
 
+# After a render, the queue's ETAs are looked at again, by one worker at most this often (seconds).
+ETA_REFRESH_INTERVAL = 2.0
+
 @shared_task(bind=True, name=services.RENDER_TASK, queue=services.RENDER_QUEUE, acks_late=True,
              reject_on_worker_lost=True, max_retries=None)
 def render_generation(self, job_id: str) -> str:
@@ -46,7 +49,7 @@ def render_generation(self, job_id: str) -> str:
         return "failed"
     finally:
         services.wake_for_next()
-        services.etas_refresh()
+        services.etas_refresh(min_interval=ETA_REFRESH_INTERVAL)
 
 
 @shared_task(name="generation.tasks.sweep_generations")

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -84,9 +85,12 @@ def _moved(old, new, now) -> bool:
                                                    ETA_UPDATE_FRACTION * waiting)
 
 
-def etas_refresh() -> int:
+def etas_refresh(*, min_interval: float = 0) -> int:
     """Send `generation.updated` to the owners of queued jobs whose expected start moved by more
-    than the threshold since they were last told. Returns how many were sent."""
+    than the threshold since they were last told. Returns how many were sent. With
+    `min_interval`, runs at most that often across all workers (the cache holds the turn)."""
+    if min_interval and not cache.add("generation:etas_refresh", 1, timeout=min_interval):
+        return 0
     snapshot, etas = queued_etas()
     now = snapshot.now
     sent = 0

@@ -136,7 +136,7 @@ def _admit(user: User, entitlements: Entitlements) -> QueueSnapshot:
     """Backpressure, before anything is created or charged: the user's queued-job cap, then the
     global backlog (free users are refused first). Returns the look at the queue it took."""
     # Serialises a user's submits, so two at once cannot both take the last queued slot.
-    User.objects.select_for_update().filter(pk=user.pk).first()
+    User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()  # see worker._claim_for_user
     snapshot = queue_snapshot()
     queued = GenerationJob.objects.filter(user=user, status=JobStatus.QUEUED).order_by("-priority", "created_at")
     if queued.count() >= entitlements.max_queued_jobs:

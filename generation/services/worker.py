@@ -59,7 +59,9 @@ def _claim_for_user(user_id: int, owner: str) -> Any:
     """Start the user's next claimable job unless they are at their running limit. Returns its id."""
     with transaction.atomic():
         # Serialise claims per user: two workers cannot both take the user's last running slot.
-        User.objects.select_for_update().filter(pk=user_id).first()
+        # NO KEY: rows that point at the user (events, ledger) still commit meanwhile; a plain
+        # FOR UPDATE would block their foreign-key checks and deadlock with the event counter.
+        User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
         running = GenerationJob.objects.filter(user_id=user_id, status=JobStatus.RUNNING).count()
         if running >= user_entitlements(user_id=user_id).max_concurrent_jobs:
             return None
