@@ -335,6 +335,7 @@ def _scheduler(args, workdir: Path) -> None:
         gen_load.bench_eta(workdir, render=args.render, workers=min(args.workers, 2), jobs=60)
     elif args.only == "kill":
         gen_load.bench_kill(workdir, render=args.render, trials=args.trials, heartbeat=5)
+    print(f"submits aborted by a deadlock (retried): {gen_load.DEADLOCKS[0]}")
 
 
 if __name__ == "__main__":

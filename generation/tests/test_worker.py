@@ -235,7 +235,12 @@ def test_transient_errors_requeue_with_backoff_then_fail_and_release(user, setti
     job = submit(user)
     errors = []
     for attempt in range(3):
-        GenerationJob.objects.filter(pk=job.pk).update(not_before=None)  # its backoff is over
+        if attempt:
+            # Back in the queue, but no worker claims it before its backoff ends.
+            job.refresh_from_db()
+            assert job.status == "queued" and job.not_before > timezone.now()
+            assert services.job_claim(owner="eager:1:t").outcome == services.StartOutcome.IDLE
+            GenerationJob.objects.filter(pk=job.pk).update(not_before=None)  # its backoff is over
         start(job, owner=f"w{attempt}")
         with pytest.raises(TransientBackendError) as err:
             services.job_render(job_id=job.pk, owner=f"w{attempt}")
