@@ -15,7 +15,12 @@ ones) and uses its own database, `<name>_bench`, which it creates and migrates.
    layer), so the event reaches the socket by the server tailing the event table;
 3. preview render speed: video seconds rendered per wall second, 480p and 720p;
 4. events written per second by the primitive (accounts.events.event_send_on_commit: counter
-   upsert + event row + commit), one thread, and 4 threads on 4 users at once.
+   upsert + event row + commit), one thread, and 4 threads on 4 users at once;
+5. the scheduler under load (bench/gen_load.py, a stub backend of fixed render time), each
+   only when asked for with --only: `fairness` (1 user floods, light users' waits), `scaleout`
+   (1/2/4 worker processes, on the broker of --broker, default Redis), `eta` (ETA error over a
+   mixed run), `kill` (kill -9 a worker mid-run, --trials times).
+   The websocket run also prints the server's resident memory per open socket.
 """
 
 from __future__ import annotations
@@ -139,6 +144,13 @@ def _wait_terminal(job_id) -> None:
         time.sleep(0.01)
 
 
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -172,11 +184,18 @@ def bench_websocket(sockets: int, events: int, workdir: Path, *, embedded: bool 
             except OSError:
                 await asyncio.sleep(0.2)
         conns = []
-        for token in tokens:
-            ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/?token={token}", max_queue=None)
+        base_rss = 0
+        for index, token in enumerate(tokens):
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/?token={token}", max_queue=None,
+                                          open_timeout=60)
             await ws.recv()  # hello
             conns.append(ws)
-        print(f"websocket: {len(conns)} sockets open")
+            if index == 9:
+                base_rss = _rss_kb(server.pid)  # after the first sockets: imports and pools are warm
+        rss = _rss_kb(server.pid)
+        per = (rss - base_rss) * 1024 / max(1, len(conns) - 10)
+        print(f"websocket: {len(conns)} sockets open; server RSS {rss / 1024:.0f} MiB, "
+              f"{per / 1024:.1f} KiB per open socket (sockets 11-{len(conns)})")
         latencies = []
         submit = sync_to_async(services.generation_submit, thread_sensitive=True)
         cancel = sync_to_async(services.generation_cancel, thread_sensitive=True)
@@ -269,8 +288,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--sockets", type=int, default=500)
     parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--only", choices=["dispatch", "websocket", "embedded", "preview", "events"])
+    parser.add_argument("--only", choices=["dispatch", "websocket", "embedded", "preview", "events", "fairness",
+                                           "scaleout", "eta", "kill"])
+    parser.add_argument("--render", type=float, default=1.0, help="stub render time, seconds (scheduler runs)")
+    parser.add_argument("--workers", type=int, default=4, help="worker processes (fairness, eta)")
+    parser.add_argument("--stagger", type=float, default=None, help="fairness: seconds between light users "
+                        "(default: both half a render time and all at once)")
+    parser.add_argument("--trials", type=int, default=20, help="kill: trials")
+    parser.add_argument("--broker", default="", help="scaleout: CELERY_BROKER_URL (default: REDIS_URL)")
     args = parser.parse_args()
+    if args.broker:
+        os.environ["CELERY_BROKER_URL"] = args.broker
     with tempfile.TemporaryDirectory(prefix="bench-gen-") as tmp:
         workdir = Path(tmp)
         _setup_env(str(workdir / "media"))
@@ -289,6 +317,25 @@ def main() -> None:
             bench_websocket(args.sockets, args.events, workdir, embedded=True)
         if args.only in (None, "events"):
             bench_event_writes(2000)
+        if args.only in ("fairness", "scaleout", "eta", "kill"):
+            _scheduler(args, workdir)
+
+
+def _scheduler(args, workdir: Path) -> None:
+    from bench import gen_load
+
+    gen_load.make_stub_clip(workdir)
+    if args.only == "fairness":
+        for stagger in ([args.stagger] if args.stagger is not None else [args.render / 2, 0.0]):
+            gen_load.bench_fairness(workdir, render=args.render, workers=args.workers, flood=200, light=20,
+                                    stagger=stagger)
+    elif args.only == "scaleout":
+        gen_load.bench_scaleout(workdir, render=args.render, counts=[1, 2, 4], per_worker=15)
+    elif args.only == "eta":
+        gen_load.bench_eta(workdir, render=args.render, workers=min(args.workers, 2), jobs=60)
+    elif args.only == "kill":
+        gen_load.bench_kill(workdir, render=args.render, trials=args.trials, heartbeat=5)
+    print(f"submits aborted by a deadlock (retried): {gen_load.DEADLOCKS[0]}")
 
 
 if __name__ == "__main__":

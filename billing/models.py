@@ -28,6 +28,8 @@ class Plan(models.Model):
     rank = models.PositiveSmallIntegerField(default=1, help_text="Higher is a better plan.")
     monthly_credits = models.PositiveIntegerField()
     max_concurrent_jobs = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    # More queued at once is refused (429 queue_full): one user cannot fill the GPU queue.
+    max_queued_jobs = models.PositiveSmallIntegerField(default=20, validators=[MinValueValidator(1)])
     max_duration_seconds = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     max_short_side = models.PositiveSmallIntegerField(help_text="Largest resolution, short side in pixels.")
     queue_priority = models.PositiveSmallIntegerField(default=5, validators=[MaxValueValidator(9)],

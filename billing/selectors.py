@@ -156,6 +156,7 @@ class PlanLimits:
     queue_priority: int  # higher runs sooner, 0-9
     watermark: bool
     daily_generations: int  # generations a day; 0: no limit
+    max_queued_jobs: int
 
 
 def plan_limits(plan: Plan | None) -> PlanLimits:
@@ -165,11 +166,12 @@ def plan_limits(plan: Plan | None) -> PlanLimits:
         return PlanLimits(monthly_credits=0, max_concurrent_jobs=settings.GENERATION_FREE_CONCURRENT_JOBS,
                           max_duration_seconds=settings.GENERATION_FREE_MAX_DURATION,
                           max_short_side=settings.GENERATION_FREE_MAX_SHORT_SIDE, queue_priority=0, watermark=True,
-                          daily_generations=settings.GENERATION_FREE_DAILY_QUOTA)
+                          daily_generations=settings.GENERATION_FREE_DAILY_QUOTA,
+                          max_queued_jobs=settings.GENERATION_FREE_MAX_QUEUED_JOBS)
     return PlanLimits(monthly_credits=plan.monthly_credits, max_concurrent_jobs=plan.max_concurrent_jobs,
                       max_duration_seconds=plan.max_duration_seconds, max_short_side=plan.max_short_side,
                       queue_priority=plan.queue_priority, watermark=not plan.removes_watermark,
-                      daily_generations=plan.daily_generations)
+                      daily_generations=plan.daily_generations, max_queued_jobs=plan.max_queued_jobs)
 
 
 def _price_data(price: PlanPrice | PackPrice, **extra) -> dict:

@@ -42,6 +42,7 @@ class PlanLimitsSerializer(serializers.Serializer):
     queue_priority = serializers.IntegerField()
     watermark = serializers.BooleanField()
     daily_generations = serializers.IntegerField(help_text="Generations a day; 0: no limit.")
+    max_queued_jobs = serializers.IntegerField()
 
 
 class CatalogueItemSerializer(serializers.Serializer):

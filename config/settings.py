@@ -308,6 +308,7 @@ GENERATION_CREDIT_VALUE_USD = env.float("GENERATION_CREDIT_VALUE_USD", default=0
 GENERATION_FREE_CONCURRENT_JOBS = env.int("GENERATION_FREE_CONCURRENT_JOBS", default=1)
 GENERATION_FREE_MAX_DURATION = env.int("GENERATION_FREE_MAX_DURATION", default=12)
 GENERATION_FREE_MAX_SHORT_SIDE = env.int("GENERATION_FREE_MAX_SHORT_SIDE", default=720)
+GENERATION_FREE_MAX_QUEUED_JOBS = env.int("GENERATION_FREE_MAX_QUEUED_JOBS", default=5)
 # Worker behaviour: a running job whose heartbeat is older than this is presumed dead.
 GENERATION_HEARTBEAT_TIMEOUT = env.int("GENERATION_HEARTBEAT_TIMEOUT", default=120)
 GENERATION_MAX_ATTEMPTS = env.int("GENERATION_MAX_ATTEMPTS", default=3)
@@ -315,8 +316,14 @@ GENERATION_MAX_TRANSIENT_RETRIES = env.int("GENERATION_MAX_TRANSIENT_RETRIES", d
 # A queued job whose task message is older than this gets a fresh one (messages can be lost).
 GENERATION_REQUEUE_AFTER = env.int("GENERATION_REQUEUE_AFTER", default=600)
 GENERATION_SWEEP_INTERVAL = env.int("GENERATION_SWEEP_INTERVAL", default=30)
-# GPU worker processes serving the gpu queue, for the queue ETA.
-GENERATION_WORKERS = env.int("GENERATION_WORKERS", default=1)
+# Fair share: GPU time a user used within this many seconds decides who goes next.
+GENERATION_FAIR_SHARE_WINDOW = env.int("GENERATION_FAIR_SHARE_WINDOW", default=3600)
+# Shedding: new submissions are refused (429 queue_busy) while the backlog, in minutes of GPU
+# time per alive worker, is over these: free users first, then everyone (0: never).
+GENERATION_SHED_FREE_AFTER_MINUTES = env.float("GENERATION_SHED_FREE_AFTER_MINUTES", default=30)
+GENERATION_SHED_ALL_AFTER_MINUTES = env.float("GENERATION_SHED_ALL_AFTER_MINUTES", default=120)
+# A queued job's owner gets a new ETA when its expected start moves by more than this (seconds).
+GENERATION_ETA_UPDATE_SECONDS = env.int("GENERATION_ETA_UPDATE_SECONDS", default=15)
 GENERATION_MAX_IMAGE_BYTES = env.int("GENERATION_MAX_IMAGE_BYTES", default=10 * 1024 * 1024)
 GENERATION_MAX_IMAGE_PIXELS = env.int("GENERATION_MAX_IMAGE_PIXELS", default=40_000_000)
 # Prompt policy: a dotted path to a class with check(); the default is rule-based.

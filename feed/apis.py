@@ -120,7 +120,8 @@ class PostRemixApi(APIView):
                               402: errors("insufficient_credits"),
                               403: errors("remix_not_allowed", "plan_limit"),
                               409: errors("source_not_ready"),
-                              422: errors("prompt_rejected")}, tags=["posts"])
+                              422: errors("prompt_rejected"),
+                              429: errors("queue_full", "queue_busy")}, tags=["posts"])
     def post(self, request: Request, post_id: int) -> Response:
         key = idempotency_key(request)
         job, created = services.post_remix(user=request.user, post_id=post_id, idempotency_key=key,
@@ -354,7 +355,8 @@ class GenerationRetryApi(APIView):
     @extend_schema(request=None, responses={201: GenerationSerializer,
                                             402: errors("insufficient_credits"),
                                             403: errors("remix_not_allowed"),
-                                            409: errors("job_not_retryable")}, tags=["generations"])
+                                            409: errors("job_not_retryable"),
+                                            429: errors("queue_full", "queue_busy")}, tags=["generations"])
     def post(self, request: Request, job_id) -> Response:
         job = services.generation_retry(user=request.user, job_id=job_id)
         return Response(job_public_state(job), status=status.HTTP_201_CREATED)

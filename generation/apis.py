@@ -16,6 +16,8 @@ from config.throttling import ACTION_THROTTLES
 
 from . import selectors, services
 from .services import BACKEND_REFUSALS
+from .models import JobStatus
+from .scheduling import queue_snapshot
 from .selectors import job_public_state
 from .serializers import GenerationCreateJsonSerializer, GenerationCreateSerializer, GenerationSerializer
 
@@ -40,7 +42,7 @@ class GenerationListCreateApi(APIView):
                                                                404: errors("source_not_found"),
                                                                409: errors("source_not_ready"),
                                                                422: errors("prompt_rejected"),
-                                                               429: errors("daily_quota_reached")},
+                                                               429: errors("daily_quota_reached", "queue_full", "queue_busy")},
                    tags=["generations"])
     def post(self, request: Request) -> Response:
         key = idempotency_key(request)
@@ -54,7 +56,9 @@ class GenerationListCreateApi(APIView):
         jobs = selectors.jobs_of_user(user_id=request.user.pk, filters=request.query_params)
         paginator = NewestFirstCursorPagination()
         page = paginator.paginate_queryset(jobs, request, view=self)
-        return paginator.get_paginated_response([job_public_state(job) for job in page])
+        # One look at the queue for the whole page, when a job on it waits.
+        snapshot = queue_snapshot() if any(job.status == JobStatus.QUEUED for job in page) else None
+        return paginator.get_paginated_response([job_public_state(job, snapshot=snapshot) for job in page])
 
 
 class GenerationDetailApi(APIView):

@@ -84,6 +84,10 @@ class GenerationJob(models.Model):
     lease_owner = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # A transient error's backoff: no worker claims the job before this.
+    not_before = models.DateTimeField(null=True, blank=True)
+    # The start last told to the owner (queued only): a new estimate is sent when it moves enough.
+    eta_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
 
@@ -113,6 +117,9 @@ class GenerationJob(models.Model):
             models.Index(fields=["-priority", "created_at"], condition=models.Q(status="queued"),
                          name="generation_job_queue"),
             models.Index(fields=["heartbeat_at"], condition=models.Q(status="running"), name="generation_job_running"),
+            # A user's recent GPU time (fair share): their jobs that ran, by when they finished.
+            models.Index(fields=["user", "finished_at"], condition=models.Q(started_at__isnull=False),
+                         name="generation_job_gpu_use"),
         ]
 
     def __str__(self) -> str:
@@ -148,3 +155,35 @@ class ProviderAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.code}"
+class RenderTimeStat(models.Model):
+    """A moving average of measured render time per backend, size and duration; workers update it
+    after every render, and queue ETAs are computed from it."""
+
+    backend = models.CharField(max_length=20)
+    width = models.PositiveSmallIntegerField()
+    height = models.PositiveSmallIntegerField()
+    duration_seconds = models.PositiveSmallIntegerField()
+    average_seconds = models.FloatField()
+    samples = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["backend", "width", "height", "duration_seconds"],
+                                    name="render_time_stat_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.width}x{self.height} {self.duration_seconds}s: {self.average_seconds:.1f}s"
+
+
+class GpuWorker(models.Model):
+    """A GPU worker process that said it is alive (on every claim and while it renders). Those seen
+    within GENERATION_HEARTBEAT_TIMEOUT are the workers the ETA counts."""
+
+    name = models.CharField(max_length=200, unique=True)  # hostname:pid
+    seen_at = models.DateTimeField(db_index=True)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,4 +1,4 @@
-"""Reads of generation state: the public view of a job, queue position, ETA."""
+"""Reads of generation state: the public view of a job (queue position and ETA: generation.scheduling)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any, Callable, Mapping
 
 from django.conf import settings
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ErrorDetail, ValidationError
@@ -16,8 +16,7 @@ from config.media import media_url
 
 from .filters import GenerationFilter
 from .models import GenerationJob, JobStatus
-
-DEFAULT_RENDER_SECONDS = 30.0
+from .scheduling import QueueSnapshot, queue_estimate
 
 
 # Fields that an app above generation adds to a job's public state. Generation may not import
@@ -51,39 +50,11 @@ def job_of_user(*, user_id: int, job_id: Any) -> GenerationJob:
     return job
 
 
-def queue_position(job: GenerationJob) -> int | None:
-    """1 = next to start. Counted in the database, in dispatch order (priority, then age)."""
-    if job.status != JobStatus.QUEUED:
-        return None
-    ahead = GenerationJob.objects.filter(status=JobStatus.QUEUED).filter(
-        Q(priority__gt=job.priority) | Q(priority=job.priority, created_at__lt=job.created_at)
-    ).count()
-    return ahead + 1
-
-
-def average_render_seconds(*, backend: str) -> float:
-    recent = (
-        GenerationJob.objects.filter(status=JobStatus.SUCCEEDED, backend=backend, started_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("pk", flat=True)[:50]
-    )
-    result = GenerationJob.objects.filter(pk__in=list(recent)).aggregate(
-        avg=Avg(ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField()))
-    )["avg"]
-    return result.total_seconds() if isinstance(result, timedelta) else DEFAULT_RENDER_SECONDS
-
-
-def queue_eta_seconds(job: GenerationJob, position: int | None) -> int | None:
-    if position is None:
-        return None
-    per_job = average_render_seconds(backend=job.backend)
-    waves = -(-position // max(1, settings.GENERATION_WORKERS))  # ceil
-    return int(waves * per_job)
-
-
-def job_public_state(job: GenerationJob) -> dict[str, Any]:
-    """What the owner's apps see, over REST and in `generation.updated` events alike."""
-    position = queue_position(job)
+def job_public_state(job: GenerationJob, *, snapshot: QueueSnapshot | None = None) -> dict[str, Any]:
+    """What the owner's apps see, over REST and in `generation.updated` events alike. A queued
+    job's position and ETA (seconds until it is expected to start) come from the fair-share
+    model in generation.scheduling; `snapshot` shares one look at the queue between many jobs."""
+    position, eta = queue_estimate(job, snapshot)
     result = None
     if job.status == JobStatus.SUCCEEDED and job.video:
         result = {
@@ -110,7 +81,7 @@ def job_public_state(job: GenerationJob) -> dict[str, Any]:
         "backend": job.backend,
         "cost": job.cost,
         "queue_position": position,
-        "eta_seconds": queue_eta_seconds(job, position),
+        "eta_seconds": eta,
         # Our own messages are stored in English (gettext_noop) and translated as they are read.
         "error": {"code": job.error_code, "message": _(job.error_message)} if job.error_code else None,
         "result": result,

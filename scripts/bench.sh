@@ -7,4 +7,6 @@ source scripts/services.sh
 name="$1"; shift
 # The feed benchmark loads the API with wrk (Debian's package).
 if [ "$name" = feed ] && ! command -v wrk >/dev/null 2>&1; then apt_install wrk; fi
+# The generation benchmark's scale-out runs on RabbitMQ too (guest/guest on 127.0.0.1).
+if [ "$name" = generation ]; then ensure_rabbitmq; fi
 exec python "bench/$name.py" "$@"

@@ -45,6 +45,17 @@ ensure_redis() {
     wait_for Redis redis_ping
 }
 
+ensure_rabbitmq() {  # the generation benchmark's second broker (scripts/bench.sh generation)
+    if tcp_open 127.0.0.1 5672; then return 0; fi
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then
+        echo "==> installing RabbitMQ (Debian package)"
+        apt_install rabbitmq-server
+    fi
+    echo "==> starting RabbitMQ"
+    as_root rabbitmq-server -detached
+    wait_for RabbitMQ tcp_open 127.0.0.1 5672
+}
+
 is_local_url() { [[ -z "${1:-}" || "$1" == *"@127.0.0.1"* || "$1" == *"://127.0.0.1"* || "$1" == *"localhost"* ]]; }
 
 is_local_url "${DATABASE_URL:-}" && ensure_postgres

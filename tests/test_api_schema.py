@@ -94,6 +94,8 @@ def test_every_operation_lists_its_error_responses(spec):
 
 @pytest.mark.parametrize(("method", "path", "status", "code"), [
     ("post", "/api/v1/generations", "429", "throttled"),
+    ("post", "/api/v1/generations", "429", "queue_full"),
+    ("post", "/api/v1/generations", "429", "queue_busy"),
     ("post", "/api/v1/generations", "402", "insufficient_credits"),
     ("post", "/api/v1/generations", "409", "idempotency_key_reused"),
     ("post", "/api/v1/generations", "400", "idempotency_key_invalid"),

@@ -214,7 +214,7 @@ def test_the_worker_checks_consent_again_when_it_starts():
     grant = CameoGrant.objects.create(cameo=cameo, user=friend, status=GrantStatus.APPROVED)
     job = submit(friend, cameo_ids=[cameo.pk])
     CameoGrant.objects.filter(pk=grant.pk).delete()  # consent gone without the revoke hooks
-    assert gen.job_start(job_id=job.pk, owner="w") == gen.StartOutcome.GONE
+    assert gen.job_claim(owner="w", hint_job_id=job.pk).outcome == gen.StartOutcome.IDLE
     assert GenerationJob.objects.get(pk=job.pk).status == JobStatus.CANCELED
 
 
@@ -222,7 +222,7 @@ def test_the_preview_render_shows_the_cameo_stand_in():
     user = UserFactory()
     cameo = verified_cameo(user)
     job = submit(user, cameo_ids=[cameo.pk])
-    assert gen.job_start(job_id=job.pk, owner="w") == gen.StartOutcome.STARTED
+    assert gen.job_claim(owner="w", hint_job_id=job.pk).job_id == job.pk
     assert gen.job_render(job_id=job.pk, owner="w") == JobStatus.SUCCEEDED
     from django.core.files.storage import default_storage
 

@@ -52,8 +52,8 @@ def test_every_billing_admin_page_opens(admin_client, catalogue, stripe_fake, au
 def test_staff_create_a_plan_with_prices_per_currency(admin_client):
     response = admin_client.post(reverse("admin:billing_plan_add"), {
         "code": "max", "name": "Max", "rank": 3, "monthly_credits": 5000, "max_concurrent_jobs": 8,
-        "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 9, "removes_watermark": "on",
-        "daily_generations": 500, "is_active": "on",
+        "max_queued_jobs": 40, "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 9,
+        "removes_watermark": "on", "daily_generations": 500, "is_active": "on",
         "store_products-TOTAL_FORMS": 2, "store_products-INITIAL_FORMS": 0, "store_products-MIN_NUM_FORMS": 0,
         "store_products-MAX_NUM_FORMS": 1000,
         "store_products-0-store": "apple", "store_products-0-product_id": "com.example.max.monthly",

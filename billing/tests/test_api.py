@@ -43,14 +43,14 @@ def test_plans_in_the_users_currency(client_for, catalogue, settings):
             {"code": "free", "name": "Free", "description": "Generate with the free tier's limits.",
              "monthly_credits": 0, "max_concurrent_jobs": 1,
              "max_duration_seconds": 8, "max_short_side": 720, "queue_priority": 0, "watermark": True,
-             "daily_generations": 30, "price": None},
+             "daily_generations": 30, "max_queued_jobs": 5, "price": None},
             {"code": "basic", "name": "Basic", "description": "", "monthly_credits": 500, "max_concurrent_jobs": 2,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 4, "watermark": True,
-             "daily_generations": 100,
+             "daily_generations": 100, "max_queued_jobs": 20,
              "price": {"currency": "eur", "unit_amount": 899, "display": "€8.99", "interval": "month"}},
             {"code": "pro", "name": "Pro", "description": "", "monthly_credits": 2000, "max_concurrent_jobs": 4,
              "max_duration_seconds": 12, "max_short_side": 1080, "queue_priority": 8, "watermark": False,
-             "daily_generations": 100,
+             "daily_generations": 100, "max_queued_jobs": 20,
              "price": {"currency": "eur", "unit_amount": 2699, "display": "€26.99", "interval": "month"}},
         ],
         "packs": [{"code": "credits-300", "name": "300 credits", "description": "", "credits": 300,
@@ -291,7 +291,7 @@ def test_subscription_of_a_free_user(auth_api, settings):
         "plan": "free", "plan_name": "Free", "source": "free", "reason": "No subscription.", "valid_until": None,
         "store": "", "active_subscriptions": [],
         "monthly_credits": 0, "max_concurrent_jobs": 1, "max_duration_seconds": 12, "max_short_side": 720,
-        "queue_priority": 0, "watermark": True, "daily_generations": 30},
+        "queue_priority": 0, "watermark": True, "daily_generations": 30, "max_queued_jobs": 5},
         "daily_quota": {"limit": 30, "used": 0, "remaining": 30, "resets_at": f"{tomorrow}T00:00:00Z"}}
 
 

@@ -2,7 +2,8 @@
 
 - `state`: the state machine's hub (`transition`), and the after-commit sends of events and tasks
 - `submission`: what a user does (submit, retry, cancel, delete)
-- `worker`: the GPU worker's start, progress, render and finish
+- `worker`: the GPU worker's fair-share claim, progress, render and finish
+- `scheduler`: worker heartbeats, measured render times, wake-ups and ETA updates
 - `sweeper`: the periodic rescue of lost jobs and messages
 - `staff`: admin actions
 """
@@ -19,12 +20,24 @@ from .submission import (
     generation_retry,
     generation_submit,
 )
+from .scheduler import etas_refresh, wake_for_next
 from .sweeper import jobs_sweep
-from .worker import LeaseLost, StartOutcome, job_fail, job_progress, job_render, job_start, job_transient_error
+from .worker import (
+    Claim,
+    LeaseLost,
+    StartOutcome,
+    job_claim,
+    job_fail,
+    job_progress,
+    job_render,
+    job_transient_error,
+    transient_backoff,
+)
 
 __all__ = [
     "ALLOWED_DURATIONS", "ALLOWED_SIZES", "BACKEND_REFUSALS", "PROMPT_MAX_LENGTH", "RENDER_QUEUE", "RENDER_TASK",
-    "IllegalTransition", "LeaseLost", "StartOutcome", "generation_cancel", "generation_delete", "generation_retry",
-    "generation_submit", "job_fail", "job_fail_by_staff", "job_progress", "job_render",
-    "job_start", "job_transient_error", "jobs_sweep",
+    "Claim", "IllegalTransition", "LeaseLost", "StartOutcome", "etas_refresh", "generation_cancel",
+    "generation_delete", "generation_retry", "generation_submit", "job_claim", "job_fail", "job_fail_by_staff",
+    "job_progress", "job_render", "job_transient_error", "jobs_sweep", "transient_backoff",
+    "wake_for_next",
 ]

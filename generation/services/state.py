@@ -23,6 +23,7 @@ from config.tasks import task_send_on_commit
 
 from .. import selectors
 from ..models import TERMINAL, GenerationJob, JobStatus
+from ..scheduling import QueueSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,10 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
 
-def publish_on_commit(job: GenerationJob, *, final: bool = False) -> None:
+def publish_on_commit(job: GenerationJob, *, final: bool = False, snapshot: QueueSnapshot | None = None) -> None:
     """The job's state as saved, stored as the user's next event and sent after commit."""
-    event_send_on_commit(job.user_id, "generation.updated", {"job": selectors.job_public_state(job)})
+    event_send_on_commit(job.user_id, "generation.updated",
+                         {"job": selectors.job_public_state(job, snapshot=snapshot)})
     if final and job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
         # Into the inbox, and as push when the app is closed (the user's channel for the type).
         # Not for a cancel: the user did it, or staff did and the job's error says why.
@@ -54,7 +56,9 @@ def publish_on_commit(job: GenerationJob, *, final: bool = False) -> None:
 
 
 def enqueue_on_commit(job: GenerationJob) -> None:
-    # Redis and AMQP: 0 is the most urgent message priority; our job priority grows with the tier.
+    # A hint: the worker it wakes claims the fairest job, not necessarily this one. The message
+    # priority (Redis and AMQP: 0 is the most urgent; our job priority grows with the tier) only
+    # decides which hint is read first.
     task_send_on_commit(RENDER_TASK, str(job.pk), queue=RENDER_QUEUE, priority=max(0, 9 - job.priority))
 
 
@@ -93,7 +97,7 @@ def requeue_or_fail(job: GenerationJob, *, reason: str) -> GenerationJob:
         return transition(job, JobStatus.FAILED, error_code=reason,
                           error_message=gettext_noop("The render kept failing; your credits are back."))
     job = transition(job, JobStatus.QUEUED, lease_owner="", heartbeat_at=None, progress=0,
-                     enqueued_at=timezone.now())
+                     enqueued_at=timezone.now(), eta_at=None)
     enqueue_on_commit(job)
     return job
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import warnings
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,12 +25,13 @@ from PIL import Image, UnidentifiedImageError
 from accounts.models import User
 from billing import services as ledger
 from billing.quotas import quota_consume
-from billing.selectors import generation_cost, user_entitlements
-from config.errors import ApplicationError, Conflict
+from billing.selectors import Entitlements, generation_cost, user_entitlements
+from config.errors import ApplicationError, Conflict, TooManyRequests
 
 from .. import selectors
 from ..backends import RenderParams, UnsupportedRequest
 from ..models import GenerationJob, JobKind, JobStatus
+from ..scheduling import QueueSnapshot, queue_estimate, queue_snapshot
 from ..policy import get_prompt_policy
 from .cameos import cameos_for_submit, job_cameo_ids
 from . import providers
@@ -147,6 +150,30 @@ def _validate(user: User, params: RenderParams, *, has_image: bool, source_gener
     return source, ids
 
 
+def _admit(user: User, entitlements: Entitlements) -> QueueSnapshot:
+    """Backpressure, before anything is created or charged: the user's queued-job cap, then the
+    global backlog (free users are refused first). Returns the look at the queue it took."""
+    # Serialises a user's submits, so two at once cannot both take the last queued slot.
+    User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()  # see worker._claim_for_user
+    snapshot = queue_snapshot()
+    queued = GenerationJob.objects.filter(user=user, status=JobStatus.QUEUED).order_by("-priority", "created_at")
+    if queued.count() >= entitlements.max_queued_jobs:
+        # A slot frees when the user's next queued job starts.
+        wait, __ = snapshot.start_in(queued.first(), rank=1)
+        message = _("You have %(count)d generations waiting already; submit more when one has started.")
+        raise TooManyRequests(message % {"count": entitlements.max_queued_jobs}, retry_after=math.ceil(wait),
+                              code="queue_full")
+    minutes = (settings.GENERATION_SHED_FREE_AFTER_MINUTES if entitlements.tier == "free"
+               else settings.GENERATION_SHED_ALL_AFTER_MINUTES)
+    backlog = snapshot.backlog_seconds()
+    if minutes and backlog > minutes * 60:
+        logger.warning("generation.shed", extra={"user_id": user.pk, "tier": entitlements.tier,
+                                                 "backlog_seconds": int(backlog)})
+        raise TooManyRequests(_("Video generation is very busy right now; please try again later."),
+                              retry_after=math.ceil(backlog - minutes * 60), code="queue_busy")
+    return snapshot
+
+
 def _create(user: User, params: RenderParams, *, route: list[str], image: File | None, image_name: str = "",
             fingerprint: str = "",
             idempotency_key: str | None = None, retry_of: GenerationJob | None = None,
@@ -155,6 +182,7 @@ def _create(user: User, params: RenderParams, *, route: list[str], image: File |
     # commits first and this check refuses.
     cameos = cameos_for_submit(user_id=user.pk, cameo_ids=list(cameo_ids), lock=True)
     entitlements = user_entitlements(user_id=user.pk)
+    snapshot = _admit(user, entitlements)
     job = GenerationJob(
         user=user, kind=params.kind, prompt=params.prompt, style=params.style,
         duration_seconds=params.duration_seconds, width=params.width, height=params.height,
@@ -173,8 +201,11 @@ def _create(user: User, params: RenderParams, *, route: list[str], image: File |
         job.cameos.set(cameos)
     if image is not None:
         job.input_image.save(image_name or "input.png", image, save=True)
+    __, eta = queue_estimate(job, snapshot)
+    job.eta_at = snapshot.now + timedelta(seconds=eta)  # what the owner is told now (see etas_refresh)
+    job.save(update_fields=["eta_at"])
     enqueue_on_commit(job)
-    publish_on_commit(job)
+    publish_on_commit(job, snapshot=snapshot)
     logger.info("generation.submitted", extra={"job_id": str(job.pk), "user_id": user.pk, "kind": job.kind,
                                                "cost": job.cost, "backend": job.backend})
     return job

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from .. import selectors
 from ..models import JobStatus
+from .scheduler import etas_refresh, workers_prune
 from .state import enqueue_on_commit, locked, requeue_or_fail
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ def jobs_sweep() -> dict[str, int]:
             job.save(update_fields=["enqueued_at", "updated_at"])
             enqueue_on_commit(job)
             counts["reenqueued"] += 1
+    # Renders that run long move no ETA by finishing: look at the queue's ETAs here too.
+    counts["etas_sent"] = etas_refresh()
+    workers_prune()
     if any(counts.values()):
         logger.info("generation.sweep", extra=counts)
     return counts

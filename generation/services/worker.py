@@ -6,6 +6,8 @@ import logging
 import shutil
 import tempfile
 import time
+from datetime import timedelta
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ from ..backends.media import generator_metadata, probe
 from ..models import GenerationJob, JobStatus
 from .cameos import cameo_spec_fields, job_cancel_if_consent_lacking
 from . import providers
+from ..scheduling import claimable_jobs, fair_share_candidates
+from .scheduler import render_time_record, worker_seen
 from .state import CANCELED_BY_USER, delete_files, locked, publish_on_commit, requeue_or_fail, transition
 
 logger = logging.getLogger(__name__)
@@ -44,38 +48,60 @@ class LeaseLost(Exception):
 
 class StartOutcome(str, Enum):
     STARTED = "started"
-    GONE = "gone"  # deleted, or already terminal: nothing to do
-    BUSY = "busy"  # running under a live worker
-    DEFERRED = "deferred"  # the user is at their concurrent-job limit
+    IDLE = "idle"  # nothing this worker may claim now: the queue is empty, or its users are at their limits
 
 
-def job_start(*, job_id: Any, owner: str) -> StartOutcome:
-    """Claim the job for this worker. Idempotent: a redelivered message is harmless."""
+@dataclass(frozen=True)
+class Claim:
+    outcome: StartOutcome
+    job_id: Any = None
+
+
+def _recover_if_dead(job_id: Any) -> None:
+    # The message named a job whose worker died before the sweeper saw it: put it back in the queue.
     with transaction.atomic():
         job = locked(job_id)
-        if job is None or job.is_terminal:
-            return StartOutcome.GONE
-        if job.status == JobStatus.QUEUED and job.cancel_requested:
-            transition(job, JobStatus.CANCELED, **CANCELED_BY_USER)
-            return StartOutcome.GONE
-        if job.status == JobStatus.RUNNING:
-            if not selectors.heartbeat_is_stale(job) or job.lease_owner == owner:
-                return StartOutcome.BUSY
-            # A dead worker's job, redelivered before the sweeper saw it: requeue, then claim below.
+        if job is not None and job.status == JobStatus.RUNNING and selectors.heartbeat_is_stale(job):
             requeue_or_fail(job, reason="worker_lost")
-            if job.is_terminal:
-                return StartOutcome.GONE
+
+
+def _claim_for_user(user_id: int, owner: str) -> Any:
+    """Start the user's next claimable job unless they are at their running limit. Returns its id."""
+    with transaction.atomic():
+        # Serialise claims per user: two workers cannot both take the user's last running slot.
+        # NO KEY: rows that point at the user (events, ledger) still commit meanwhile; a plain
+        # FOR UPDATE would block their foreign-key checks and deadlock with the event counter.
+        User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
+        running = GenerationJob.objects.filter(user_id=user_id, status=JobStatus.RUNNING).count()
+        if running >= user_entitlements(user_id=user_id).max_concurrent_jobs:
+            return None
+        job = (claimable_jobs().filter(user_id=user_id).select_for_update(skip_locked=True)
+               .order_by("-priority", "created_at").first())
+        if job is None:
+            return None  # another worker took it
         if job_cancel_if_consent_lacking(job):  # consent checked again as the render starts
-            return StartOutcome.GONE
-        # Serialise starts per user so two workers cannot both take the user's last slot.
-        User.objects.select_for_update().filter(pk=job.user_id).first()
-        running = GenerationJob.objects.filter(user_id=job.user_id, status=JobStatus.RUNNING).count()
-        if running >= user_entitlements(user_id=job.user_id).max_concurrent_jobs:
-            return StartOutcome.DEFERRED
+            return None
         now = timezone.now()
         transition(job, JobStatus.RUNNING, lease_owner=owner, heartbeat_at=now, started_at=now, progress=0,
-                   attempts=job.attempts + 1, error_code="", error_message="")
-    return StartOutcome.STARTED
+                   attempts=job.attempts + 1, error_code="", error_message="", not_before=None, eta_at=None)
+        return job.pk
+
+
+def job_claim(*, owner: str, hint_job_id: Any = None) -> Claim:
+    """Claim the fairest queued job for this worker (see generation.scheduling).
+
+    The task message that woke the worker is a hint: whichever job it names, the worker takes
+    the job fair share says is next, so a message redelivered, repeated or lost changes
+    nothing. Users at their running limit are passed over, not waited on.
+    """
+    worker_seen(owner=owner)
+    if hint_job_id is not None:
+        _recover_if_dead(hint_job_id)
+    for candidate in fair_share_candidates():
+        job_id = _claim_for_user(candidate.user_id, owner)
+        if job_id is not None:
+            return Claim(StartOutcome.STARTED, job_id)
+    return Claim(StartOutcome.IDLE)
 
 
 def job_progress(*, job_id: Any, owner: str, fraction: float) -> None:
@@ -100,9 +126,10 @@ def job_progress(*, job_id: Any, owner: str, fraction: float) -> None:
 class _ProgressReporter:
     """Calls job_progress at most every `interval` seconds (a few events per second at most)."""
 
-    def __init__(self, job_id: Any, owner: str, interval: float = 0.25) -> None:
-        self.job_id, self.owner, self.interval = job_id, owner, interval
+    def __init__(self, job_id: Any, owner: str, interval: float = 0.25, seen_interval: float = 5.0) -> None:
+        self.job_id, self.owner, self.interval, self.seen_interval = job_id, owner, interval, seen_interval
         self.last = 0.0
+        self.last_seen = time.monotonic()
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
@@ -110,6 +137,10 @@ class _ProgressReporter:
             return
         self.last = now
         job_progress(job_id=self.job_id, owner=self.owner, fraction=fraction)
+        if now - self.last_seen >= self.seen_interval:
+            # A long render keeps its worker counted as alive (the ETA divides the queue by them).
+            self.last_seen = now
+            worker_seen(owner=self.owner)
 
 
 def _finish_if_owner(job_id: Any, owner: str, to: str, **changes: Any) -> bool:
@@ -125,6 +156,11 @@ def job_fail(*, job_id: Any, owner: str, code: str, message: str) -> bool:
     return _finish_if_owner(job_id, owner, JobStatus.FAILED, error_code=code[:60], error_message=message[:500])
 
 
+def transient_backoff(errors: int) -> int:
+    """Seconds before the next try after the job's `errors`-th transient error: 5, 10, 20 ... 300."""
+    return min(300, 5 * 2 ** (errors - 1))
+
+
 def job_transient_error(*, job_id: Any, owner: str, code: str, message: str) -> int | None:
     """A transient backend error. Puts the job back in the queue and returns how many transient
     errors it has had (the task's backoff grows with it), or None when the retries are used
@@ -133,11 +169,17 @@ def job_transient_error(*, job_id: Any, owner: str, code: str, message: str) -> 
         job = locked(job_id)
         if job is None or job.status != JobStatus.RUNNING or job.lease_owner != owner:
             return None
+        if job.cancel_requested:
+            transition(job, JobStatus.CANCELED, **CANCELED_BY_USER)
+            return None
         if job.transient_errors >= settings.GENERATION_MAX_TRANSIENT_RETRIES:
             transition(job, JobStatus.FAILED, error_code=code[:60], error_message=message[:500])
             return None
-        transition(job, JobStatus.QUEUED, progress=0, heartbeat_at=None, enqueued_at=timezone.now(),
-                   transient_errors=job.transient_errors + 1)
+        errors = job.transient_errors + 1
+        # No worker claims it before its backoff ends; the task's delayed message is only a hint.
+        now = timezone.now()
+        transition(job, JobStatus.QUEUED, progress=0, heartbeat_at=None, enqueued_at=now, lease_owner="",
+                   transient_errors=errors, not_before=now + timedelta(seconds=transient_backoff(errors)))
         return job.transient_errors
 
 
@@ -220,4 +262,5 @@ def job_render(*, job_id: Any, owner: str) -> str:
         # Canceled or taken over while we uploaded: our copy is nobody's.
         delete_files([video_name, poster_name])
         return "lease_lost"
+    render_time_record(job_id=job_id)
     return JobStatus.SUCCEEDED

@@ -69,7 +69,8 @@ def submit(user, **overrides) -> GenerationJob:
 
 
 def run(job, owner="w1") -> str:
-    assert services.job_start(job_id=job.pk, owner=owner) == services.StartOutcome.STARTED
+    GenerationJob.objects.filter(pk=job.pk).update(not_before=None)  # its transient backoff has passed
+    assert services.job_claim(owner=owner, hint_job_id=job.pk).job_id == job.pk
     return services.job_render(job_id=job.pk, owner=owner)
 
 
@@ -236,7 +237,8 @@ def test_a_provider_that_keeps_failing_is_skipped_and_its_jobs_go_to_the_next(us
     assert providers.breaker_is_open("openai")
 
     third = submit(user)  # submitted while open: routed to the fallback at once
-    assert services.job_start(job_id=first.pk, owner="w3") == services.StartOutcome.STARTED
+    GenerationJob.objects.filter(pk=first.pk).update(not_before=None)  # its transient backoff has passed
+    assert services.job_claim(owner="w3", hint_job_id=first.pk).job_id == first.pk
     assert services.job_render(job_id=first.pk, owner="w3") == JobStatus.SUCCEEDED
 
     first.refresh_from_db()

@@ -15,7 +15,6 @@ from generation.backends.base import PermanentBackendError, TransientBackendErro
 from generation.backends.media import probe
 from generation.backends.preview import PreviewBackend
 from generation.models import GenerationJob, JobStatus
-from generation.tasks import transient_backoff
 from generation.tests.factories import GenerationJobFactory
 
 PUBLIC_BASE_URL = django_settings.PUBLIC_BASE_URL.rstrip("/")
@@ -23,6 +22,13 @@ PUBLIC_BASE_URL = django_settings.PUBLIC_BASE_URL.rstrip("/")
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OWNER = "worker-a:1:task-1"
+
+
+def start(job, owner=OWNER):
+    """A worker woken by the job's message claims it (the only claimable job in these tests)."""
+    claim = services.job_claim(owner=owner, hint_job_id=job.pk)
+    assert claim == services.Claim(services.StartOutcome.STARTED, job.pk)
+    return claim
 
 
 def submit(user, **overrides):
@@ -49,7 +55,7 @@ def events(user, events_of):
 def test_render_succeeds_stores_a_playable_mp4_and_captures_credits_once(user, events, sent_tasks):
     job = submit(user)
 
-    assert services.job_start(job_id=job.pk, owner=OWNER) == services.StartOutcome.STARTED
+    start(job)
     assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.SUCCEEDED
 
     job.refresh_from_db()
@@ -79,13 +85,13 @@ def test_render_succeeds_stores_a_playable_mp4_and_captures_credits_once(user, e
     assert received[-1]["job"]["result"]["video_url"].startswith(PUBLIC_BASE_URL + "/api/v1/media/")
 
     # The same message delivered again: nothing happens, nothing is charged twice.
-    assert services.job_start(job_id=job.pk, owner="worker-b:2:task-2") == services.StartOutcome.GONE
+    assert services.job_claim(owner="worker-b:2:task-2", hint_job_id=job.pk).outcome == services.StartOutcome.IDLE
     assert CreditEntry.objects.filter(kind__in=["capture", "release"]).count() == 1
 
 
 def test_signed_media_url_serves_the_file_and_rejects_tampering(user, api, sent_tasks):
     job = submit(user)
-    services.job_start(job_id=job.pk, owner=OWNER)
+    start(job)
     services.job_render(job_id=job.pk, owner=OWNER)
     from generation.selectors import job_public_state
 
@@ -101,26 +107,28 @@ def test_signed_media_url_serves_the_file_and_rejects_tampering(user, api, sent_
 
 def test_job_running_under_live_worker_is_not_started_twice(user, sent_tasks):
     job = submit(user)
-    services.job_start(job_id=job.pk, owner=OWNER)
+    start(job)
 
-    assert services.job_start(job_id=job.pk, owner="worker-b:2:task-9") == services.StartOutcome.BUSY
+    assert services.job_claim(owner="worker-b:2:task-9", hint_job_id=job.pk).outcome == services.StartOutcome.IDLE
     job.refresh_from_db()
     assert (job.lease_owner, job.attempts) == (OWNER, 1)
 
 
-def test_user_at_concurrency_limit_is_deferred(user, settings, sent_tasks):
+def test_user_at_concurrency_limit_is_passed_over_not_deferred(user, settings, sent_tasks):
     settings.GENERATION_FREE_CONCURRENT_JOBS = 1
     first, second = submit(user), submit(user)
-    services.job_start(job_id=first.pk, owner=OWNER)
+    start(first)
+    sent_tasks.clear()
 
-    assert services.job_start(job_id=second.pk, owner="w2") == services.StartOutcome.DEFERRED
+    assert services.job_claim(owner="w2", hint_job_id=second.pk).outcome == services.StartOutcome.IDLE
     second.refresh_from_db()
     assert second.status == "queued"
+    assert sent_tasks == []  # no deferred re-send: the render that frees the slot wakes a worker
 
 
 def test_cancel_while_running_stops_at_next_progress_step_and_releases(user, events, sent_tasks):
     job = submit(user)
-    services.job_start(job_id=job.pk, owner=OWNER)
+    start(job)
     services.generation_cancel(user=user, job_id=job.pk)
 
     assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.CANCELED
@@ -137,7 +145,7 @@ def test_queued_job_canceled_never_starts(user, sent_tasks):
     job = submit(user)
     services.generation_cancel(user=user, job_id=job.pk)
 
-    assert services.job_start(job_id=job.pk, owner=OWNER) == services.StartOutcome.GONE
+    assert services.job_claim(owner=OWNER, hint_job_id=job.pk).outcome == services.StartOutcome.IDLE
     job.refresh_from_db()
     assert (job.status, job.attempts, job.started_at) == ("canceled", 0, None)
 
@@ -157,7 +165,7 @@ def test_illegal_transition_is_refused_and_not_applied(user, sent_tasks):
 def test_sweeper_requeues_dead_workers_job_then_fails_it_after_max_attempts(user, settings, sent_tasks):
     settings.GENERATION_MAX_ATTEMPTS = 2
     job = submit(user)
-    services.job_start(job_id=job.pk, owner=OWNER)
+    start(job)
     stale = timezone.now() - timedelta(seconds=settings.GENERATION_HEARTBEAT_TIMEOUT + 5)
     GenerationJob.objects.filter(pk=job.pk).update(heartbeat_at=stale)
     sent_tasks.clear()
@@ -167,19 +175,19 @@ def test_sweeper_requeues_dead_workers_job_then_fails_it_after_max_attempts(user
     assert (job.status, job.lease_owner) == ("queued", "")
     assert [t[1] for t in sent_tasks if t[0] == services.RENDER_TASK] == [[str(job.pk)]]
 
-    services.job_start(job_id=job.pk, owner="worker-b")
+    start(job, owner="worker-b")
     GenerationJob.objects.filter(pk=job.pk).update(heartbeat_at=stale)
     assert services.jobs_sweep()["failed"] == 1
     job.refresh_from_db()
     assert (job.status, job.error_code, job.attempts) == ("failed", "worker_lost", 2)
     assert credit_balance(user_id=user.pk).available == 100
     # A late message from the first worker changes nothing now.
-    assert services.job_start(job_id=job.pk, owner=OWNER) == services.StartOutcome.GONE
+    assert services.job_claim(owner=OWNER, hint_job_id=job.pk).outcome == services.StartOutcome.IDLE
 
 
 def test_sweeper_leaves_live_jobs_alone_and_resends_lost_messages(user, settings, sent_tasks):
     live = submit(user)
-    services.job_start(job_id=live.pk, owner=OWNER)
+    start(live)
     waiting = submit(user)
     GenerationJob.objects.filter(pk=waiting.pk).update(
         enqueued_at=timezone.now() - timedelta(seconds=settings.GENERATION_REQUEUE_AFTER + 1))
@@ -187,7 +195,7 @@ def test_sweeper_leaves_live_jobs_alone_and_resends_lost_messages(user, settings
 
     counts = services.jobs_sweep()
 
-    assert counts == {"requeued": 0, "failed": 0, "canceled": 0, "reenqueued": 1}
+    assert counts == {"requeued": 0, "failed": 0, "canceled": 0, "reenqueued": 1, "etas_sent": 0}
     assert [t[1] for t in sent_tasks] == [[str(waiting.pk)]]
     live.refresh_from_db()
     assert live.status == "running"
@@ -228,14 +236,20 @@ def test_transient_errors_requeue_with_backoff_then_fail_and_release(user, setti
     job = submit(user)
     errors = []
     for attempt in range(3):
-        assert services.job_start(job_id=job.pk, owner=f"w{attempt}") == services.StartOutcome.STARTED
+        if attempt:
+            # Back in the queue, but no worker claims it before its backoff ends.
+            job.refresh_from_db()
+            assert job.status == "queued" and job.not_before > timezone.now()
+            assert services.job_claim(owner="eager:1:t").outcome == services.StartOutcome.IDLE
+            GenerationJob.objects.filter(pk=job.pk).update(not_before=None)  # its backoff is over
+        start(job, owner=f"w{attempt}")
         with pytest.raises(TransientBackendError) as err:
             services.job_render(job_id=job.pk, owner=f"w{attempt}")
         errors.append(services.job_transient_error(job_id=job.pk, owner=f"w{attempt}", code=err.value.code,
                                                    message=str(err.value)))
 
     assert errors == [1, 2, None]
-    assert [transient_backoff(n) for n in errors[:2]] == [5, 10]
+    assert [services.transient_backoff(n) for n in errors[:2]] == [5, 10]
     job.refresh_from_db()
     assert (job.status, job.error_code) == ("failed", "gpu_busy")
     assert credit_balance(user_id=user.pk).available == 100
@@ -244,7 +258,7 @@ def test_transient_errors_requeue_with_backoff_then_fail_and_release(user, setti
 def test_permanent_backend_error_fails_job_and_releases(user, settings, test_backends, sent_tasks):
     settings.GENERATION_BACKEND = "broken"
     job = submit(user)
-    services.job_start(job_id=job.pk, owner=OWNER)
+    start(job)
 
     assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.FAILED
 
@@ -256,7 +270,7 @@ def test_permanent_backend_error_fails_job_and_releases(user, settings, test_bac
 
 def test_staff_fail_with_refund_stops_a_running_render(user, sent_tasks):
     job = submit(user)
-    services.job_start(job_id=job.pk, owner=OWNER)
+    start(job)
     staff = type(user).objects.create_user(email="ops@example.com", password="x-long-password-1", handle="ops",
                                            is_staff=True)
 
@@ -278,7 +292,7 @@ def test_image_to_video_uses_the_uploaded_image(user, sent_tasks):
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), (250, 0, 0)).save(buf, format="PNG")
     job = submit(user, kind="image_to_video", image=SimpleUploadedFile("red.png", buf.getvalue()))
-    services.job_start(job_id=job.pk, owner=OWNER)
+    start(job)
 
     assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.SUCCEEDED
 
@@ -289,7 +303,7 @@ def test_a_finished_job_is_a_notification_whose_push_goes_out_after_commit(user,
     from accounts.notifications.services import PUSH_TASK
 
     job = submit(user)
-    services.job_start(job_id=job.pk, owner=OWNER)
+    services.job_claim(owner=OWNER, hint_job_id=job.pk)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.SUCCEEDED
 
