@@ -117,7 +117,8 @@ def wan22_i2v(folder: Path) -> None:
 
 
 def ltx(folder: Path) -> None:
-    """LTX-Video text-to-video; image jobs through LTXImageToVideoPipeline.from_pipe."""
+    """LTX-Video text-to-video; image jobs through LTXImageToVideoPipeline.from_pipe. The decoder is made
+    tiny too (its defaults are the full-size widths, minutes per clip on a CPU)."""
     import torch
     from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
 
@@ -129,6 +130,8 @@ def ltx(folder: Path) -> None:
     torch.manual_seed(0)
     vae = AutoencoderKLLTXVideo(latent_channels=8, block_out_channels=(8, 8, 8, 8),
                                 spatio_temporal_scaling=(True, True, False, False), layers_per_block=(1, 1, 1, 1, 1),
+                                decoder_block_out_channels=(8, 8, 8, 8), decoder_layers_per_block=(1, 1, 1, 1, 1),
+                                decoder_spatio_temporal_scaling=(True, True, False, False),
                                 patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False)
     LTXPipeline(transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(),
                 text_encoder=_t5(tokenizer), tokenizer=tokenizer).save_pretrained(str(folder))
