@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..base import RenderParams, UnsupportedRequest
-from .profiles import IMAGE_NONE, IMAGE_REQUIRED, Profile
+from .profiles import IMAGE_REQUIRED, Profile
 
 
 @dataclass(frozen=True)
@@ -126,5 +126,3 @@ def to_rgb(frame) -> Image.Image:
         arr = np.repeat(arr, 3, axis=2)
     return Image.fromarray((np.clip(arr[:, :, :3], 0.0, 1.0) * 255.0).round().astype(np.uint8))
 
-
-__all__ = ["IMAGE_NONE", "RenderPlan", "cover", "frame_indices", "model_frames", "model_size", "plan", "to_rgb"]
