@@ -265,7 +265,28 @@ GENERATION_BACKEND = env.str("GENERATION_BACKEND", default="preview")
 GENERATION_FPS = env.int("GENERATION_FPS", default=24)
 # diffusers: a local diffusers model folder (model_index.json inside); nothing is downloaded.
 GENERATION_MODEL_DIR = env.str("GENERATION_MODEL_DIR", default="")
-GENERATION_INFERENCE_STEPS = env.int("GENERATION_INFERENCE_STEPS", default=25)
+# Denoising steps; 0: the model family's recommended count (generation/backends/diffusers/profiles.py).
+GENERATION_INFERENCE_STEPS = env.int("GENERATION_INFERENCE_STEPS", default=0)
+# Where the model folder is not readable (API servers), the pipeline class whose profile submission checks.
+GENERATION_MODEL_CLASS = env.str("GENERATION_MODEL_CLASS", default="")
+# Per model folder, JSON {"<folder>": {"max_frames": 121, "native_fps": 16, ...}}: profile fields that override
+# the family's defaults (sizes, frame rules, steps, guidance, negative prompt, call arguments).
+GENERATION_MODEL_PROFILES = env.json("GENERATION_MODEL_PROFILES", default={})
+# Weights placement on the GPU: none (all on the GPU), model / sequential (accelerate CPU offload, per
+# component / per layer), group (diffusers group offload with CUDA streams).
+GENERATION_OFFLOAD = env.str("GENERATION_OFFLOAD", default="none")
+GENERATION_VAE_TILING = env.bool("GENERATION_VAE_TILING", default=False)
+# dtype of the weights on CUDA (CPUs use float32), and per component, JSON {"vae": "float32"} (added to the
+# profile's own, e.g. Wan's VAE in float32).
+GENERATION_DTYPE = env.str("GENERATION_DTYPE", default="bfloat16")
+GENERATION_COMPONENT_DTYPES = env.json("GENERATION_COMPONENT_DTYPES", default={})
+# LoRA adapters, JSON [{"path": "...", "weight": 0.8, "name": "style", "weight_name": "x.safetensors"}] (needs peft).
+GENERATION_LORAS = env.json("GENERATION_LORAS", default=[])
+GENERATION_COMPILE = env.bool("GENERATION_COMPILE", default=False)
+GENERATION_ATTENTION_BACKEND = env.str("GENERATION_ATTENTION_BACKEND", default="")
+GENERATION_FLOW_SHIFT = env.float("GENERATION_FLOW_SHIFT", default=0.0)
+# Seconds between heartbeats while a render is inside one long call (loading, VAE decode).
+GENERATION_HEARTBEAT_INTERVAL = env.float("GENERATION_HEARTBEAT_INTERVAL", default=10.0)
 # remote: a hosted video API shaped like /v1/videos (create, poll, download content).
 GENERATION_REMOTE_URL = env.str("GENERATION_REMOTE_URL", default="")
 GENERATION_REMOTE_API_KEY = env.str("GENERATION_REMOTE_API_KEY", default="")

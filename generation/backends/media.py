@@ -105,7 +105,8 @@ def watermark_overlay(spec: RenderSpec) -> Overlay | None:
 class Mp4Writer:
     """Encodes RGB frames (H x W x 3, uint8) to H.264 MP4 with faststart and metadata."""
 
-    def __init__(self, path: Path, spec: RenderSpec, *, crf: int = 23, preset: str = "superfast") -> None:
+    def __init__(self, path: Path, spec: RenderSpec, *, crf: int = 23, preset: str = "superfast",
+                 audio_rate: int = 0, audio_channels: int = 0) -> None:
         self.path = path
         self.spec = spec
         self.watermark = watermark_overlay(spec)
@@ -117,8 +118,27 @@ class Mp4Writer:
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": str(crf), "preset": preset}
         self.stream.codec_context.time_base = Fraction(1, spec.fps)
+        self.audio = None
+        if audio_rate:
+            # AAC, the audio codec every phone plays inside MP4.
+            self.audio = self.container.add_stream("aac", rate=audio_rate)
+            self.audio.layout = "stereo" if audio_channels >= 2 else "mono"
         self.first_frame: np.ndarray | None = None
         self.frames = 0
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """All the soundtrack at once: samples x channels, float in [-1, 1]."""
+        if self.audio is None:
+            raise ValueError("this writer has no audio stream")
+        channels = 2 if self.audio.layout.name == "stereo" else 1
+        pcm = np.ascontiguousarray(samples[:, :channels].T, dtype=np.float32)
+        if pcm.shape[0] < channels:
+            pcm = np.repeat(pcm, channels, axis=0)
+        frame = av.AudioFrame.from_ndarray(pcm, format="fltp", layout=self.audio.layout.name)
+        frame.sample_rate = self.audio.rate
+        frame.pts = 0
+        for packet in self.audio.encode(frame):
+            self.container.mux(packet)
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape != (self.spec.height, self.spec.width, 3):
@@ -137,6 +157,9 @@ class Mp4Writer:
     def close(self) -> None:
         for packet in self.stream.encode():
             self.container.mux(packet)
+        if self.audio is not None:
+            for packet in self.audio.encode():
+                self.container.mux(packet)
         self.container.close()
 
     def __enter__(self) -> "Mp4Writer":
@@ -149,9 +172,15 @@ class Mp4Writer:
             self.container.close()
 
 
-def write_mp4(frames: Iterable[np.ndarray], path: Path, spec: RenderSpec) -> np.ndarray:
-    """Writes all frames; returns the first (watermarked) frame for the poster."""
-    with Mp4Writer(path, spec) as writer:
+def write_mp4(frames: Iterable[np.ndarray], path: Path, spec: RenderSpec, *, audio: np.ndarray | None = None,
+              audio_rate: int = 0) -> np.ndarray:
+    """Writes all frames (and a soundtrack: samples x channels, floats in [-1, 1], at `audio_rate`);
+    returns the first (watermarked) frame for the poster."""
+    with_audio = audio is not None and audio_rate > 0 and len(audio) > 0
+    with Mp4Writer(path, spec, audio_rate=audio_rate if with_audio else 0,
+                   audio_channels=audio.shape[1] if with_audio else 0) as writer:
+        if with_audio:
+            writer.write_audio(audio)
         for rgb in frames:
             writer.write(rgb)
     if writer.first_frame is None:

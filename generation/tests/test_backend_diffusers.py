@@ -17,36 +17,12 @@ import pytest
 from PIL import Image
 
 from generation.backends import JobCanceled, PermanentBackendError, RenderSpec, get_backend
-from generation.backends.diffusers import DiffusersBackend, _resample
+from generation.backends.diffusers import DiffusersBackend
+from generation.backends.diffusers.plan import RenderPlan, frame_indices
 from generation.backends.media import generator_metadata, probe, read_frames
+from generation.tests.tiny_pipelines import write_clip_tokenizer_files
 
 STEPS = 2
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    # The byte -> printable character table of byte-level BPE (GPT-2, CLIP).
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs = bs[:]
-    extra = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + extra)
-            extra += 1
-    return dict(zip(bs, map(chr, cs)))
-
-
-def _write_clip_tokenizer_files(folder: Path) -> None:
-    """A CLIP BPE vocabulary of single bytes (plus one merge), so any prompt tokenizes."""
-    chars = list(_bytes_to_unicode().values())
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for suffix in ("", "</w>"):
-        for ch in chars:
-            vocab[ch + suffix] = len(vocab)
-    vocab["at</w>"] = len(vocab)
-    folder.mkdir(parents=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\na t</w>\n", encoding="utf-8")
 
 
 def _tiny_shared_parts(root: Path) -> dict:
@@ -55,7 +31,7 @@ def _tiny_shared_parts(root: Path) -> dict:
     from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    _write_clip_tokenizer_files(root / "tokenizer-src")
+    write_clip_tokenizer_files(root / "tokenizer-src")
     tokenizer = CLIPTokenizer.from_pretrained(str(root / "tokenizer-src"), model_max_length=77, local_files_only=True)
     torch.manual_seed(0)
     vae = AutoencoderKL(
@@ -285,9 +261,17 @@ def test_without_torch_installed_the_render_fails_permanently(model_settings, mo
     assert list(workdir.iterdir()) == []
 
 
-def test_resample_repeats_or_drops_frames_evenly():
-    frames = [np.full((2, 2, 3), i, dtype=np.uint8) for i in range(4)]
+def test_frames_are_resampled_by_timestamp_to_the_jobs_rate():
+    # 16 fps model frames for a 1 s clip at 24 fps: each output frame takes the model frame nearest its time.
+    plan = RenderPlan(width=16, height=16, num_frames=17, fps=16, out_width=16, out_height=16, out_frames=24,
+                      out_fps=24)
 
-    assert [int(f[0, 0, 0]) for f in _resample(frames, 8)] == [0, 0, 1, 1, 2, 2, 3, 3]
-    assert [int(f[0, 0, 0]) for f in _resample(frames, 2)] == [0, 2]
-    assert _resample(frames, 4) is frames
+    indices = frame_indices(plan, 17)
+
+    assert len(indices) == 24
+    assert indices[:7] == [0, 1, 1, 2, 3, 3, 4]
+    assert indices[-1] == 15
+    # Same rate: one to one; fewer frames rendered than planned: clamped to the last.
+    same = RenderPlan(width=8, height=8, num_frames=8, fps=8, out_width=8, out_height=8, out_frames=8, out_fps=8)
+    assert frame_indices(same, 8) == list(range(8))
+    assert frame_indices(same, 4) == [0, 1, 2, 3, 3, 3, 3, 3]
