@@ -108,7 +108,13 @@ def test_reward_push_goes_to_the_creators_devices(aged, committed, run_tasks, fc
     reward = Reward.objects.get()
     [request] = fcm.requests
     assert request.token == "creator-phone"
-    assert request.message["notification"] == {"title": "You earned a reward", "body": "100 credits from Barcos."}
+    from django.utils import translation
+
+    with translation.override("es"):  # the creator's language (es-MX)
+        title = translation.gettext("You earned a reward")
+        body = translation.gettext("%(amount)s from %(campaign)s.") % {
+            "amount": translation.gettext("%(amount)d credits") % {"amount": 100}, "campaign": "Barcos"}
+    assert request.message["notification"] == {"title": title, "body": body}
     notification = Notification.objects.get(type="creator.reward")
     assert request.message["data"] == {"type": "creator.reward", "reward_id": str(reward.pk),
                                        "campaign_id": str(world.campaign.pk), "notification_id": str(notification.pk),
