@@ -19,7 +19,10 @@ from PIL import Image
 from generation.backends import PermanentBackendError, RenderParams, RenderSpec, UnsupportedRequest, get_backend
 from generation.backends.diffusers import profile_for
 from generation.backends.media import generator_metadata, probe, read_frames
-from generation.services.submission import ALLOWED_SIZES
+from generation.services.submission import ALLOWED_SIZES as _REQUESTABLE
+
+# The app's concrete sizes ("auto" is resolved to one of them at submit).
+ALLOWED_SIZES = tuple(size for size in _REQUESTABLE if size != "auto")
 
 STEPS = 2
 FPS = 8  # the job's rate (generation/tests/conftest.py)

@@ -40,7 +40,7 @@ def test_a_pipeline_exception_fails_the_job_at_once_and_releases_the_credits(set
     settings.GENERATION_MODEL_PROFILES = {str(folder): {**FAST["wan21"], "fixed_size": [24, 40]}}
     job, _ = services.generation_submit(user=user, kind="text_to_video", prompt="a red kite", duration_seconds=4,
                                         size="480x854")
-    services.job_start(job_id=job.pk, owner=OWNER)
+    services.job_claim(owner=OWNER, hint_job_id=job.pk)
 
     assert services.job_render(job_id=job.pk, owner=OWNER) == JobStatus.FAILED
 
