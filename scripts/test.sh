@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=dev source scripts/venv.sh
 source scripts/services.sh
-exec python -m pytest "$@"
+# A fresh test database every run: one left by an older checkout (other migrations) would break --reuse-db.
+exec python -m pytest --create-db "$@"
