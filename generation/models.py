@@ -23,11 +23,22 @@ class JobKind(models.TextChoices):
     TEXT_TO_VIDEO = "text_to_video", "Text to video"
     IMAGE_TO_VIDEO = "image_to_video", "Image to video"
     REMIX = "remix", "Remix"
+    # Subtitles and dubbing of an existing video into other languages: one Rendition per target.
+    LOCALIZE = "localize", "Localize"
 
 
 def _input_path(job: "GenerationJob", filename: str) -> str:
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
     return f"generation/{job.user_id}/{job.id}/input.{ext}"
+
+
+def _source_video_path(job: "GenerationJob", filename: str) -> str:
+    return f"generation/{job.user_id}/{job.id}/source.mp4"
+
+
+def _source_subtitles_path(job: "GenerationJob", filename: str) -> str:
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "srt"
+    return f"generation/{job.user_id}/{job.id}/source.{ext}"
 
 
 class GenerationJob(models.Model):
@@ -46,6 +57,14 @@ class GenerationJob(models.Model):
     input_image = models.ImageField(upload_to=_input_path, blank=True, max_length=255)
     source_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="remixes")
     retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+
+    # Localize jobs: the video to localise is `source_job`'s result or an uploaded clip, optionally
+    # with the source's subtitles (SRT, WebVTT or ASS); `options` holds the targets and stages asked
+    # for ({"source_language", "targets": [...], "dub", "burn_in", "glossary": {...}}).
+    source_video = models.FileField(upload_to=_source_video_path, blank=True, max_length=255, db_default="")
+    source_subtitles = models.FileField(upload_to=_source_subtitles_path, blank=True, max_length=255,
+                                        db_default="")
+    options = models.JSONField(default=dict, blank=True, db_default=Value({}, output_field=models.JSONField()))
 
     # The likenesses in the video (at most two): given at submit, or inherited from a remix's source.
     cameos = models.ManyToManyField("accounts.Cameo", blank=True, related_name="jobs")
@@ -132,6 +151,53 @@ class GenerationJob(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+class RenditionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Rendition(models.Model):
+    """One target language of a localize job: the video with a soft subtitle track (and a WebVTT
+    file), optionally with the subtitles burned in, optionally with a dubbed audio track.
+
+    A rendition is a derived work of `source_job` (when the source is a generation): apps above
+    generation find a video's renditions through it (generation.selectors.renditions_for_sources),
+    and a rendition inherits its source's consent and takedowns. Each language succeeds or fails on
+    its own; `stage` is the last stage done, so a retry redoes only what failed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="renditions")
+    source_job = models.ForeignKey(GenerationJob, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="source_renditions")
+    language = models.CharField(max_length=16, help_text="BCP 47 tag of the target language, e.g. pt-BR")
+    source_language = models.CharField(max_length=16)
+    burned_in = models.BooleanField(default=False)
+    dubbed = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=RenditionStatus.choices, default=RenditionStatus.PENDING)
+    stage = models.CharField(max_length=20, blank=True, help_text="The last stage done (transcribe, translate, dub, mux).")
+    video = models.FileField(blank=True, max_length=255)
+    subtitles = models.FileField(blank=True, max_length=255, help_text="WebVTT")
+    cues = models.PositiveIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "language"], name="rendition_one_per_job_language"),
+        ]
+        indexes = [
+            models.Index(fields=["source_job", "language", "-finished_at"], condition=models.Q(status="succeeded"),
+                         name="rendition_ready_by_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.language} of {self.source_job_id or self.job_id} ({self.status})"
 
 
 class ProviderAlert(models.Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
@@ -15,7 +15,7 @@ from config.errors import NotFound
 from config.media import media_url
 
 from .filters import GenerationFilter
-from .models import GenerationJob, JobStatus
+from .models import GenerationJob, JobStatus, Rendition, RenditionStatus
 from .scheduling import QueueSnapshot, queue_estimate
 
 
@@ -162,3 +162,16 @@ def provider_alerts_open():
     from .models import ProviderAlert
 
     return ProviderAlert.objects.filter(resolved_at__isnull=True).order_by("-last_seen_at")
+
+
+def renditions_for_sources(source_job_ids: Iterable[Any]) -> dict[Any, list[Rendition]]:
+    """The ready renditions of each source video, one per language (the newest), in one query.
+    A rendition turns `succeeded` only once its files are stored, whatever its job's other
+    languages do."""
+    ready: dict[Any, dict[str, Rendition]] = {}
+    rows = (Rendition.objects.filter(source_job_id__in=list(source_job_ids),
+                                     status=RenditionStatus.SUCCEEDED)
+            .order_by("source_job_id", "language", "-finished_at"))
+    for rendition in rows:
+        ready.setdefault(rendition.source_job_id, {}).setdefault(rendition.language, rendition)
+    return {source: list(by_language.values()) for source, by_language in ready.items()}
