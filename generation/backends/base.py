@@ -127,6 +127,9 @@ class UnsupportedRequest(BackendError):
 
 class VideoBackend(Protocol):
     name: str
+    # True when the backend's MP4 already carries spec.watermark_text (it encodes through
+    # media.Mp4Writer, which draws the moving mark); otherwise the worker draws it afterwards.
+    draws_watermark: bool
 
     def check(self, params: RenderParams) -> RenderParams:
         """At submit, before any charge: the params this backend will render (the same, or

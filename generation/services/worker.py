@@ -31,7 +31,7 @@ from ..backends import (
     TransientBackendError,
     get_backend,
 )
-from ..backends.media import generator_metadata, probe
+from ..backends.media import generator_metadata, probe, watermark_output
 from ..models import GenerationJob, JobStatus
 from .cameos import cameo_spec_fields, job_cancel_if_consent_lacking
 from . import providers
@@ -226,7 +226,11 @@ def job_render(*, job_id: Any, owner: str) -> str:
     with tempfile.TemporaryDirectory(prefix=f"gen-{job.pk}-") as tmp:
         workdir = Path(tmp)
         try:
-            output = backend.render(_render_spec(job, workdir), workdir, _ProgressReporter(job.pk, owner))
+            spec = _render_spec(job, workdir)
+            output = backend.render(spec, workdir, _ProgressReporter(job.pk, owner))
+            if spec.watermark_text and not getattr(backend, "draws_watermark", False):
+                # A backend that writes its own file gets the same moving mark afterwards.
+                output = watermark_output(output, spec, workdir)
             info = probe(output.video_path)
         except JobCanceled:
             _finish_if_owner(job_id, owner, JobStatus.CANCELED, **CANCELED_BY_USER)

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 class DiffusersBackend:
     name = "diffusers"
+    draws_watermark = True  # its frames are encoded by write_mp4, which draws it
 
     def check(self, params: RenderParams) -> RenderParams:
         """Refuses at submit what the configured model cannot render (from its profile; no torch)."""

@@ -101,6 +101,7 @@ class HostedBackend:
     """A backend built on one provider's SDK. Subclasses set `name` and build `provider()`."""
 
     name = "hosted"
+    draws_watermark = True  # the provider's clip is re-encoded locally by write_mp4, which draws it
     provider_name = ""
 
     def provider(self, job_id: str = "") -> Provider:
