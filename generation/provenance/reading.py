@@ -92,7 +92,8 @@ def provenance_read(path: Path) -> ProvenanceReport:
                            "format": i.get("format", "")} for i in manifest.get("ingredients", [])),
         signer={k: str(signature[k]) for k in ("issuer", "common_name", "alg", "time") if signature.get(k)},
         ai_generated=any(a.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA for a in actions),
-        # Only a manifest that verifies names one of our jobs: a forged one could name any.
-        job_id=str(app.get("job_id", "")) if ours and state in ("trusted", "valid") else "",
+        # Only a manifest signed under our anchors names one of our jobs: anyone can sign a
+        # manifest that merely says "clipsocial" with a certificate of their own.
+        job_id=str(app.get("job_id", "")) if ours and state == "trusted" else "",
         failures=failures,
     )
