@@ -370,6 +370,11 @@ PROVENANCE_VERIFY_MAX_BYTES = env.int("PROVENANCE_VERIFY_MAX_BYTES", default=200
 if PROVENANCE_REQUIRED and not (PROVENANCE_SIGNING_KEY and PROVENANCE_CERT_CHAIN):
     raise ImproperlyConfigured("PROVENANCE_REQUIRED: set PROVENANCE_SIGNING_KEY and PROVENANCE_CERT_CHAIN "
                                "(PEM files) so every stored video is signed.")
+for _name, _pem in (("PROVENANCE_SIGNING_KEY", PROVENANCE_SIGNING_KEY), ("PROVENANCE_CERT_CHAIN", PROVENANCE_CERT_CHAIN),
+                    ("PROVENANCE_TRUST_ANCHORS", PROVENANCE_TRUST_ANCHORS)):
+    # A path with no file behind it would fail every render later; say so at startup.
+    if _pem and not Path(_pem).is_file():
+        raise ImproperlyConfigured(f"{_name}: no file at {_pem}.")
 
 # --- Text translation (captions; subtitles later): generation.translation -----------------
 # apertium: offline (Debian packages, a few pairs); remote: a LibreTranslate-style HTTP API; none: off.

@@ -7,11 +7,14 @@ request and are tested here against the test settings."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import string
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -64,6 +67,17 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+@functools.cache
+def _signing_files() -> dict[str, str]:
+    """A key and chain for production's required signing (the files must exist; their content
+    is only read when a render is signed)."""
+    from generation.tests.test_provenance import make_test_pki
+
+    paths = make_test_pki(Path(tempfile.mkdtemp(prefix="prod-pki-")))
+    return {"PROVENANCE_SIGNING_KEY": str(paths["key"]), "PROVENANCE_CERT_CHAIN": str(paths["chain"]),
+            "PROVENANCE_TRUST_ANCHORS": str(paths["ca"])}
+
+
 def run_production(args: list[str], **env_overrides: str) -> subprocess.CompletedProcess:
     """`python <args>` under DJANGO_ENV=production with only the variables production needs
     (nothing leaks in from the environment the tests run in)."""
@@ -76,6 +90,7 @@ def run_production(args: list[str], **env_overrides: str) -> subprocess.Complete
         "DATABASE_URL": _database_url(),
         "REDIS_URL": os.environ.get("REDIS_URL", django_settings.REDIS_URL),
         "NUM_PROXIES": "0",
+        **_signing_files(),
         **env_overrides,
     }
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120,
@@ -206,3 +221,15 @@ def test_the_admin_answers_only_on_its_own_host(client, settings, staff):
     assert Session.objects.count() == 0
     # The API stays on every host.
     assert client.get("/healthz", HTTP_HOST="api.example.com").status_code == 200
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"PROVENANCE_SIGNING_KEY": ""}, "PROVENANCE_REQUIRED: set PROVENANCE_SIGNING_KEY and PROVENANCE_CERT_CHAIN"),
+    ({"PROVENANCE_CERT_CHAIN": ""}, "PROVENANCE_REQUIRED: set PROVENANCE_SIGNING_KEY and PROVENANCE_CERT_CHAIN"),
+    ({"PROVENANCE_CERT_CHAIN": "/nonexistent/chain.pem"}, "PROVENANCE_CERT_CHAIN: no file at /nonexistent/chain.pem"),
+])
+def test_production_refuses_to_start_without_signing_keys(overrides, message):
+    result = run_production(["manage.py", "check"], **overrides)
+
+    assert result.returncode != 0
+    assert message in result.stderr
