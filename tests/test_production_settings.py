@@ -7,14 +7,11 @@ request and are tested here against the test settings."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import string
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -22,6 +19,7 @@ from django.contrib.sessions.models import Session
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.pki import production_signing_env
 
 # Long, varied and not Django's generated prefix: what check --deploy asks of a SECRET_KEY.
 SECRET_KEY = string.ascii_letters[:50]
@@ -67,17 +65,6 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-@functools.cache
-def _signing_files() -> dict[str, str]:
-    """A key and chain for production's required signing (the files must exist; their content
-    is only read when a render is signed)."""
-    from generation.tests.test_provenance import make_test_pki
-
-    paths = make_test_pki(Path(tempfile.mkdtemp(prefix="prod-pki-")))
-    return {"PROVENANCE_SIGNING_KEY": str(paths["key"]), "PROVENANCE_CERT_CHAIN": str(paths["chain"]),
-            "PROVENANCE_TRUST_ANCHORS": str(paths["ca"])}
-
-
 def run_production(args: list[str], **env_overrides: str) -> subprocess.CompletedProcess:
     """`python <args>` under DJANGO_ENV=production with only the variables production needs
     (nothing leaks in from the environment the tests run in)."""
@@ -90,7 +77,7 @@ def run_production(args: list[str], **env_overrides: str) -> subprocess.Complete
         "DATABASE_URL": _database_url(),
         "REDIS_URL": os.environ.get("REDIS_URL", django_settings.REDIS_URL),
         "NUM_PROXIES": "0",
-        **_signing_files(),
+        **production_signing_env(),
         **env_overrides,
     }
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120,

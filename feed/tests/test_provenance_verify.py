@@ -15,7 +15,7 @@ from accounts.tests.factories import BlockFactory, UserFactory
 from feed.tests.factories import PostFactory
 from generation import services
 from generation.models import GenerationJob, JobStatus
-from generation.tests.test_provenance import make_test_pki
+from tests.pki import make_test_pki
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
