@@ -186,3 +186,20 @@ def test_a_broken_signing_key_fails_the_job_and_stores_nothing(pki, settings, tm
     assert not default_storage.exists(f"generation/{user.pk}/{job.pk}/video.mp4")
     after = credit_balance(user_id=user.pk)
     assert (after.available, after.reserved) == (before.available + before.reserved, 0)
+
+
+def test_a_hosted_render_names_the_provider_and_its_model(pki, settings):
+    from tests.fakes.video_api import FakeVideoAPI
+
+    with FakeVideoAPI(api_key="sk-hosted", fps=4) as server:
+        settings.GENERATION_BACKEND = "openai"
+        settings.GENERATION_REMOTE_URL = server.url
+        settings.GENERATION_REMOTE_API_KEY = "sk-hosted"
+        settings.GENERATION_REMOTE_MODEL = "sora-2"
+        settings.GENERATION_REMOTE_POLL_INTERVAL = 0.01
+        job = _render(_submit(UserFactory(handle="maker")))
+
+    report = provenance_read(_stored(job))
+
+    assert (report.state, report.job_id, report.generator, report.model) == ("trusted", str(job.pk), "openai", "sora-2")
+    assert report.actions[0]["softwareAgent"] == {"name": "openai", "version": "sora-2"}
