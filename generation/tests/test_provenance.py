@@ -203,3 +203,18 @@ def test_a_hosted_render_names_the_provider_and_its_model(pki, settings):
 
     assert (report.state, report.job_id, report.generator, report.model) == ("trusted", str(job.pk), "openai", "sora-2")
     assert report.actions[0]["softwareAgent"] == {"name": "openai", "version": "sora-2"}
+
+
+def test_without_keys_development_makes_a_ca_once_and_signs_with_it(settings, tmp_path, caplog):
+    settings.PROVENANCE_SIGNING_KEY = settings.PROVENANCE_CERT_CHAIN = settings.PROVENANCE_TRUST_ANCHORS = ""
+    settings.PROVENANCE_DEV_KEYS = True
+    settings.PROVENANCE_DEV_DIR = str(tmp_path / "dev-keys")
+    first = _render(_submit(UserFactory()))
+    made = {p.name: p.read_bytes() for p in (tmp_path / "dev-keys").glob("*.pem")}
+    second = _render(_submit(UserFactory(), prompt="a second clip"))
+
+    assert sorted(made) == ["ca.pem", "chain.pem"]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "dev-keys").glob("*.pem")} == made  # made once, kept
+    assert [r.message for r in caplog.records].count("provenance.dev_key_created") == 1
+    assert provenance_read(_stored(first)).state == "trusted"  # the dev CA is the only anchor
+    assert provenance_read(_stored(second)).signer["common_name"] == "clipsocial development signer"
