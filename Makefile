@@ -1,4 +1,4 @@
-.PHONY: run test bench-generation bench-feed messages
+.PHONY: run test bench-generation bench-feed bench-provenance messages
 
 # Run the backend (API + websocket + worker) on embedded defaults.
 run:
@@ -15,6 +15,10 @@ bench-generation:
 # Feed benchmark: seeds 1M posts (reused between runs), loads the production server with wrk.
 bench-feed:
 	./scripts/bench.sh feed
+
+# Provenance benchmark: C2PA signing time per render against the preview render (no database).
+bench-provenance:
+	./scripts/bench.sh provenance
 
 # Re-extract every message into config/locale (each launch language) and compile the catalogs.
 # Then translate what `python manage.py check_translations` lists and run it again.

@@ -22,6 +22,7 @@ from config.errors import ApplicationError, Conflict, Forbidden
 
 from .firebase import FirebaseIdentity, firebase_verify_id_token
 from .lockout import account_locked, lockout_clear, lockout_username
+from .cameos.services import cameos_relation_changed
 from .models import AuthSession, Block, Device, Follow, Market, User
 from .notifications import notification_retract, notifications_from_actor_delete, notify
 from .realtime import user_sessions_ended_now
@@ -307,6 +308,8 @@ def follow_create(*, follower: User, followee: User) -> Follow:
         # Follows are grouped by the followee's day (their market's time zone) in the inbox.
         notify(user_id=followee.pk, type="user.followed", actor_id=follower.pk,
                group_key=f"user.followed:{user_local_date(followee).isoformat()}", dedupe_key=_follow_key(follower.pk))
+        # Mutuals again: posts an unfollow took down come back up (canceled jobs stay canceled).
+        cameos_relation_changed(user_ids=(follower.pk, followee.pk), reason="followed")
     return follow
 
 
@@ -325,7 +328,9 @@ def _follow_remove(follower_id: int, followee_id: int) -> bool:
 
 @transaction.atomic
 def follow_delete(*, follower: User, followee: User) -> None:
-    _follow_remove(follower.pk, followee.pk)
+    if _follow_remove(follower.pk, followee.pk):
+        # Mutuals no more: what either made with the other's "mutuals" cameo lacks consent now.
+        cameos_relation_changed(user_ids=(follower.pk, followee.pk), reason="unfollowed")
 
 
 @transaction.atomic
@@ -338,12 +343,17 @@ def block_create(*, blocker: User, blocked: User) -> Block:
     _follow_remove(blocked.pk, blocker.pk)
     notifications_from_actor_delete(user_id=blocker.pk, actor_id=blocked.pk)
     notifications_from_actor_delete(user_id=blocked.pk, actor_id=blocker.pk)
+    # A block refuses each one's cameo to the other at every level, approvals included.
+    cameos_relation_changed(user_ids=(blocker.pk, blocked.pk), reason="blocked")
     return block
 
 
 @transaction.atomic
 def block_delete(*, blocker: User, blocked: User) -> None:
-    Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    deleted, __ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    if deleted:
+        # Posts taken down by the block come back where consent holds again (jobs stay canceled).
+        cameos_relation_changed(user_ids=(blocker.pk, blocked.pk), reason="unblocked")
 
 
 def _still_signed_in(device: Device) -> bool:

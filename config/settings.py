@@ -352,6 +352,30 @@ GENERATION_PROMPT_POLICY = env.str("GENERATION_PROMPT_POLICY", default="generati
 # Extra blocked terms per language, JSON: {"en": ["term", ...], "es": [...]}; added to the built-in list.
 GENERATION_BLOCKED_TERMS = env.json("GENERATION_BLOCKED_TERMS", default={})
 
+# --- Provenance: signed C2PA manifests in every stored MP4 (generation.provenance) --------
+# PEM files: the signing key, its certificate chain (leaf first), and the anchors a verify
+# trusts. Unset outside production: a self-signed development CA and leaf are made once under
+# PROVENANCE_DEV_DIR. PROVENANCE_REQUIRED (on in production) refuses to start without keys.
+PROVENANCE_SIGNING_KEY = env.str("PROVENANCE_SIGNING_KEY", default="")
+PROVENANCE_CERT_CHAIN = env.str("PROVENANCE_CERT_CHAIN", default="")
+PROVENANCE_TRUST_ANCHORS = env.str("PROVENANCE_TRUST_ANCHORS", default="")
+PROVENANCE_SIGNING_ALG = env.str("PROVENANCE_SIGNING_ALG", default="es256")
+PROVENANCE_TSA_URL = env.str("PROVENANCE_TSA_URL", default="")  # an RFC 3161 timestamp authority, optional
+PROVENANCE_REQUIRED = env.bool("PROVENANCE_REQUIRED", default=IS_PRODUCTION)
+PROVENANCE_DEV_KEYS = env.bool("PROVENANCE_DEV_KEYS", default=not IS_PRODUCTION)
+PROVENANCE_DEV_DIR = env.path("PROVENANCE_DEV_DIR", default=str(VAR_DIR / "provenance"))
+PROVENANCE_CLAIM_GENERATOR = env.str("PROVENANCE_CLAIM_GENERATOR", default="clipsocial")
+# Largest upload POST /api/v1/provenance/verify reads (413 upload_too_large above it).
+PROVENANCE_VERIFY_MAX_BYTES = env.int("PROVENANCE_VERIFY_MAX_BYTES", default=200 * 1024 * 1024)
+if PROVENANCE_REQUIRED and not (PROVENANCE_SIGNING_KEY and PROVENANCE_CERT_CHAIN):
+    raise ImproperlyConfigured("PROVENANCE_REQUIRED: set PROVENANCE_SIGNING_KEY and PROVENANCE_CERT_CHAIN "
+                               "(PEM files) so every stored video is signed.")
+for _name, _pem in (("PROVENANCE_SIGNING_KEY", PROVENANCE_SIGNING_KEY), ("PROVENANCE_CERT_CHAIN", PROVENANCE_CERT_CHAIN),
+                    ("PROVENANCE_TRUST_ANCHORS", PROVENANCE_TRUST_ANCHORS)):
+    # A path with no file behind it would fail every render later; say so at startup.
+    if _pem and not Path(_pem).is_file():
+        raise ImproperlyConfigured(f"{_name}: no file at {_pem}.")
+
 # --- Text translation (captions; subtitles later): generation.translation -----------------
 # apertium: offline (Debian packages, a few pairs); remote: a LibreTranslate-style HTTP API; none: off.
 TRANSLATION_BACKEND = env.str("TRANSLATION_BACKEND", default="apertium")
@@ -526,6 +550,8 @@ THROTTLE_RATES = {
     "reports_ip": env.str("THROTTLE_REPORTS_IP_RATE", default="200/hour"),
     "generations": env.str("THROTTLE_GENERATIONS_RATE", default="30/hour"),
     "generations_ip": env.str("THROTTLE_GENERATIONS_IP_RATE", default="300/hour"),
+    "provenance_verify": env.str("THROTTLE_PROVENANCE_VERIFY_RATE", default="30/hour"),
+    "provenance_verify_ip": env.str("THROTTLE_PROVENANCE_VERIFY_IP_RATE", default="120/hour"),
     # Account emails (verification resend, email change; password reset requests per IP).
     "account_emails": env.str("THROTTLE_ACCOUNT_EMAILS_RATE", default="5/hour"),
     "account_emails_ip": env.str("THROTTLE_ACCOUNT_EMAILS_IP_RATE", default="20/hour"),
@@ -573,6 +599,7 @@ REQUEST_BODY_LIMITS = {
     "me": {"multipart/form-data": ACCOUNTS_AVATAR_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
     "generations": {"multipart/form-data": GENERATION_MAX_IMAGE_BYTES + REQUEST_BODY_MAX_BYTES},
     "cameos": {"multipart/form-data": CAMEO_CLIP_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
+    "provenance-verify": {"multipart/form-data": PROVENANCE_VERIFY_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
     "billing-stripe-webhook": {"*": STRIPE_WEBHOOK_MAX_BYTES},
     "admin:*": {"*": ADMIN_REQUEST_MAX_BYTES},
 }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis, cameo_apis
+from . import apis, cameo_apis, provenance_apis
 
 urlpatterns = [
     path("generations/<uuid_id:job_id>/retry", apis.GenerationRetryApi.as_view(), name="generation-retry"),
@@ -26,4 +26,5 @@ urlpatterns = [
     path("feed/for-you", apis.ForYouFeedApi.as_view(), name="feed-for-you"),
     path("feed/trending", apis.TrendingFeedApi.as_view(), name="feed-trending"),
     path("cameos/<uuid_id:cameo_id>/appearances", cameo_apis.CameoAppearancesApi.as_view(), name="cameo-appearances"),
+    path("provenance/verify", provenance_apis.ProvenanceVerifyApi.as_view(), name="provenance-verify"),
 ]

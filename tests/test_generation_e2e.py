@@ -17,6 +17,7 @@ from config.asgi import application
 from generation import services
 from generation.backends.media import probe
 from generation.models import GenerationJob
+from generation.provenance import provenance_read
 from tests.worker import WorkerProcess, purge_queues, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,6 +100,9 @@ async def test_submit_render_realtime_download(env, workers):
     info = probe(path)
     assert (info.width, info.height, info.duration_seconds, info.codec) == (480, 854, 4.0, "h264")
     assert info.sha256 == jobs[-1]["result"]["sha256"]
+    # Signed by the worker (the development CA in tests, the only anchor): intact and ours.
+    report = provenance_read(path)
+    assert (report.state, report.job_id, report.generator, report.ai_generated) == ("trusted", job_id, "preview", True)
     assert await sync_to_async(lambda: CreditEntry.objects.filter(kind="capture").count())() == 1
     balance = await sync_to_async(credit_balance)(user_id=user.pk)
     assert (balance.available, balance.reserved) == (96, 0)

@@ -124,7 +124,7 @@ def _setting(name: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_log_format_is_json_in_production_and_plain_elsewhere_unless_set():
-    production = {"DJANGO_ENV": "production", "SECRET_KEY": "x" * 40, "NUM_PROXIES": "0"}
+    production = {"DJANGO_ENV": "production", "SECRET_KEY": "x" * 40, "NUM_PROXIES": "0", "PROVENANCE_REQUIRED": "false"}
     assert _setting("LOG_FORMAT", **production).stdout == "json\n"
     assert _setting("LOG_FORMAT", **production, LOG_FORMAT="plain").stdout == "plain\n"
     assert _setting("LOG_FORMAT", DJANGO_ENV="development").stdout == "plain\n"

@@ -7,6 +7,8 @@ import sys
 import pytest
 from django.conf import settings as django_settings
 
+from tests.pki import production_signing_env
+
 pytestmark = pytest.mark.django_db
 
 
@@ -114,7 +116,7 @@ def test_production_refuses_debug():
 
 def test_production_starts_with_real_settings():
     result = _run_settings({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "api.example.com",
-                            "NUM_PROXIES": "0"})
+                            "NUM_PROXIES": "0", **production_signing_env()})
 
     assert result.returncode == 0, result.stderr
 

@@ -19,6 +19,7 @@ from django.contrib.sessions.models import Session
 
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.pki import production_signing_env
 
 # Long, varied and not Django's generated prefix: what check --deploy asks of a SECRET_KEY.
 SECRET_KEY = string.ascii_letters[:50]
@@ -76,6 +77,7 @@ def run_production(args: list[str], **env_overrides: str) -> subprocess.Complete
         "DATABASE_URL": _database_url(),
         "REDIS_URL": os.environ.get("REDIS_URL", django_settings.REDIS_URL),
         "NUM_PROXIES": "0",
+        **production_signing_env(),
         **env_overrides,
     }
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120,
@@ -206,3 +208,15 @@ def test_the_admin_answers_only_on_its_own_host(client, settings, staff):
     assert Session.objects.count() == 0
     # The API stays on every host.
     assert client.get("/healthz", HTTP_HOST="api.example.com").status_code == 200
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"PROVENANCE_SIGNING_KEY": ""}, "PROVENANCE_REQUIRED: set PROVENANCE_SIGNING_KEY and PROVENANCE_CERT_CHAIN"),
+    ({"PROVENANCE_CERT_CHAIN": ""}, "PROVENANCE_REQUIRED: set PROVENANCE_SIGNING_KEY and PROVENANCE_CERT_CHAIN"),
+    ({"PROVENANCE_CERT_CHAIN": "/nonexistent/chain.pem"}, "PROVENANCE_CERT_CHAIN: no file at /nonexistent/chain.pem"),
+])
+def test_production_refuses_to_start_without_signing_keys(overrides, message):
+    result = run_production(["manage.py", "check"], **overrides)
+
+    assert result.returncode != 0
+    assert message in result.stderr

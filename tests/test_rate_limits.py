@@ -205,8 +205,9 @@ def test_an_address_that_is_not_one_is_none(settings):
 
 def _run_settings(env_overrides: dict) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "NUM_PROXIES"}}
+    # Signing keys are production's own check (tests/test_production_settings.py), not this one's.
     env.update({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "api.example.com",
-                **env_overrides})
+                "PROVENANCE_REQUIRED": "false", **env_overrides})
     return subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
                           capture_output=True, text=True, timeout=60, cwd=django_settings.BASE_DIR)
 

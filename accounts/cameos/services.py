@@ -146,6 +146,18 @@ def cameo_delete(*, user: User, cameo_id: Any) -> None:
     consent_changed(cameo=cameo, reason="cameo_deleted")
 
 
+def cameos_relation_changed(*, user_ids: tuple[int, ...], reason: str) -> int:
+    """Two people's relation changed (an unfollow, a block, or their undoing): consent to each
+    one's cameo may have changed for the other ("mutuals" needs both follows; a block refuses
+    every level), so every live cameo either owns is re-checked by the apps above, as when its
+    owner changes it. Runs in the caller's transaction; returns how many cameos were re-checked."""
+    cameos = list(Cameo.objects.select_for_update().filter(owner_id__in=user_ids)
+                  .exclude(status=CameoStatus.DELETED).order_by("pk"))  # one lock order: no deadlock
+    for cameo in cameos:
+        consent_changed(cameo=cameo, reason=reason)
+    return len(cameos)
+
+
 @transaction.atomic
 def cameo_request(*, user: User, cameo_id: Any) -> CameoGrant:
     cameo = Cameo.objects.select_for_update().filter(pk=cameo_id, status=CameoStatus.VERIFIED).first()

@@ -29,6 +29,7 @@ class RenderParams:
     height: int
     seed: int | None = None  # None: the service picks one
     style: str = ""
+    cameo_count: int = 0  # how many cameos the job carries (their media reach the RenderSpec)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +58,39 @@ class RenderSpec(RenderParams):
     @property
     def frame_count(self) -> int:
         return self.duration_seconds * self.fps
+
+
+def cameos_asked(params: RenderParams) -> int:
+    """How many people the render must show: counted at submit, or from the spec's media."""
+    return max(params.cameo_count, len(getattr(params, "cameo_image_paths", ()) or ()))
+
+
+def check_single_reference(params: RenderParams, *, takes_image: bool, field: str = "cameo_ids") -> None:
+    """For backends whose one way to condition on a person is their starting/reference image:
+    at most one cameo, and not together with an uploaded image (it would take the same slot).
+    Raises UnsupportedRequest `cameos_not_supported`."""
+    from django.utils.translation import gettext as _
+
+    count = cameos_asked(params)
+    if count == 0:
+        return
+    if not takes_image:
+        raise UnsupportedRequest(_("This video model cannot put a cameo in a video."), code="cameos_not_supported",
+                                 field=field)
+    if count > 1:
+        raise UnsupportedRequest(_("This video model can put only one cameo in a video."),
+                                 code="cameos_not_supported", field=field)
+    if params.kind == "image_to_video":
+        raise UnsupportedRequest(_("This video model cannot use an image and a cameo together."),
+                                 code="cameos_not_supported", field=field)
+
+
+def conditioning_image(spec: RenderSpec) -> Path | None:
+    """The still a backend conditions on: the uploaded image, else the cameo's reference frame
+    (check_single_reference let at most one through)."""
+    if spec.image_path is not None:
+        return spec.image_path
+    return spec.cameo_image_paths[0] if spec.cameo_image_paths else None
 
 
 @dataclass(frozen=True)
@@ -127,6 +161,9 @@ class UnsupportedRequest(BackendError):
 
 class VideoBackend(Protocol):
     name: str
+    # True when the backend's MP4 already carries spec.watermark_text (it encodes through
+    # media.Mp4Writer, which draws the moving mark); otherwise the worker draws it afterwards.
+    draws_watermark: bool
 
     def check(self, params: RenderParams) -> RenderParams:
         """At submit, before any charge: the params this backend will render (the same, or

@@ -7,8 +7,10 @@ only chroma layout every phone decodes in hardware), with generator metadata.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import random
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +20,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .base import RenderSpec
+from .base import RenderOutput, RenderSpec
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,18 @@ class Overlay:
         self.h, self.w = rgba.shape[:2]
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
-        box = frame[self.y:self.y + self.h, self.x:self.x + self.w].astype(np.float32)
-        frame[self.y:self.y + self.h, self.x:self.x + self.w] = (box * (1 - self.alpha) + self.rgb * self.alpha).astype(
-            np.uint8
-        )
+        return self.apply_at(frame, self.x, self.y)
+
+    def apply_at(self, frame: np.ndarray, x: int, y: int) -> np.ndarray:
+        box = frame[y:y + self.h, x:x + self.w].astype(np.float32)
+        frame[y:y + self.h, x:x + self.w] = (box * (1 - self.alpha) + self.rgb * self.alpha).astype(np.uint8)
         return frame
 
 
 def text_overlay(text: str, width: int, height: int, *, size: int, anchor: str, max_lines: int = 3,
                  background: bool = True) -> Overlay | None:
-    """Text in a translucent box, at the top-right ("watermark") or bottom-centre ("caption")."""
+    """Text in a translucent box, at the top-right ("watermark"; MovingWatermark moves it) or
+    bottom-centre ("caption")."""
     if not text:
         return None
     fnt = font(size)
@@ -95,11 +99,71 @@ def text_overlay(text: str, width: int, height: int, *, size: int, anchor: str, 
     return Overlay(np.asarray(img), x, y)
 
 
-def watermark_overlay(spec: RenderSpec) -> Overlay | None:
+class MovingWatermark:
+    """The creator's "@handle", moving across the frame so it cannot be cropped or blurred out
+    in one place: it bounces off the edges along a path fixed by the job's seed (the same job
+    renders the same frames, which the preview backend's determinism relies on). Horizontal and
+    vertical periods differ, so over a clip it visits most of the picture. It stays out of the
+    bottom fifth, where the caption is."""
+
+    SECONDS_ACROSS = 3.0  # time to cross the free width once
+    SECONDS_DOWN = 4.4  # time to cross the free height once (not a multiple: the path does not repeat)
+
+    def __init__(self, text: str, width: int, height: int, *, fps: int, seed: int) -> None:
+        size = max(12, height // 28)
+        patch = text_overlay(text, width, height, size=size, anchor="watermark", max_lines=1)
+        assert patch is not None  # text is not empty
+        self.patch = patch
+        margin = max(4, size // 2)
+        self.x0, self.y0 = margin, margin
+        self.span_x = max(0, width - patch.w - 2 * margin)
+        self.span_y = max(0, int(height * 0.8) - patch.h - 2 * margin)
+        self.fps = max(1, fps)
+        rng = random.Random(seed)
+        # Where on its path the mark starts, as a fraction of one there-and-back trip.
+        self.phase_x, self.phase_y = rng.random(), rng.random()
+
+    @staticmethod
+    def _bounce(fraction: float) -> float:
+        # A triangle wave in [0, 1]: out and back, one trip per unit.
+        fraction %= 1.0
+        return 2 * fraction if fraction < 0.5 else 2 - 2 * fraction
+
+    def position(self, index: int) -> tuple[int, int]:
+        t = index / self.fps
+        x = self.x0 + round(self.span_x * self._bounce(self.phase_x + t / (2 * self.SECONDS_ACROSS)))
+        y = self.y0 + round(self.span_y * self._bounce(self.phase_y + t / (2 * self.SECONDS_DOWN)))
+        return x, y
+
+    def apply(self, frame: np.ndarray, index: int) -> np.ndarray:
+        x, y = self.position(index)
+        return self.patch.apply_at(frame, x, y)
+
+
+def watermark_overlay(spec: RenderSpec) -> MovingWatermark | None:
     if not spec.watermark_text:
         return None
-    return text_overlay(spec.watermark_text, spec.width, spec.height, size=max(12, spec.height // 28),
-                        anchor="watermark", max_lines=1)
+    return MovingWatermark(spec.watermark_text, spec.width, spec.height, fps=spec.fps, seed=spec.seed)
+
+
+def watermark_output(output: RenderOutput, spec: RenderSpec, workdir: Path) -> RenderOutput:
+    """A backend's output with the moving watermark drawn in (and a poster showing it)."""
+    video = workdir / "watermarked.mp4"
+    poster = workdir / "watermarked-poster.jpg"
+    save_poster(watermark_video(output.video_path, video, spec), poster)
+    return RenderOutput(video_path=video, poster_path=poster)
+
+
+def watermark_video(src: Path, dst: Path, spec: RenderSpec) -> np.ndarray:
+    """Draws the moving watermark onto a finished MP4 (decode, draw, H.264 encode), for a backend
+    that writes its file itself rather than through Mp4Writer. Returns the first marked frame
+    (the poster). The spec's size and frame rate are the output's."""
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or spec.fps
+    fps = int(round(float(rate))) or spec.fps
+    out_spec = dataclasses.replace(spec, fps=fps)
+    return write_mp4(read_frames(src, spec.width, spec.height), dst, out_spec)
 
 
 class Mp4Writer:
@@ -145,7 +209,7 @@ class Mp4Writer:
             raise ValueError(f"frame is {rgb.shape}, expected {(self.spec.height, self.spec.width, 3)}")
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
         if self.watermark is not None:
-            rgb = self.watermark.apply(rgb.copy())
+            rgb = self.watermark.apply(rgb.copy(), self.frames)
         if self.first_frame is None:
             self.first_frame = rgb.copy()
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")

@@ -21,6 +21,7 @@ from .media import Overlay, save_poster, text_overlay, write_mp4
 
 class PreviewBackend:
     name = "preview"
+    draws_watermark = True  # write_mp4 draws it on each frame as it renders
 
     def check(self, params: RenderParams) -> RenderParams:
         return params

@@ -59,7 +59,7 @@ def job_cancel_if_consent_lacking(job: GenerationJob) -> bool:
 def jobs_without_consent_cancel(*, cameo: Cameo, reason: str) -> int:
     """Hooked to accounts.cameos: after a cameo's consent narrowed (cameo row locked by the
     caller), every queued or running job using it whose owner lacks consent now is canceled."""
-    if reason in ("level_raised", "grant_approved"):
+    if reason in ("level_raised", "grant_approved", "followed", "unblocked"):  # consent only widened
         return 0
     canceled = 0
     jobs = GenerationJob.objects.select_for_update().filter(

@@ -8,7 +8,7 @@ import logging
 import math
 import random
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -92,7 +92,9 @@ def _check_image(image: UploadedFile) -> str:
 def _fingerprint(params: RenderParams, *, source_id: str | None, image_sha: str,
                  cameos: list[str] | None = None) -> str:
     extra = {"cameos": cameos} if cameos is not None else {}
-    body = json.dumps({**asdict(params), "source": source_id, "image": image_sha, **extra}, sort_keys=True,
+    fields = asdict(params)
+    fields.pop("cameo_count")  # the cameo ids themselves are in `extra`; keys made before it still match
+    body = json.dumps({**fields, "source": source_id, "image": image_sha, **extra}, sort_keys=True,
                       default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -258,7 +260,8 @@ def generation_submit(
         return found
     source, ids = _validate(user, params, has_image=image is not None, source_generation_id=source_generation_id,
                             checked_source=source_job, cameo_ids=cameo_ids)
-    params, route = _backend_check(user, params)
+    # The backend refuses cameos it cannot render (one reference image at most, or none).
+    params, route = _backend_check(user, replace(params, cameo_count=len(ids)))
     try:
         with transaction.atomic():
             job = _create(user, params, route=route, image=image, image_name=getattr(image, "name", ""),

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import time
 from datetime import timedelta
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,12 @@ from ..backends import (
     TransientBackendError,
     get_backend,
 )
-from ..backends.media import generator_metadata, probe
+from ..backends.media import file_sha256, generator_metadata, probe, watermark_output
 from ..models import GenerationJob, JobStatus
 from .cameos import cameo_spec_fields, job_cancel_if_consent_lacking
 from . import providers
+from .signing import job_output_sign
+from ..provenance.signing import ProvenanceError
 from ..scheduling import claimable_jobs, fair_share_candidates
 from .scheduler import render_time_record, worker_seen
 from .state import CANCELED_BY_USER, delete_files, locked, publish_on_commit, requeue_or_fail, transition
@@ -226,7 +228,11 @@ def job_render(*, job_id: Any, owner: str) -> str:
     with tempfile.TemporaryDirectory(prefix=f"gen-{job.pk}-") as tmp:
         workdir = Path(tmp)
         try:
-            output = backend.render(_render_spec(job, workdir), workdir, _ProgressReporter(job.pk, owner))
+            spec = _render_spec(job, workdir)
+            output = backend.render(spec, workdir, _ProgressReporter(job.pk, owner))
+            if spec.watermark_text and not getattr(backend, "draws_watermark", False):
+                # A backend that writes its own file gets the same moving mark afterwards.
+                output = watermark_output(output, spec, workdir)
             info = probe(output.video_path)
         except JobCanceled:
             _finish_if_owner(job_id, owner, JobStatus.CANCELED, **CANCELED_BY_USER)
@@ -246,8 +252,18 @@ def job_render(*, job_id: Any, owner: str) -> str:
         except PermanentBackendError as exc:
             job_fail(job_id=job_id, owner=owner, code=exc.code, message=str(exc))
             return JobStatus.FAILED
+        try:
+            # Every stored MP4 carries a signed C2PA manifest; an unsigned one is never stored
+            # while signing is configured.
+            video_path = job_output_sign(job, output.video_path, source_path=workdir / "source.mp4")
+        except ProvenanceError as exc:
+            logger.error("generation.provenance_failed", extra={"job_id": str(job_id), "error": str(exc)[:300]})
+            job_fail(job_id=job_id, owner=owner, code="provenance_failed", message=str(exc))
+            return JobStatus.FAILED
+        if video_path != output.video_path:
+            info = replace(info, bytes=video_path.stat().st_size, sha256=file_sha256(video_path))
         base = f"generation/{job.user_id}/{job.pk}"
-        with open(output.video_path, "rb") as fh:
+        with open(video_path, "rb") as fh:
             video_name = default_storage.save(f"{base}/video.mp4", File(fh))
         with open(output.poster_path, "rb") as fh:
             poster_name = default_storage.save(f"{base}/poster.jpg", File(fh))

@@ -15,12 +15,23 @@ only when rendering, so API processes and CPU workers never pay for them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 from django.conf import settings
 
-from ..base import PermanentBackendError, ProgressFn, RenderOutput, RenderParams, RenderSpec, UnsupportedRequest
+from ..base import (
+    PermanentBackendError,
+    ProgressFn,
+    RenderOutput,
+    RenderParams,
+    RenderSpec,
+    UnsupportedRequest,
+    cameos_asked,
+    check_single_reference,
+    conditioning_image,
+)
 from ..media import save_poster, write_mp4
 from .heartbeat import Heartbeat
 from .pipeline import get_pipeline, import_torch
@@ -33,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 class DiffusersBackend:
     name = "diffusers"
+    draws_watermark = True  # its frames are encoded by write_mp4, which draws it
 
     def check(self, params: RenderParams) -> RenderParams:
         """Refuses at submit what the configured model cannot render (from its profile; no torch)."""
@@ -46,12 +58,21 @@ class DiffusersBackend:
                 logger.warning("diffusers.check_skipped", extra={"model_dir": settings.GENERATION_MODEL_DIR})
                 return params
             profile = profile_of_class(class_name, settings.GENERATION_MODEL_DIR)
-        plan(profile, params, settings.GENERATION_FPS, has_image=params.kind == "image_to_video")
+        # A cameo conditions the render as its starting image (image-to-video), where the model takes one.
+        check_single_reference(params, takes_image=profile.takes_images)
+        plan(profile, params, settings.GENERATION_FPS,
+             has_image=params.kind == "image_to_video" or cameos_asked(params) > 0)
         return params
 
     def render(self, spec: RenderSpec, workdir: Path, progress: ProgressFn) -> RenderOutput:
         folder = model_dir()
         profile = profile_for(folder)
+        if spec.image_path is None and spec.cameo_image_paths:
+            try:
+                check_single_reference(spec, takes_image=profile.takes_images)
+            except UnsupportedRequest as exc:
+                raise PermanentBackendError(str(exc), code=exc.code) from exc
+            spec = dataclasses.replace(spec, image_path=conditioning_image(spec))
         try:
             render_plan = plan(profile, spec, spec.fps, has_image=spec.image_path is not None)
         except UnsupportedRequest as exc:

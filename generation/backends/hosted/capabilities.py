@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..base import RenderParams, UnsupportedRequest
+from ..base import RenderParams, UnsupportedRequest, check_single_reference
 
 # The codes `check` refuses with (400, on the field named), for the API schema.
 REFUSAL_CODES = ("size_not_supported", "duration_not_supported", "prompt_too_long", "kind_not_supported",
-                 "model_not_supported")
+                 "model_not_supported", "cameos_not_supported")
 # Shapes closer than this (relative) count as the same: 480x854 is 720x1280 scaled.
 _ASPECT_TOLERANCE = 0.02
 
@@ -105,4 +105,7 @@ def check_params(cap: Capability, params: RenderParams) -> RenderParams:
     if params.kind == "image_to_video" and not cap.image_input:
         raise UnsupportedRequest("This video model does not take an image.", code="kind_not_supported",
                                  field="kind")
+    # A cameo reaches the provider as its input reference image (the only person conditioning
+    # these APIs document for video), so one cameo at most, and only where it takes an image.
+    check_single_reference(params, takes_image=cap.image_input)
     return params

@@ -28,6 +28,7 @@ from ..base import (
     RenderSpec,
     TransientBackendError,
     UnsupportedRequest,
+    conditioning_image,
 )
 from .capabilities import Capability, capability, check_params
 from .reencode import POLL_SHARE, first_frame, reencode, reference_image
@@ -101,6 +102,7 @@ class HostedBackend:
     """A backend built on one provider's SDK. Subclasses set `name` and build `provider()`."""
 
     name = "hosted"
+    draws_watermark = True  # the provider's clip is re-encoded locally by write_mp4, which draws it
     provider_name = ""
 
     def provider(self, job_id: str = "") -> Provider:
@@ -167,8 +169,9 @@ class HostedBackend:
             video = provider.remix(spec.source_remote_id, request)
             how = "remix"
         else:
-            if spec.image_path is not None:
-                still = spec.image_path
+            if spec.image_path is not None or spec.cameo_image_paths:
+                # The uploaded still, else the cameo's reference frame: the person to show.
+                still = conditioning_image(spec)
             elif spec.kind == "remix" and spec.source_video_path is not None and cap.image_input:
                 # No remix by id here: the source's first frame is the start of a new clip.
                 still = first_frame(spec.source_video_path, workdir)
