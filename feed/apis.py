@@ -23,7 +23,7 @@ from generation.selectors import job_public_state
 from generation.serializers import GenerationSerializer
 from generation.services import BACKEND_REFUSALS
 
-from . import counters, ranking, selectors, services
+from . import counters, ranking, screen_time, selectors, services
 from .serializers import (
     CommentCreateSerializer,
     CommentSerializer,
@@ -302,8 +302,10 @@ class HashtagPostsApi(APIView):
 
 
 class FollowingFeedApi(APIView):
-    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination)}, tags=["feed"])
+    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 403: errors("feed_time_limit_reached")},
+                   tags=["feed"])
     def get(self, request: Request) -> Response:
+        screen_time.feed_time_check(user=request.user)
         context = selectors.viewer_context(viewer=request.user)
         return _page(request, self, selectors.following_feed(viewer=request.user, context=context), context)
 
@@ -311,9 +313,11 @@ class FollowingFeedApi(APIView):
 class _RankedFeedApi(APIView):
     kind = "for_you"
 
-    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 410: errors("cursor_expired")},
+    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 403: errors("feed_time_limit_reached"),
+                              410: errors("cursor_expired")},
                    tags=["feed"])
     def get(self, request: Request) -> Response:
+        screen_time.feed_time_check(user=request.user)
         cursor = request.query_params.get("cursor")
         # A first page ranks, and needs the viewer's mutes too; a later page only reads its snapshot.
         context = selectors.viewer_context(viewer=request.user, tastes=not cursor)
@@ -339,10 +343,11 @@ class ViewsApi(APIView):
 
     @extend_schema(request=ViewsSerializer, responses={200: None}, tags=["feed"])
     def post(self, request: Request) -> Response:
-        ids = validated(ViewsSerializer, request)["post_ids"]
-        visible = list(selectors.visible_post_ids(viewer=request.user, post_ids=ids))
+        data = validated(ViewsSerializer, request)
+        visible = list(selectors.visible_post_ids(viewer=request.user, post_ids=data["post_ids"]))
         counted = counters.views_record(viewer_id=request.user.pk, post_ids=visible)
-        return Response({"counted": counted})
+        watched = screen_time.feed_time_add(user=request.user, seconds=data["watch_seconds"])
+        return Response({"counted": counted, "watched_seconds_today": watched})
 
 
 class GenerationRetryApi(APIView):

@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from accounts.selectors import teens_q
 from config.errors import ApplicationError
 from config.pagination import cursor_invalid, page_size_from
 from config.redis import get_redis
@@ -178,6 +179,16 @@ def followed_recent(*, authors, since, vendor: str | None = None) -> list[tuple]
         return cursor.fetchall()
 
 
+def _shielded_teens(viewer: User, rows: list) -> set[int]:
+    """The teen authors among the candidates who do not follow the viewer: a teen's posts reach
+    the ranked feeds of the people they follow back only (one query, on the first page)."""
+    authors = {row[1] for row in rows} - {viewer.pk}
+    if not authors:
+        return set()
+    return set(User.objects.filter(teens_q(), pk__in=authors).exclude(following_edges__followee_id=viewer.pk)
+               .values_list("pk", flat=True))
+
+
 def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[int, int, float]]:
     """(post id, author id, rank score), best first."""
     now = timezone.now()
@@ -198,7 +209,7 @@ def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[
         rows += [(*r[:5], json.loads(r[5]) if taste.muted_tags and isinstance(r[5], str) else r[5])
                  for r in followed_recent(authors=sorted(following), since=now - window) if r[0] not in known]
     seen = _recently_seen(viewer.pk) if personal else set()
-    hidden_authors = taste.blocked | taste.muted_authors | {viewer.pk}
+    hidden_authors = taste.blocked | taste.muted_authors | {viewer.pk} | _shielded_teens(viewer, rows)
     language = (viewer.locale or "").split("-")[0].lower()
     region_boost = viewer.market.region_boost if viewer.market_id is not None else REGION_BOOST  # per market
     ranked = []
