@@ -346,8 +346,8 @@ class ViewsApi(APIView):
         data = validated(ViewsSerializer, request)
         visible = list(selectors.visible_post_ids(viewer=request.user, post_ids=data["post_ids"]))
         counted = counters.views_record(viewer_id=request.user.pk, post_ids=visible)
-        watched = screen_time.feed_time_add(user=request.user, seconds=data["watch_seconds"])
-        return Response({"counted": counted, "watched_seconds_today": watched})
+        screen_time.feed_time_add(user=request.user, seconds=data["watch_seconds"])
+        return Response({"counted": counted})
 
 
 class GenerationRetryApi(APIView):
