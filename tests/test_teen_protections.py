@@ -273,20 +273,29 @@ def test_a_teens_posts_stay_out_of_strangers_ranked_feeds(client_for):
     assert set(_ids(client_for(fan).get(FOLLOWING))) == {public_teen.pk, followers_teen.pk}
 
 
-def test_without_teen_candidates_the_for_you_page_costs_no_extra_query(client_for):
-    viewer = adult()
+def _queries(client) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(FOR_YOU).status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_the_teen_check_costs_a_query_only_for_a_teens_public_post_among_the_best_scored(client_for):
+    viewer, young = adult(), teen()
+    FollowFactory(follower=viewer, followee=adult())  # the followed authors' query runs
     PostFactory(author=adult(), visibility="public")
     client = client_for(viewer)
     client.get(FOR_YOU)  # warm up
+    baseline = _queries(client)
 
-    with CaptureQueriesContext(connection) as without:
-        client.get(FOR_YOU)
+    # A followers-only teen post (the default) of someone the viewer follows: decided in the
+    # followed authors' query itself.
+    FollowFactory(follower=viewer, followee=young)
+    PostFactory(author=young, visibility="followers")
+    assert _queries(client) == baseline
+
+    # A public teen post among the best-scored rows (shared by every viewer): one Follow lookup.
     PostFactory(author=teen(), visibility="public")
-    with CaptureQueriesContext(connection) as with_teen:
-        client.get(FOR_YOU)
-
-    # One Follow lookup, and only when a teen's post is among the candidates.
-    assert len(with_teen.captured_queries) == len(without.captured_queries) + 1
+    assert _queries(client) == baseline + 1
 
 
 # --- the daily feed time limit -----------------------------------------------------------------
