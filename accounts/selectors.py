@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.conf import settings
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.errors import NotFound
@@ -101,8 +104,6 @@ def user_time_zone(user: User):
 
 def user_local_date(user: User):
     """Today where the user is (their market's time zone)."""
-    from django.utils import timezone
-
     return timezone.now().astimezone(user_time_zone(user)).date()
 
 
@@ -129,11 +130,7 @@ def user_is_teen(user: User) -> bool:
 
 def teens_q(*, field: str = "") -> Q:
     """`user_is_teen` as a condition on rows whose `field` is a user ("" for User rows), for
-    querysets (the for-you candidates). Counts in the UTC year: a day off at New Year at most."""
-    from django.db.models import F, Value
-    from django.db.models.functions import Coalesce
-    from django.utils import timezone
-
+    querysets (the payout runs). Counts in the UTC year: a day off at New Year at most."""
     prefix = f"{field}__" if field else ""
     oldest_teen_year = Value(timezone.now().year) - Coalesce(F(f"{prefix}market__teen_age"), Value(DEFAULT_TEEN_AGE))
     return Q(**{f"{prefix}birth_year__isnull": True}) | Q(**{f"{prefix}birth_year__gt": oldest_teen_year})
@@ -149,8 +146,6 @@ def teen_shielded_from(*, user: User, actor: User) -> bool:
 
 def user_protections(user: User) -> dict:
     """What the app shows the user about their own protections (GET /me)."""
-    from django.conf import settings
-
     teen = user_is_teen(user)
     return {
         "is_teen": teen,
@@ -164,8 +159,6 @@ def user_protections(user: User) -> dict:
 def user_daily_feed_minutes(user: User) -> int | None:
     """The user's daily feed time limit in minutes (None: no limit): their own choice, else
     TEEN_DAILY_FEED_MINUTES for a teen and none for an adult."""
-    from django.conf import settings
-
     if user.daily_feed_minutes is not None:
         return user.daily_feed_minutes
     return settings.TEEN_DAILY_FEED_MINUTES if user_is_teen(user) else None
