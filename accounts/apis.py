@@ -138,7 +138,8 @@ class MeApi(APIView):
     @extend_schema(request=MeUpdateInputSerializer, responses={200: MeSerializer,
                                                                400: errors("field_not_editable", "handle_taken",
                                                                            "avatar_too_large",
-                                                                           "image_too_many_pixels")},
+                                                                           "image_too_many_pixels"),
+                                                               403: errors("teen_restricted")},
                    tags=["me"])
     def patch(self, request: Request) -> Response:
         user = services.user_update(user=request.user, data=validated(MeUpdateInputSerializer, request, partial=True))

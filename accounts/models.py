@@ -59,6 +59,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
     # Set from `country` at sign-up (the client's country hint); changeable with it.
     market = models.ForeignKey("Market", on_delete=models.SET_NULL, null=True, blank=True, related_name="users")
+    # The user's own daily feed time limit in minutes; null: the default for their age
+    # (accounts.selectors.user_daily_feed_minutes).
+    daily_feed_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
     firebase_uid = models.CharField(max_length=128, unique=True, null=True, blank=True)
     # Whether someone proved they read this address (today: Firebase vouched for it). A
     # sign-in that proves it takes an account whose address nobody proved (see services).

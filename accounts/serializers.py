@@ -12,6 +12,7 @@ from config.media import media_url
 
 from .i18n import bcp47, user_language
 from .models import HANDLE_REGEX, Device, User
+from .selectors import user_is_teen, user_protections
 
 
 def avatar_url(avatar, context: dict) -> str | None:
@@ -29,8 +30,20 @@ class MeSerializer(serializers.ModelSerializer):
         fields = [
             "id", "email", "handle", "display_name", "avatar_url", "bio", "locale", "country", "birth_year",
             "market", "language", "followers_count", "following_count", "created_at", "updated_at",
+            "is_teen", "protections",
         ]
         read_only_fields = fields
+
+    is_teen = serializers.SerializerMethodField(help_text="Whether teen protections apply to the user now.")
+    protections = serializers.SerializerMethodField(
+        help_text="The user's protections: is_teen, public_posts_allowed, strangers_may_interact, "
+                  "cash_payouts_available, daily_feed_minutes (null: no limit).")
+
+    def get_is_teen(self, user: User) -> bool:
+        return user_is_teen(user)
+
+    def get_protections(self, user: User) -> dict:
+        return user_protections(user)
 
     market = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True,
                                           help_text="The user's market (from `country`), or null.")
@@ -160,6 +173,8 @@ class MeUpdateInputSerializer(serializers.Serializer):
     country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True)
     birth_year = serializers.IntegerField(required=False, allow_null=True)
     avatar = AvatarField(required=False)
+    # Null: the default for the user's age (a teen's TEEN_DAILY_FEED_MINUTES, no limit for adults).
+    daily_feed_minutes = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=24 * 60)
 
 
 class DeviceInputSerializer(serializers.Serializer):

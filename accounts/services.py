@@ -26,7 +26,14 @@ from .cameos.services import cameos_relation_changed
 from .models import AuthSession, Block, Device, Follow, Market, User
 from .notifications import notification_retract, notifications_from_actor_delete, notify
 from .realtime import user_sessions_ended_now
-from .selectors import market_for_country, user_handle_taken, user_local_date, users_blocked_between
+from .selectors import (
+    market_for_country,
+    user_handle_taken,
+    user_is_teen,
+    user_local_date,
+    user_teen_age,
+    users_blocked_between,
+)
 from .tokens import access_for, token_pair
 
 logger = logging.getLogger(__name__)
@@ -270,7 +277,19 @@ def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
     return user, True
 
 
-_PROFILE_FIELDS = {"display_name", "bio", "locale", "country", "birth_year", "handle", "avatar"}
+_PROFILE_FIELDS = {"display_name", "bio", "locale", "country", "birth_year", "handle", "avatar",
+                   "daily_feed_minutes"}
+
+
+def _check_daily_feed_minutes(user: User, minutes: int | None) -> None:
+    """A teen may only tighten the feed time limit: lower it, never lift or remove it."""
+    if not user_is_teen(user):
+        return
+    if minutes is None or minutes > settings.TEEN_DAILY_FEED_MINUTES:
+        raise ApplicationError(
+            _("Accounts under %(age)d can set a daily feed limit of at most %(minutes)d minutes.")
+            % {"age": user_teen_age(user), "minutes": settings.TEEN_DAILY_FEED_MINUTES},
+            code="teen_restricted", status_code=403)
 
 
 @transaction.atomic
@@ -285,6 +304,11 @@ def user_update(*, user: User, data: dict[str, Any]) -> User:
         data["market"] = market_for_country(data["country"])
     if "birth_year" in data:
         _check_birth_year(data["birth_year"], market=data.get("market", user.market))
+    if "daily_feed_minutes" in data:
+        # Judged on the age the rest of this change gives (a birth year in the same request counts).
+        future = User(birth_year=data.get("birth_year", user.birth_year), market=data.get("market", user.market))
+        future.pk = user.pk
+        _check_daily_feed_minutes(future, data["daily_feed_minutes"])
     for field, value in data.items():
         setattr(user, field, value)
     try:

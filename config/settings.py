@@ -233,6 +233,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Youngest age allowed to sign up (COPPA / GDPR-K floor).
 ACCOUNTS_MIN_AGE = env.int("ACCOUNTS_MIN_AGE", default=13)
+# Teen protections (accounts.selectors.user_is_teen; under the market's teen_age): whether a
+# teen may make a post public or open its remixes to everyone, and the daily feed time limit a
+# teen gets by default and may only lower (minutes).
+TEEN_PUBLIC_POSTS_ALLOWED = env.bool("TEEN_PUBLIC_POSTS_ALLOWED", default=False)
+TEEN_DAILY_FEED_MINUTES = env.int("TEEN_DAILY_FEED_MINUTES", default=60)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=15 * 60)),

@@ -23,7 +23,7 @@ from generation.selectors import job_public_state
 from generation.serializers import GenerationSerializer
 from generation.services import BACKEND_REFUSALS
 
-from . import counters, ranking, selectors, services
+from . import counters, ranking, screen_time, selectors, services
 from .serializers import (
     CommentCreateSerializer,
     CommentSerializer,
@@ -80,6 +80,7 @@ def _translate_param(request: Request) -> bool:
 
 class PostListCreateApi(APIView):
     @extend_schema(request=PostCreateSerializer, responses={201: PostDetailSerializer,
+                                                            403: errors("teen_restricted"),
                                                             404: errors("generation_not_found"),
                                                             409: errors("already_posted", "generation_not_ready")},
                    tags=["posts"])
@@ -96,7 +97,8 @@ class PostDetailApi(APIView):
     def get(self, request: Request, post_id: int) -> Response:
         return _post_response(request, post_id, translate=_translate_param(request))
 
-    @extend_schema(request=PostUpdateSerializer, responses={200: PostDetailSerializer}, tags=["posts"])
+    @extend_schema(request=PostUpdateSerializer, responses={200: PostDetailSerializer, 403: errors("teen_restricted")},
+                   tags=["posts"])
     def patch(self, request: Request, post_id: int) -> Response:
         services.post_update(user=request.user, post_id=post_id,
                              data=validated(PostUpdateSerializer, request, partial=True))
@@ -186,6 +188,7 @@ class PostCommentsApi(APIView):
 
     @extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer,
                                                                400: errors("reply_depth"),
+                                                               403: errors("teen_comment_restricted"),
                                                                404: errors("comment_not_found")}, tags=["comments"])
     def post(self, request: Request, post_id: int) -> Response:
         comment = services.comment_create(user=request.user, post_id=post_id,
@@ -302,8 +305,10 @@ class HashtagPostsApi(APIView):
 
 
 class FollowingFeedApi(APIView):
-    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination)}, tags=["feed"])
+    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 403: errors("feed_time_limit_reached")},
+                   tags=["feed"])
     def get(self, request: Request) -> Response:
+        screen_time.feed_time_check(user=request.user)
         context = selectors.viewer_context(viewer=request.user)
         return _page(request, self, selectors.following_feed(viewer=request.user, context=context), context)
 
@@ -311,9 +316,11 @@ class FollowingFeedApi(APIView):
 class _RankedFeedApi(APIView):
     kind = "for_you"
 
-    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 410: errors("cursor_expired")},
+    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 403: errors("feed_time_limit_reached"),
+                              410: errors("cursor_expired")},
                    tags=["feed"])
     def get(self, request: Request) -> Response:
+        screen_time.feed_time_check(user=request.user)
         cursor = request.query_params.get("cursor")
         # A first page ranks, and needs the viewer's mutes too; a later page only reads its snapshot.
         context = selectors.viewer_context(viewer=request.user, tastes=not cursor)
@@ -339,9 +346,10 @@ class ViewsApi(APIView):
 
     @extend_schema(request=ViewsSerializer, responses={200: None}, tags=["feed"])
     def post(self, request: Request) -> Response:
-        ids = validated(ViewsSerializer, request)["post_ids"]
-        visible = list(selectors.visible_post_ids(viewer=request.user, post_ids=ids))
+        data = validated(ViewsSerializer, request)
+        visible = list(selectors.visible_post_ids(viewer=request.user, post_ids=data["post_ids"]))
         counted = counters.views_record(viewer_id=request.user.pk, post_ids=visible)
+        screen_time.feed_time_add(user=request.user, seconds=data["watch_seconds"])
         return Response({"counted": counted})
 
 

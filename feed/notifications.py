@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import User
+from accounts.selectors import teen_shielded_from
 from accounts.notifications import (
     Channel,
     Group,
@@ -104,9 +105,16 @@ def _mentions_notify(text: str, *, actor_id: int, post: Post, subject: str, data
     handles = [handle for handle in mentioned_handles(text) if handle not in already]
     if not handles:
         return
-    for user in User.objects.annotate(handle_ci=Lower("handle")).filter(handle_ci__in=handles, is_active=True):
+    actor = User.objects.select_related("market").get(pk=actor_id)
+    for user in User.objects.annotate(handle_ci=Lower("handle")).filter(handle_ci__in=handles, is_active=True) \
+            .select_related("market"):
         if user.pk in skip or not visible_posts(user).filter(pk=post.pk).exists():
             continue  # nobody is told of a post they may not see
+        # A teen named by an adult they do not follow is not told (and so not reachable through
+        # the caption): the text stays as written, refusing it would tell the adult the handle
+        # is a teen's.
+        if teen_shielded_from(user=user, actor=actor):
+            continue
         notify(user_id=user.pk, type="mention", actor_id=actor_id, target=post_key(post.pk), subject=subject,
                data=data, dedupe_key=f"mention:{subject}:{user.pk}")
 

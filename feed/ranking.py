@@ -32,10 +32,12 @@ from operator import itemgetter
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import User
+from accounts.models import Follow, Market, User
+from accounts.selectors import DEFAULT_TEEN_AGE, teens_q
 from config.errors import ApplicationError
 from config.pagination import cursor_invalid, page_size_from
 from config.redis import get_redis
@@ -142,40 +144,67 @@ def _best_scored(kind: str, read) -> list:
 _FOLLOWED_COLUMNS = "p.id, p.author_id, p.score, p.language, p.region, p.hashtags"
 
 
+def _shielded_sql(user: str) -> str:
+    """Whether the user (table aliased `user`, joined to its market as `m`) is a teen
+    (accounts.selectors.teens_q) who does not follow the viewer. Parameters: this year, the viewer."""
+    follow = Follow._meta.db_table
+    return (f"(({user}.birth_year IS NULL OR {user}.birth_year > %s - COALESCE(m.teen_age, {DEFAULT_TEEN_AGE}))"
+            f" AND NOT EXISTS (SELECT 1 FROM {follow} f WHERE f.follower_id = {user}.id AND f.followee_id = %s))")
+
+
 @lru_cache(maxsize=256)
 def _followed_sql(vendor: str, authors: int) -> str:
     """The newest posts of followed authors inside the window, at most FEED_FOLLOWING_PER_AUTHOR
     of each (one prolific account cannot fill every slot; a page shows at most
-    FEED_MAX_PER_AUTHOR of them anyway), newest first. Parameters: the authors, visibilities
-    (2), status, since, per author, limit. PostgreSQL walks each author's newest posts in
+    FEED_MAX_PER_AUTHOR of them anyway), newest first, with whether the author is a teen who
+    does not follow the viewer (`_shielded_sql`). Parameters: this year, the viewer, the
+    authors, visibilities (2), status, since, per author, limit.
+    PostgreSQL walks each author's newest posts in
     feed_post_author_recent (LATERAL), where scanning everyone's newest posts for theirs read
     dozens of rows for each one kept, and the ORM's compile cost more than the query (figures in
     bench/RESULTS.md). Other databases (SQLite, for development) get the same rows from a window
     function, which PostgreSQL runs an order of magnitude slower."""
-    post, user = Post._meta.db_table, User._meta.db_table
+    post, user, market = Post._meta.db_table, User._meta.db_table, Market._meta.db_table
     authors_in = sql_in(authors)
     where = "p.visibility IN (%s, %s) AND p.status = %s AND p.created_at >= %s"
     if vendor == "postgresql":
-        return (f"SELECT {_FOLLOWED_COLUMNS} FROM (SELECT id FROM {user} WHERE id {authors_in} AND is_active) a"
+        return (f"SELECT {_FOLLOWED_COLUMNS}, a.shielded FROM (SELECT u.id, {_shielded_sql('u')} AS shielded FROM {user} u"
+                f" LEFT JOIN {market} m ON m.id = u.market_id WHERE u.id {authors_in} AND u.is_active) a"
                 f" CROSS JOIN LATERAL (SELECT * FROM {post} p WHERE p.author_id = a.id AND {where}"
                 f" ORDER BY p.created_at DESC, p.id DESC LIMIT %s) p ORDER BY p.created_at DESC, p.id DESC LIMIT %s")
-    return (f"SELECT {_FOLLOWED_COLUMNS.replace('p.', '')} FROM (SELECT {_FOLLOWED_COLUMNS}, p.created_at,"
+    return (f"SELECT {_FOLLOWED_COLUMNS.replace('p.', '')}, shielded FROM (SELECT {_FOLLOWED_COLUMNS},"
+            f" p.created_at, {_shielded_sql('a')} AS shielded,"
             f" ROW_NUMBER() OVER (PARTITION BY p.author_id ORDER BY p.created_at DESC, p.id DESC) AS n"
-            f" FROM {post} p JOIN {user} a ON a.id = p.author_id WHERE p.author_id {authors_in} AND {where}"
+            f" FROM {post} p JOIN {user} a ON a.id = p.author_id LEFT JOIN {market} m ON m.id = a.market_id"
+            f" WHERE p.author_id {authors_in} AND {where}"
             f" AND a.is_active) p WHERE n <= %s ORDER BY created_at DESC, id DESC LIMIT %s")
 
 
-def followed_recent(*, authors, since, vendor: str | None = None) -> list[tuple]:
-    """(id, author id, score, language, region, hashtags as stored) of `_followed_sql`; `vendor`
-    picks its form (the connection's by default)."""
+def followed_recent(*, authors, since, viewer_id: int = 0, vendor: str | None = None) -> list[tuple]:
+    """(id, author id, score, language, region, hashtags as stored, author is a teen who does not
+    follow the viewer) of `_followed_sql`; `vendor` picks its form (the connection's by default)."""
     if not authors:
         return []
-    params = [*authors, Visibility.PUBLIC, Visibility.FOLLOWERS, PostStatus.ACTIVE,
+    params = [timezone.now().year, viewer_id, *authors, Visibility.PUBLIC, Visibility.FOLLOWERS, PostStatus.ACTIVE,
               connection.ops.adapt_datetimefield_value(since), settings.FEED_FOLLOWING_PER_AUTHOR,
               settings.FEED_FOLLOWING_CANDIDATES]
     with connection.cursor() as cursor:
         cursor.execute(_followed_sql(vendor or connection.vendor, len(authors)), params)
         return cursor.fetchall()
+
+
+def _shielded_teens(viewer: User, best: list, followed: list) -> set[int]:
+    """The teen authors among the candidates who do not follow the viewer: a teen's posts reach
+    the ranked feeds of the people they follow only. The followed authors' rows say so
+    (`_shielded_sql`); the best-scored rows, shared by every viewer, only say who is a teen, so
+    a public post of a teen among them costs one Follow query (new teen posts are followers-only
+    unless TEEN_PUBLIC_POSTS_ALLOWED, so they come through the followed rows)."""
+    shielded = {row[1] for row in followed if row[6]}
+    unknown = {row[1] for row in best if row[6]} - {row[1] for row in followed} - {viewer.pk}
+    if unknown:
+        shielded |= unknown - set(Follow.objects.filter(follower_id__in=unknown, followee_id=viewer.pk)
+                                  .values_list("follower_id", flat=True))
+    return shielded
 
 
 def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[int, int, float]]:
@@ -189,20 +218,25 @@ def _candidates(viewer: User, *, kind: str, taste: ViewerContext) -> list[tuple[
     rows = _best_scored(kind, lambda: list(
         Post.objects.filter(status=PostStatus.ACTIVE, created_at__gte=now - window, author__is_active=True,
                             visibility=Visibility.PUBLIC)
-        .order_by("-score", "-id").values_list(*columns)[: settings.FEED_CANDIDATES]))
+        .annotate(teen=ExpressionWrapper(teens_q(field="author"), output_field=BooleanField()))
+        .order_by("-score", "-id").values_list(*columns, "teen")[: settings.FEED_CANDIDATES]))
     personal = kind == "for_you" and taste.personalized
     following = taste.following if personal else frozenset()
+    followed = []
     if following:
         known = {r[0] for r in rows}
         # Hashtags matter only to a viewer who muted some: otherwise they are not decoded.
-        rows += [(*r[:5], json.loads(r[5]) if taste.muted_tags and isinstance(r[5], str) else r[5])
-                 for r in followed_recent(authors=sorted(following), since=now - window) if r[0] not in known]
+        followed = [(*r[:5], json.loads(r[5]) if taste.muted_tags and isinstance(r[5], str) else r[5], r[6])
+                    for r in followed_recent(authors=sorted(following), since=now - window, viewer_id=viewer.pk)]
+        best, rows = rows, rows + [r for r in followed if r[0] not in known]
+    else:
+        best = rows
     seen = _recently_seen(viewer.pk) if personal else set()
-    hidden_authors = taste.blocked | taste.muted_authors | {viewer.pk}
+    hidden_authors = taste.blocked | taste.muted_authors | {viewer.pk} | _shielded_teens(viewer, best, followed)
     language = (viewer.locale or "").split("-")[0].lower()
     region_boost = viewer.market.region_boost if viewer.market_id is not None else REGION_BOOST  # per market
     ranked = []
-    for post_id, author_id, score, post_language, region, tags in rows:
+    for post_id, author_id, score, post_language, region, tags, __ in rows:
         if (author_id in hidden_authors or post_id in taste.not_interested or post_id in seen
                 or (taste.muted_tags and taste.muted_tags.intersection(tags or ()))):
             continue

@@ -121,8 +121,9 @@ class PostDetailSerializer(PostSerializer):
 class PostCreateSerializer(serializers.Serializer):
     generation_id = serializers.UUIDField()
     caption = serializers.CharField(max_length=2200, required=False, allow_blank=True, default="")
-    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PUBLIC)
-    remix_policy = serializers.ChoiceField(choices=RemixPolicy.choices, default=RemixPolicy.EVERYONE)
+    # Absent: the author's default (public and everyone; followers for a teen, accounts.selectors).
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False, default=None)
+    remix_policy = serializers.ChoiceField(choices=RemixPolicy.choices, required=False, default=None)
     language = serializers.RegexField(r"^[a-z]{2,3}$", required=False, default="")
 
 
@@ -182,3 +183,5 @@ class PreferencesSerializer(serializers.Serializer):
 
 class ViewsSerializer(serializers.Serializer):
     post_ids = serializers.ListField(child=IdField(), min_length=1, max_length=100)
+    # How long the feed was on screen since the last batch: counts towards the daily feed limit.
+    watch_seconds = serializers.IntegerField(required=False, default=0, min_value=0, max_value=3600)

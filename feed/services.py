@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from accounts.cameos.consent import cameos_check
 from accounts.models import User
 from accounts.notifications import notifications_from_actor_delete
+from accounts.selectors import teen_shielded_from, user_is_teen, user_teen_age
 from accounts.services import user_suspend
 from config.errors import ApplicationError, Conflict, NotFound
 from generation import services as generation_services
@@ -35,10 +36,12 @@ from .models import (
     Post,
     PostHashtag,
     PostStatus,
+    RemixPolicy,
     RemixSource,
     Report,
     Share,
     ShareClick,
+    Visibility,
 )
 from .captions import detect_language, parse_hashtags
 from .realtime import engagement_on_commit
@@ -69,10 +72,29 @@ def _own_post(user: User, post_id: int, *, for_update: bool = True) -> Post:
     return post
 
 
+def _audience_defaults(user: User, visibility: str | None, remix_policy: str | None) -> tuple[str, str]:
+    """A post's audience when the author named none: followers only for a teen, public otherwise."""
+    if user_is_teen(user):
+        return visibility or Visibility.FOLLOWERS, remix_policy or RemixPolicy.FOLLOWERS
+    return visibility or Visibility.PUBLIC, remix_policy or RemixPolicy.EVERYONE
+
+
+def _check_teen_audience(user: User, *, visibility: str | None, remix_policy: str | None) -> None:
+    """A teen's post reaches strangers (public, remixable by everyone) only where policy allows."""
+    if settings.TEEN_PUBLIC_POSTS_ALLOWED or not user_is_teen(user):
+        return
+    if visibility == Visibility.PUBLIC or remix_policy == RemixPolicy.EVERYONE:
+        raise ApplicationError(_("Accounts under %(age)d can share posts with their followers only.")
+                               % {"age": user_teen_age(user)}, code="teen_restricted", status_code=403)
+
+
 @transaction.atomic
-def post_create(*, user: User, generation_id: Any, caption: str = "", visibility: str = "public",
-                remix_policy: str = "everyone", language: str = "") -> Post:
-    """Post a succeeded generation of your own. A remix generation records its parent and root."""
+def post_create(*, user: User, generation_id: Any, caption: str = "", visibility: str | None = None,
+                remix_policy: str | None = None, language: str = "") -> Post:
+    """Post a succeeded generation of your own. A remix generation records its parent and root.
+    Without a visibility or remix policy, the author's defaults apply (`_audience_defaults`)."""
+    visibility, remix_policy = _audience_defaults(user, visibility, remix_policy)
+    _check_teen_audience(user, visibility=visibility, remix_policy=remix_policy)
     job = GenerationJob.objects.select_for_update().filter(pk=generation_id, user=user).first()
     if job is None:
         raise NotFound(_("No such generation."), code="generation_not_found")
@@ -115,6 +137,7 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
 @transaction.atomic
 def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
     post = _own_post(user, post_id)
+    _check_teen_audience(user, visibility=data.get("visibility"), remix_policy=data.get("remix_policy"))
     previous_caption = post.caption
     if data.get("caption", post.caption) != post.caption or data.get("language", post.language) != post.language:
         translations_forget(post_id=post.pk)  # cached translations of the old caption
@@ -232,6 +255,9 @@ def comment_create(*, user: User, post_id: int, body: str, parent_id: int | None
             raise NotFound(_("No such comment on this post."), code="comment_not_found")
         if parent.parent_id is not None:
             raise ApplicationError(_("Replies go one level deep: reply to the top comment."), code="reply_depth")
+    if teen_shielded_from(user=post.author, actor=user):
+        raise ApplicationError(_("Only people this account follows can comment on its posts."),
+                               code="teen_comment_restricted", status_code=403)
     comment = Comment.objects.create(post=post, author=user, parent=parent, body=body)
     _engagement_add(post, user, "comments")
     if parent is not None:

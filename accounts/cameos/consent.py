@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 
 from config.errors import ApplicationError
 
-from ..models import Block, Follow
+from ..models import Block, Follow, User
+from ..selectors import teen_shielded_from
 from .models import Cameo, CameoGrant, CameoLevel, CameoStatus, GrantStatus
 
 MAX_CAMEOS_PER_VIDEO = 2
@@ -58,7 +59,8 @@ def relation(*, cameo: Cameo, user_id: int) -> str:
 
 
 def may_use(*, cameo: Cameo, user_id: int) -> bool:
-    return cameo.usable and relation(cameo=cameo, user_id=user_id) in ALLOWED[cameo.level]
+    return (cameo.usable and relation(cameo=cameo, user_id=user_id) in ALLOWED[cameo.level]
+            and not _teen_shielded(cameo, user_id))
 
 
 def consent_problem(*, cameo: Cameo | None, user_id: int) -> str | None:
@@ -67,9 +69,16 @@ def consent_problem(*, cameo: Cameo | None, user_id: int) -> str | None:
         return "cameo_not_found"
     if not cameo.usable:
         return "cameo_not_verified"
-    if relation(cameo=cameo, user_id=user_id) not in ALLOWED[cameo.level]:
+    if relation(cameo=cameo, user_id=user_id) not in ALLOWED[cameo.level] or _teen_shielded(cameo, user_id):
         return "cameo_not_permitted"
     return None
+
+
+def _teen_shielded(cameo: Cameo, user_id: int) -> bool:
+    """A teen's likeness is not an adult stranger's to use, whatever level the teen chose."""
+    owner = User.objects.select_related("market").get(pk=cameo.owner_id)
+    actor = User.objects.select_related("market").filter(pk=user_id).first()
+    return actor is not None and teen_shielded_from(user=owner, actor=actor)
 
 
 def _refusal(code: str, cameo_id: Any) -> ApplicationError:

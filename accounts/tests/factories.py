@@ -15,6 +15,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     display_name = factory.Faker("name")
     country = "US"
     locale = "en-US"
+    # An adult: a user without a birth year gets teen protections (accounts.selectors.user_is_teen).
+    birth_year = 1990
     password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
 
     @factory.post_generation

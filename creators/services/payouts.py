@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from accounts.selectors import teens_q, user_is_teen, user_teen_age
 from billing.stripe_api import stripe_client, stripe_configured
 from config.errors import ApplicationError, Conflict, NotFound
 from config.tasks import task_send_now, task_send_on_commit
@@ -57,6 +58,13 @@ def payout_create(*, user_id: int, currency: str, method: str, created_by: User 
     profile = CreatorProfile.objects.select_for_update().filter(user_id=user_id).first()
     if profile is None:
         raise NotFound(_("No such creator."), code="not_a_creator")
+    creator = User.objects.select_related("market").get(pk=user_id)
+    if user_is_teen(creator):
+        # No cash to minors: their cash rewards wait, unpaid, until they are adults (computed,
+        # so the next run after the birthday year pays them). Credit rewards are not payouts.
+        raise ApplicationError(_("Cash payouts are available from the age of %(age)d.")
+                               % {"age": user_teen_age(creator)},
+                               code="teen_payouts_unavailable", status_code=403)
     if method == Payout.Method.STRIPE and (profile.connect_status != CreatorProfile.ConnectStatus.ENABLED
                                            or not profile.stripe_account_id):
         raise Conflict(_("The creator has no Stripe account that can receive transfers."), code="connect_not_enabled")
@@ -156,6 +164,7 @@ def payouts_run_due(*, now: datetime | None = None) -> dict[str, int]:
     due = (Reward.objects.filter(kind=Campaign.BudgetKind.CASH, payout__isnull=True,
                                  user__creator_profile__connect_status=CreatorProfile.ConnectStatus.ENABLED,
                                  user__creator_profile__payout_method=CreatorProfile.PayoutMethod.CASH)
+           .exclude(teens_q(field="user"))  # their cash waits until they are adults (payout_create)
            .values("user_id", "currency").annotate(total=Sum("amount"))
            .filter(total__gte=settings.CREATORS_MIN_PAYOUT))
     for row in due:
@@ -174,7 +183,7 @@ def payouts_export_manual(*, staff: User) -> list[Payout]:
     """Staff pay by hand (bank transfer, local wallets) whoever cannot take a Connect transfer:
     every unpaid cash balance of a creator without an enabled Connect account becomes an
     `exported` payout, listed in the CSV. Running it again exports only what is new."""
-    users = selectors.manual_payouts_due().order_by("user_id", "currency")
+    users = selectors.manual_payouts_due().exclude(teens_q(field="user")).order_by("user_id", "currency")
     payouts = []
     for user_id, currency in list(users):
         payout = payout_create(user_id=user_id, currency=currency, method=Payout.Method.MANUAL, created_by=staff)
