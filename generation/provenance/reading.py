@@ -76,7 +76,8 @@ def provenance_read(path: Path) -> ProvenanceReport:
     app = _assertion(manifest, APP_LABEL)
     cameos = _assertion(manifest, CAMEOS_LABEL).get("cameos", [])
     claim_generators = [info.get("name", "") for info in manifest.get("claim_generator_info", [])]
-    ours = settings.PROVENANCE_CLAIM_GENERATOR in claim_generators and app.get("name") == settings.PROVENANCE_CLAIM_GENERATOR
+    ours = (settings.PROVENANCE_CLAIM_GENERATOR in claim_generators
+            and app.get("name") == settings.PROVENANCE_CLAIM_GENERATOR)
     state = _state(raw_state, failures, anchors)
     signature = manifest.get("signature_info") or {}
     return ProvenanceReport(

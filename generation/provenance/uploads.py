@@ -24,7 +24,8 @@ BMFF = "mov,mp4,m4a,3gp,3g2,mj2"
 
 def _not_a_video() -> ApplicationError:
     message = _("Send an MP4 video.")
-    return ApplicationError(message, code="not_a_video", fields={"video": [{"code": "not_a_video", "message": message}]})
+    return ApplicationError(message, code="not_a_video",
+                            fields={"video": [{"code": "not_a_video", "message": message}]})
 
 
 def provenance_read_upload(*, video: UploadedFile) -> ProvenanceReport:

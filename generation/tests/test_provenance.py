@@ -159,8 +159,9 @@ def test_extra_actions_and_ingredients_from_other_callers(pki, tmp_path):
     parent = tmp_path / "parent.mp4"
     shutil.copyfile(_stored(job), parent)
     out = tmp_path / "dubbed.mp4"
-    claim = ProvenanceClaim(title="dubbed", generator="dubbing", job_id="r-1",
-                            actions=({"action": "c2pa.translated", "parameters": {"sourceLanguage": "en", "targetLanguage": "fr"}},),
+    # c2pa validates a translated action: it must name both languages.
+    translated = {"action": "c2pa.translated", "parameters": {"sourceLanguage": "en", "targetLanguage": "fr"}}
+    claim = ProvenanceClaim(title="dubbed", generator="dubbing", job_id="r-1", actions=(translated,),
                             ingredients=(Ingredient(path=parent, title="original"),))
 
     assert provenance_sign(parent, out, claim=claim) is True
