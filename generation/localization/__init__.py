@@ -1,0 +1,1 @@
+"""Localisation of videos: subtitles and dubbing into other languages (see base.py)."""
