@@ -39,6 +39,7 @@ from creators.models import Payout, Reward, Submission
 from creators.tests.factories import CampaignFactory, EnrolmentFactory, publish_task
 from feed.models import Comment, Like
 from feed.tests.factories import PostFactory, SucceededJobFactory
+from tests.concurrency import at_once
 from tests.rows import table_rows
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +143,25 @@ def test_the_interval_counts_from_the_last_export_that_did_not_fail(auth_api, se
     assert response.status_code == 202
     assert AccountExport.objects.filter(user=user).exclude(pk=old.pk).count() == 2
     assert auth_api.post(URL).json()["error"]["code"] == "export_too_soon"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_asks_at_once_make_one_export(sent_tasks):
+    from accounts.exports.services import ExportTooSoon
+
+    user = UserFactory()
+
+    def ask():
+        try:
+            return account_export_request(user=user).pk
+        except ExportTooSoon:
+            return None
+
+    results = at_once([ask] * 10)
+
+    assert len([r for r in results if r is not None]) == 1
+    assert AccountExport.objects.filter(user=user).count() == 1
+    assert [name for name, _, _ in sent_tasks] == [BUILD_TASK]
 
 
 def test_the_interval_is_per_user(client_for, sent_tasks):
@@ -507,3 +527,27 @@ def test_a_section_name_has_one_owner(monkeypatch):
     with pytest.raises(ValueError, match="lower-case"):
         account_export_section_register("../x", collect)
     assert "extra" in registry.account_export_sections()
+
+
+def test_staff_see_exports_in_the_admin(admin_client, user):
+    from django.urls import reverse
+
+    export = AccountExport.objects.create(user=user, status="failed", error="OSError: disk full")
+
+    assert admin_client.get(reverse("admin:accounts_accountexport_changelist")).status_code == 200
+    page = admin_client.get(reverse("admin:accounts_accountexport_change", args=[export.pk]))
+    assert page.status_code == 200 and "OSError: disk full" in page.content.decode()
+
+
+def test_deleting_a_users_exports_deletes_their_files(sent_tasks, django_capture_on_commit_callbacks):
+    from accounts.exports.services import account_exports_delete
+
+    user, other = UserFactory(), UserFactory()
+    mine, theirs = _built(user, sent_tasks), _built(other, sent_tasks)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert account_exports_delete(user_id=user.pk) == 1
+
+    assert not default_storage.exists(mine.file.name)
+    assert default_storage.exists(theirs.file.name)
+    assert list(AccountExport.objects.values_list("pk", flat=True)) == [theirs.pk]

@@ -163,3 +163,13 @@ def account_exports_sweep() -> dict[str, int]:
     if expired or failed or resent:
         logger.info("accounts.exports_swept", extra={"expired": expired, "failed": failed, "resent": resent})
     return {"expired": expired, "failed": failed, "resent": resent}
+
+
+def account_exports_delete(*, user_id: int) -> int:
+    """The user's exports and their files (account deletion calls this: the rows would cascade
+    away with the user, the files would not). Files go once the caller's transaction commits."""
+    with transaction.atomic():
+        names = [name for name in AccountExport.objects.filter(user_id=user_id).values_list("file", flat=True) if name]
+        deleted = AccountExport.objects.filter(user_id=user_id).delete()[0]
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+    return deleted
