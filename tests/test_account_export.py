@@ -551,3 +551,15 @@ def test_deleting_a_users_exports_deletes_their_files(sent_tasks, django_capture
     assert not default_storage.exists(mine.file.name)
     assert default_storage.exists(theirs.file.name)
     assert list(AccountExport.objects.values_list("pk", flat=True)) == [theirs.pk]
+
+
+def test_the_schema_names_the_export_codes_and_beat_runs_the_sweep(api):
+    from config.celery import app
+
+    spec = api.get("/api/schema/?format=json").json()
+    export, download = spec["paths"]["/api/v1/me/export"], spec["paths"]["/api/v1/me/export/download/{token}"]
+    assert "`export_too_soon`" in export["post"]["responses"]["429"]["description"]
+    assert "`export_not_found`" in export["get"]["responses"]["404"]["description"]
+    assert "`export_not_found`" in download["get"]["responses"]["404"]["description"]
+    assert "`export_expired`" in download["get"]["responses"]["410"]["description"]
+    assert app.conf.beat_schedule["accounts-sweep-exports"]["task"] == "accounts.tasks.sweep_account_exports"
