@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from config.admin import ReadOnlyAdmin, service_action
 
 from . import market_admin, services  # noqa: F401  (market_admin registers Market)
-from .models import AuthSession, Block, Device, Follow, User
+from .models import AccountExport, AuthSession, Block, Device, Follow, User
 
 
 class _PasswordChangeForm(AdminPasswordChangeForm):
@@ -102,3 +102,14 @@ class AuthSessionAdmin(ReadOnlyAdmin):
     search_fields = ("user__handle", "user__email")
     raw_id_fields = ("user",)
 from .cameos import admin as _cameo_admin  # noqa: E402,F401  (registers the cameo admin)
+
+
+@admin.register(AccountExport)
+class AccountExportAdmin(ReadOnlyAdmin):
+    """Staff see stuck or failed exports; the archive itself is the user's, not linked here."""
+
+    list_display = ("user", "status", "created_at", "finished_at", "expires_at", "size_bytes", "attempts")
+    list_filter = ("status", "created_at")
+    search_fields = ("user__handle", "user__email")
+    exclude = ("file",)
+    raw_id_fields = ("user",)

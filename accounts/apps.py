@@ -13,3 +13,12 @@ class AccountsConfig(AppConfig):
         from .cameos.notifications import notification_types_register as cameo_types_register
 
         cameo_types_register()
+
+        from .exports.notifications import notification_types_register as export_types_register
+
+        export_types_register()
+
+        # Accounts' own sections of the account export; every app above adds its own the same way.
+        from .account_export import account_export_sections_register
+
+        account_export_sections_register()

@@ -320,3 +320,6 @@ class Market(models.Model):
 # Cameos live in their own package (accounts.cameos) and register here, in accounts: every app
 # that uses a likeness (generation, feed) sits above accounts and may point at it.
 from .cameos.models import Cameo, CameoChallenge, CameoGrant  # noqa: E402,F401
+
+# The account export's row lives with its package (accounts.exports).
+from .exports.models import AccountExport  # noqa: E402,F401

@@ -44,3 +44,19 @@ def purge_cameos() -> int:
     from .cameos.services import cameos_purge
 
     return cameos_purge()
+
+
+@shared_task(name="accounts.tasks.build_account_export", autoretry_for=(OSError,), retry_backoff=60,
+             retry_backoff_max=600, max_retries=2, ignore_result=True)
+def build_account_export(export_id: str) -> str:
+    """A disk or storage error is tried again with backoff (MAX_ATTEMPTS builds in all)."""
+    from .exports.services import account_export_build
+
+    return account_export_build(export_id=export_id)
+
+
+@shared_task(name="accounts.tasks.sweep_account_exports", ignore_result=True)
+def sweep_account_exports() -> dict:
+    from .exports.services import account_exports_sweep
+
+    return account_exports_sweep()

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from . import apis, email_apis
+from .exports import apis as export_apis
 from .notifications import apis as notification_apis
 
 urlpatterns = [
@@ -20,6 +21,9 @@ urlpatterns = [
     path("me/email/verification", email_apis.EmailVerificationResendApi.as_view(), name="me-email-verification"),
     path("me/password", apis.PasswordApi.as_view(), name="me-password"),
     path("me/devices", apis.DevicesApi.as_view(), name="me-devices"),
+    path("me/export", export_apis.AccountExportApi.as_view(), name="me-export"),
+    path("me/export/download/<signed_token:token>", export_apis.AccountExportDownloadApi.as_view(),
+         name="me-export-download"),
     path("me/notification-settings", notification_apis.NotificationSettingsApi.as_view(),
          name="notification-settings"),
     path("events", apis.EventsApi.as_view(), name="events"),

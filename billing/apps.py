@@ -12,3 +12,8 @@ class BillingConfig(AppConfig):
         from .admin import dashboard_figures
 
         dashboard_card_register("Billing webhooks", dashboard_figures)
+
+        # This app's sections of the account export (accounts assembles the archive).
+        from .account_export import account_export_sections_register
+
+        account_export_sections_register()

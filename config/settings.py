@@ -175,6 +175,17 @@ if CAMEO_VERIFIER not in ("offline", "staff"):
 CAMEO_PURGE_AFTER_DAYS = env.int("CAMEO_PURGE_AFTER_DAYS", default=30)
 CAMEO_PURGE_INTERVAL = env.int("CAMEO_PURGE_INTERVAL", default=3600)
 
+# --- Account export (accounts.exports) ---------------------------------------------
+# At most one export a user per this many days (a failed one does not count); how long its
+# download link works, and so how long its file is kept; seconds between beat sweeps (expired
+# files deleted, lost build messages sent again).
+ACCOUNT_EXPORT_MIN_INTERVAL_DAYS = env.int("ACCOUNT_EXPORT_MIN_INTERVAL_DAYS", default=7)
+ACCOUNT_EXPORT_LINK_HOURS = env.int("ACCOUNT_EXPORT_LINK_HOURS", default=72)
+ACCOUNT_EXPORT_SWEEP_INTERVAL = env.int("ACCOUNT_EXPORT_SWEEP_INTERVAL", default=3600)
+if ACCOUNT_EXPORT_LINK_HOURS < 1 or ACCOUNT_EXPORT_MIN_INTERVAL_DAYS < 0:
+    raise ImproperlyConfigured("ACCOUNT_EXPORT_LINK_HOURS must be at least 1, "
+                               "ACCOUNT_EXPORT_MIN_INTERVAL_DAYS at least 0.")
+
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"

@@ -16,3 +16,8 @@ class CreatorsConfig(AppConfig):
         from .notifications import notification_types_register
 
         notification_types_register()
+
+        # This app's sections of the account export (accounts assembles the archive).
+        from .account_export import account_export_sections_register
+
+        account_export_sections_register()

@@ -31,3 +31,8 @@ class FeedConfig(AppConfig):
         from .cameos import posts_consent_sync
 
         cameo_consent_listener_register(posts_consent_sync)
+
+        # This app's sections of the account export (accounts assembles the archive).
+        from .account_export import account_export_sections_register
+
+        account_export_sections_register()

@@ -24,3 +24,8 @@ class GenerationConfig(AppConfig):
         from .services.cameos import jobs_without_consent_cancel
 
         cameo_consent_listener_register(jobs_without_consent_cancel)
+
+        # This app's sections of the account export (accounts assembles the archive).
+        from .account_export import account_export_sections_register
+
+        account_export_sections_register()

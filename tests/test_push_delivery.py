@@ -187,6 +187,7 @@ SAMPLES = {
     "cameo.rejected": {"cameo_id": "c1"},
     "cameo.job_canceled": {"job_id": "7f9c", "cameo_id": "c1"},
     "cameo.post_taken_down": {"post_id": 3, "cameo_id": "c1"},
+    "account.export_ready": {"export_id": "9b2e"},
 }
 
 
