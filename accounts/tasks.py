@@ -44,3 +44,10 @@ def purge_cameos() -> int:
     from .cameos.services import cameos_purge
 
     return cameos_purge()
+
+
+@shared_task(name="accounts.tasks.purge_deleted_accounts", ignore_result=True)
+def purge_deleted_accounts() -> dict[str, int]:
+    from .deletion.services import accounts_purge_due
+
+    return accounts_purge_due()

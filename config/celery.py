@@ -25,6 +25,7 @@ _PERIODIC_TASKS = (
     ("creators-run-payouts", "creators.tasks.run_payouts", "CREATORS_PAYOUT_INTERVAL"),
     ("accounts-prune-events", "accounts.tasks.prune_events", "EVENTS_PRUNE_INTERVAL"),
     ("accounts-purge-cameos", "accounts.tasks.purge_cameos", "CAMEO_PURGE_INTERVAL"),
+    ("accounts-purge-deleted", "accounts.tasks.purge_deleted_accounts", "ACCOUNT_PURGE_INTERVAL"),
 )
 
 

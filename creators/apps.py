@@ -16,3 +16,11 @@ class CreatorsConfig(AppConfig):
         from .notifications import notification_types_register
 
         notification_types_register()
+
+        # Account deletion: payouts settled first, rewards and payouts kept under the placeholder.
+        from accounts.deletion.registry import account_purge_step_register
+
+        from .services.deletion import ANONYMISES, HANDLES, account_creator_purge, account_payouts_hold
+
+        account_purge_step_register("creators", account_creator_purge, hold=account_payouts_hold, handles=HANDLES,
+                                    anonymises=ANONYMISES)

@@ -31,3 +31,11 @@ class FeedConfig(AppConfig):
         from .cameos import posts_consent_sync
 
         cameo_consent_listener_register(posts_consent_sync)
+
+        # Account deletion: posts (tombstoned where remixed), likes, comments, shares, reports.
+        from accounts.deletion.registry import account_purge_step_register
+
+        from .deletion import ANONYMISES, HANDLES, account_feed_purge
+
+        account_purge_step_register("feed", account_feed_purge, after=("creators",), handles=HANDLES,
+                                    anonymises=ANONYMISES)

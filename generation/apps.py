@@ -24,3 +24,11 @@ class GenerationConfig(AppConfig):
         from .services.cameos import jobs_without_consent_cancel
 
         cameo_consent_listener_register(jobs_without_consent_cancel)
+
+        # Account deletion: jobs canceled at the request, then deleted with their files.
+        from accounts.deletion.registry import account_purge_step_register
+
+        from .services.deletion import HANDLES, account_jobs_cancel, account_jobs_hold, account_jobs_purge
+
+        account_purge_step_register("generation", account_jobs_purge, after=("feed",), on_request=account_jobs_cancel,
+                                    hold=account_jobs_hold, handles=HANDLES)
