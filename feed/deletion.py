@@ -1,17 +1,18 @@
 """Feed's step of an account purge (accounts.deletion.registry), registered in FeedConfig.ready.
 
 The person's likes, comments, shares and reports go with the counters they moved; their posts
-go through post_delete, which keeps a tombstone where remixes (or a moderation trail) point at
+go as post_delete removes them (posts_remove), which keeps a tombstone where remixes (or a moderation trail) point at
 a post: the tombstone keeps the lineage and nothing of the person (author: the placeholder,
 no caption, tags, language, region or video)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 
 from accounts.deletion.registry import PurgeContext
-from accounts.models import User
 
 from . import notifications
 from .models import (
@@ -27,7 +28,7 @@ from .models import (
     Report,
     Share,
 )
-from .services import post_delete
+from .services import posts_remove
 
 HANDLES = ("feed.Like.user", "feed.Comment.author", "feed.Share.user", "feed.NotInterested.user",
            "feed.MutedAuthor.user", "feed.MutedAuthor.author", "feed.MutedHashtag.user", "feed.FeedPreferences.user",
@@ -36,9 +37,13 @@ ANONYMISES = ("feed.Post.author",)
 
 
 def _decrement(model, counter: str, counts) -> None:
-    """counts: (pk, n) pairs; never below zero (a row fixed by hand must not fail the purge)."""
+    """counts: (pk, n) pairs; one UPDATE per distinct n (most are 1: one like per post). Never
+    below zero: a row fixed by hand must not fail the purge."""
+    by_n: dict[int, list[int]] = defaultdict(list)
     for pk, n in counts:
-        model.objects.filter(pk=pk).update(**{counter: Greatest(F(counter) - n, 0)})
+        by_n[n].append(pk)
+    for n, pks in sorted(by_n.items()):
+        model.objects.filter(pk__in=pks).update(**{counter: Greatest(F(counter) - n, 0)})
 
 
 def _per(queryset, field: str):
@@ -71,10 +76,9 @@ def account_feed_purge(ctx: PurgeContext) -> None:
     MutedHashtag.objects.filter(user_id=uid).delete()
     FeedPreferences.objects.filter(user_id=uid).delete()
 
-    user = User.objects.get(pk=uid)
-    for post_id, status in Post.objects.filter(author_id=uid).order_by("pk").values_list("pk", "status"):
-        if status != PostStatus.DELETED:  # a tombstone the person made already had its counters moved
-            post_delete(user=user, post_id=post_id)
+    # A tombstone the person made already had its counters moved.
+    posts_remove(list(Post.objects.select_for_update().filter(author_id=uid).exclude(status=PostStatus.DELETED)
+                      .order_by("pk")))
     PostTranslation.objects.filter(post__author_id=uid).delete()
     Post.objects.filter(author_id=uid).update(author_id=ctx.placeholder_id, caption="", hashtags=[], language="",
                                               region="", generation=None, takedown_reason="")
