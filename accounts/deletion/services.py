@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from config.errors import ApplicationError, Conflict
@@ -76,8 +77,10 @@ def _firebase_identity(id_token: str) -> FirebaseIdentity:
             raise
         raise ReauthFailed(_("The sign-in could not be confirmed.")) from exc
     if time.time() - identity.auth_time > settings.ACCOUNT_REAUTH_MAX_AGE_SECONDS:
-        raise ReauthStale(_("Sign in again, then try within %(minutes)d minutes.")
-                          % {"minutes": max(1, settings.ACCOUNT_REAUTH_MAX_AGE_SECONDS // 60)})
+        minutes = max(1, settings.ACCOUNT_REAUTH_MAX_AGE_SECONDS // 60)
+        raise ReauthStale(ngettext("Sign in again, then try within %(minutes)d minute.",
+                                   "Sign in again, then try within %(minutes)d minutes.", minutes)
+                          % {"minutes": minutes})
     return identity
 
 
@@ -225,8 +228,9 @@ def accounts_purge_due(*, now=None) -> dict[str, int]:
     """The beat task: every deletion whose grace period is over."""
     now = now or timezone.now()
     counts = {"purged": 0, "held": 0, "skipped": 0}
+    # Those not tried yet first: one that keeps failing does not keep the others waiting.
     ids = list(AccountDeletion.objects.filter(purged_at__isnull=True, purge_after__lte=now, user__isnull=False)
-               .order_by("purge_after").values_list("pk", flat=True))
+               .order_by(F("last_attempt_at").asc(nulls_first=True), "purge_after").values_list("pk", flat=True))
     for deletion_id in ids:
         counts[account_purge(deletion_id=deletion_id, now=now)] += 1
     return counts
