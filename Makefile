@@ -1,4 +1,4 @@
-.PHONY: run test bench-generation bench-feed bench-provenance messages
+.PHONY: run test bench-generation bench-feed bench-provenance bench-account-purge messages
 
 # Run the backend (API + websocket + worker) on embedded defaults.
 run:
@@ -19,6 +19,10 @@ bench-feed:
 # Provenance benchmark: C2PA signing time per render against the preview render (no database).
 bench-provenance:
 	./scripts/bench.sh provenance
+
+# Account purge benchmark: time and SQL queries to purge one account with 100 and 500 posts.
+bench-account-purge:
+	./scripts/bench.sh account_purge
 
 # Re-extract every message into config/locale (each launch language) and compile the catalogs.
 # Then translate what `python manage.py check_translations` lists and run it again.

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from config.admin import ReadOnlyAdmin, service_action
 
 from . import market_admin, services  # noqa: F401  (market_admin registers Market)
-from .models import AccountExport, AuthSession, Block, Device, Follow, User
+from .models import AccountDeletion, AccountExport, AuthSession, Block, Device, Follow, HandleReservation, User
 
 
 class _PasswordChangeForm(AdminPasswordChangeForm):
@@ -19,12 +19,25 @@ class _PasswordChangeForm(AdminPasswordChangeForm):
         return user
 
 
+class PendingDeletionFilter(admin.SimpleListFilter):
+    title = _("deletion")
+    parameter_name = "deletion"
+
+    def lookups(self, request, model_admin):
+        return (("pending", _("Pending deletion")),)
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(deletion__isnull=False, deletion__purged_at__isnull=True)
+        return queryset
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ("-created_at",)
     list_display = ("handle", "email", "display_name", "country", "is_active", "is_staff", "followers_count",
                     "created_at")
-    list_filter = ("is_active", "is_staff", "is_superuser", "country", "locale", "created_at")
+    list_filter = ("is_active", PendingDeletionFilter, "is_staff", "is_superuser", "country", "locale", "created_at")
     search_fields = ("handle", "email", "display_name", "firebase_uid")
     readonly_fields = ("followers_count", "following_count", "created_at", "updated_at", "last_login", "firebase_uid",
                        "email_verified", "session_version")
@@ -101,6 +114,40 @@ class AuthSessionAdmin(ReadOnlyAdmin):
     list_filter = ("end_reason", "created_at", "ended_at")
     search_fields = ("user__handle", "user__email")
     raw_id_fields = ("user",)
+class DeletionStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("pending", _("Pending (grace period or waiting)")), ("held", _("Held by a step")),
+                ("purged", _("Purged")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(purged_at__isnull=True)
+        if self.value() == "held":
+            return queryset.filter(purged_at__isnull=True).exclude(hold_reason="")
+        if self.value() == "purged":
+            return queryset.filter(purged_at__isnull=False)
+        return queryset
+
+
+@admin.register(AccountDeletion)
+class AccountDeletionAdmin(ReadOnlyAdmin):
+    """Deletions owners asked for: staff watch the grace periods and what holds a purge."""
+
+    list_display = ("pk", "user", "requested_at", "purge_after", "hold_reason", "attempts", "purged_at")
+    list_filter = (DeletionStateFilter, "hold_reason", "requested_at", "purge_after")
+    search_fields = ("user__handle", "user__email")
+    raw_id_fields = ("user", "placeholder")
+
+
+@admin.register(HandleReservation)
+class HandleReservationAdmin(ReadOnlyAdmin):
+    list_display = ("handle", "reserved_until", "created_at")
+    search_fields = ("handle",)
+
+
 from .cameos import admin as _cameo_admin  # noqa: E402,F401  (registers the cameo admin)
 
 

@@ -39,6 +39,9 @@ class FirebaseIdentity:
     email_verified: bool
     name: str
     picture: str
+    # When the person last signed in to Firebase (seconds since the epoch): re-authentication
+    # for account deletion wants a recent one.
+    auth_time: int = 0
 
 
 def _wanted() -> tuple[str, str, str]:
@@ -167,4 +170,5 @@ def firebase_verify_id_token(id_token: str) -> FirebaseIdentity:
         email_verified=bool(claims.get("email_verified")),
         name=str(claims.get("name") or ""),
         picture=str(claims.get("picture") or ""),
+        auth_time=int(claims.get("auth_time") or 0),
     )

@@ -144,6 +144,7 @@ class AuthSession(models.Model):
         SUSPENDED = "suspended", "Account suspended"
         ACCOUNT_CLAIMED = "account_claimed", "Email owner signed in"
         STAFF = "staff", "Ended by staff"
+        ACCOUNT_DELETED = "account_deleted", "Account deletion requested"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
@@ -315,6 +316,51 @@ class Market(models.Model):
 
     def blocked_term_list(self) -> list[str]:
         return [line.strip() for line in self.blocked_terms.splitlines() if line.strip()]
+
+
+class AccountDeletion(models.Model):
+    """A deletion the account's owner asked for (accounts.deletion): the account is deactivated
+    at once and purged by the beat task once `purge_after` has passed, unless its owner cancels
+    before. After the purge the row names nobody: `user` is gone (null) and `placeholder` is the
+    anonymous user the kept payment and ledger rows point at instead."""
+
+    user = models.OneToOneField(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="deletion")
+    requested_at = models.DateTimeField(default=timezone.now)
+    purge_after = models.DateTimeField(db_index=True)
+    # What the apps did at the request, for their cancel (e.g. Stripe subscriptions set to end).
+    state = models.JSONField(default=dict, blank=True)
+    # The purge steps finished so far: a purge that crashed resumes after the last one.
+    steps_done = models.JSONField(default=list, blank=True)
+    # Why the last run waited (a payout in flight, a running job, a Stripe cancel unconfirmed).
+    hold_reason = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A purge run holds the row until then: two beat runs never purge one account at once.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    placeholder = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("account deletion")
+        verbose_name_plural = _("account deletions")
+
+    def __str__(self) -> str:
+        return f"deletion {self.pk} ({'purged' if self.purged_at else 'pending'})"
+
+
+class HandleReservation(models.Model):
+    """A purged account's handle, kept from everyone (sign-up, renames) until `reserved_until`:
+    nobody may pass as the person who left."""
+
+    handle = models.CharField(max_length=30)
+    reserved_until = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("handle"), name="accounts_handle_reservation_ci_unique")]
+
+    def __str__(self) -> str:
+        return f"@{self.handle} until {self.reserved_until:%Y-%m-%d}"
 
 
 # Cameos live in their own package (accounts.cameos) and register here, in accounts: every app

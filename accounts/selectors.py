@@ -10,11 +10,18 @@ from django.utils.translation import gettext as _
 
 from config.errors import NotFound
 
-from .models import Block, Follow, Market, User
+from .models import AccountDeletion, Block, Follow, HandleReservation, Market, User
 
 
 def user_handle_taken(handle: str) -> bool:
-    return User.objects.filter(handle__iexact=handle).exists()
+    """Taken by an account, or reserved after a purged account had it."""
+    return (User.objects.filter(handle__iexact=handle).exists()
+            or HandleReservation.objects.filter(handle__iexact=handle, reserved_until__gt=timezone.now()).exists())
+
+
+def user_pending_deletion(user: User) -> bool:
+    """Its owner asked for its deletion and it is not purged yet (the grace period)."""
+    return AccountDeletion.objects.filter(user_id=user.pk, purged_at__isnull=True).exists()
 
 
 # --- blocks ---------------------------------------------------------------------------------------

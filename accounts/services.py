@@ -31,6 +31,7 @@ from .selectors import (
     user_handle_taken,
     user_is_teen,
     user_local_date,
+    user_pending_deletion,
     user_teen_age,
     users_blocked_between,
 )
@@ -42,6 +43,15 @@ logger = logging.getLogger(__name__)
 class InvalidCredentials(ApplicationError):
     status_code = 401
     code = "invalid_credentials"
+
+
+class AccountPendingDeletion(ApplicationError):
+    status_code = 403
+    code = "account_pending_deletion"
+
+
+def _pending_deletion_error() -> AccountPendingDeletion:
+    return AccountPendingDeletion(_("This account is being deleted. You can still cancel the deletion."))
 
 
 class TokenInvalid(ApplicationError):
@@ -157,6 +167,11 @@ def user_authenticate(*, request: HttpRequest, email: str, password: str) -> Use
     if user is None:
         if getattr(request, "axes_locked_out", False):
             raise account_locked(lockout_username(request, {"email": email}))
+        # Deactivated by its owner's deletion request: with the right password, say so (and
+        # how to cancel) instead of a wrong-password answer.
+        pending = User.objects.filter(email__iexact=email.strip(), is_active=False).first() if email.strip() else None
+        if pending is not None and pending.check_password(password) and user_pending_deletion(pending):
+            raise _pending_deletion_error()
         raise InvalidCredentials(_("Email or password is wrong."))
     lockout_clear(email=email)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
@@ -245,6 +260,8 @@ def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
     with transaction.atomic():
         user = User.objects.select_for_update().filter(firebase_uid=identity.uid).first()
         if user is not None:
+            if not user.is_active and user_pending_deletion(user):
+                raise _pending_deletion_error()
             if not user.is_active:
                 raise Forbidden(_("This account is suspended."), code="account_suspended")
             if not user.email_verified and _proves_email_of(identity, user):
@@ -256,6 +273,8 @@ def user_sign_in_with_firebase(*, id_token: str) -> tuple[User, bool]:
                 if not identity.email_verified:
                     raise Conflict(_("An account with this email exists; verify the email in Firebase to link it."),
                                    code="email_taken_unverified")
+                if not existing.is_active and user_pending_deletion(existing):
+                    raise _pending_deletion_error()
                 if not existing.is_active:
                     raise Forbidden(_("This account is suspended."), code="account_suspended")
                 _email_claim(existing, identity)

@@ -60,3 +60,10 @@ def sweep_account_exports() -> dict:
     from .exports.services import account_exports_sweep
 
     return account_exports_sweep()
+
+
+@shared_task(name="accounts.tasks.purge_deleted_accounts", ignore_result=True)
+def purge_deleted_accounts() -> dict[str, int]:
+    from .deletion.services import accounts_purge_due
+
+    return accounts_purge_due()

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from . import apis, email_apis
 from .exports import apis as export_apis
+from .deletion import apis as deletion_apis
 from .notifications import apis as notification_apis
 
 urlpatterns = [
@@ -20,6 +21,8 @@ urlpatterns = [
     path("me/email", email_apis.EmailChangeApi.as_view(), name="me-email"),
     path("me/email/verification", email_apis.EmailVerificationResendApi.as_view(), name="me-email-verification"),
     path("me/password", apis.PasswordApi.as_view(), name="me-password"),
+    path("me/delete", deletion_apis.DeletionRequestApi.as_view(), name="me-delete"),
+    path("me/delete/cancel", deletion_apis.DeletionCancelApi.as_view(), name="me-delete-cancel"),
     path("me/devices", apis.DevicesApi.as_view(), name="me-devices"),
     path("me/export", export_apis.AccountExportApi.as_view(), name="me-export"),
     path("me/export/download/<signed_token:token>", export_apis.AccountExportDownloadApi.as_view(),

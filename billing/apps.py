@@ -17,3 +17,22 @@ class BillingConfig(AppConfig):
         from .account_export import account_export_sections_register
 
         account_export_sections_register()
+
+        # Account deletion: store subscriptions checked, Stripe ones ended, the ledger and payment
+        # records kept under the deleted account's placeholder.
+        from accounts.deletion.registry import account_purge_step_register
+
+        from .services.deletion import (
+            ANONYMISES,
+            HANDLES,
+            account_billing_hold,
+            account_billing_purge,
+            account_store_check,
+            account_stripe_cancel,
+            account_stripe_restore,
+        )
+
+        account_purge_step_register("billing", account_billing_purge, after=("generation",),
+                                    check=account_store_check, on_request=account_stripe_cancel,
+                                    on_cancel=account_stripe_restore, hold=account_billing_hold,
+                                    handles=HANDLES, anonymises=ANONYMISES)

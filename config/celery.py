@@ -26,6 +26,7 @@ _PERIODIC_TASKS = (
     ("accounts-prune-events", "accounts.tasks.prune_events", "EVENTS_PRUNE_INTERVAL"),
     ("accounts-purge-cameos", "accounts.tasks.purge_cameos", "CAMEO_PURGE_INTERVAL"),
     ("accounts-sweep-exports", "accounts.tasks.sweep_account_exports", "ACCOUNT_EXPORT_SWEEP_INTERVAL"),
+    ("accounts-purge-deleted", "accounts.tasks.purge_deleted_accounts", "ACCOUNT_PURGE_INTERVAL"),
 )
 
 

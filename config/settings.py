@@ -174,6 +174,13 @@ if CAMEO_VERIFIER not in ("offline", "staff"):
     raise ImproperlyConfigured("CAMEO_VERIFIER must be offline or staff.")
 CAMEO_PURGE_AFTER_DAYS = env.int("CAMEO_PURGE_AFTER_DAYS", default=30)
 CAMEO_PURGE_INTERVAL = env.int("CAMEO_PURGE_INTERVAL", default=3600)
+# Account deletion (accounts.deletion): days the owner may still cancel before the purge, days
+# a purged account's handle stays reserved, seconds between beat runs of the purge.
+ACCOUNT_DELETION_GRACE_DAYS = env.int("ACCOUNT_DELETION_GRACE_DAYS", default=14)
+ACCOUNT_HANDLE_RESERVED_DAYS = env.int("ACCOUNT_HANDLE_RESERVED_DAYS", default=365)
+ACCOUNT_PURGE_INTERVAL = env.int("ACCOUNT_PURGE_INTERVAL", default=3600)
+# A re-authentication by Firebase ID token counts when the sign-in behind it is this recent.
+ACCOUNT_REAUTH_MAX_AGE_SECONDS = env.int("ACCOUNT_REAUTH_MAX_AGE_SECONDS", default=300)
 
 # --- Account export (accounts.exports) ---------------------------------------------
 # At most one export a user per this many days (a failed one does not count); how long its

@@ -21,3 +21,11 @@ class CreatorsConfig(AppConfig):
         from .account_export import account_export_sections_register
 
         account_export_sections_register()
+
+        # Account deletion: payouts settled first, rewards and payouts kept under the placeholder.
+        from accounts.deletion.registry import account_purge_step_register
+
+        from .services.deletion import ANONYMISES, HANDLES, account_creator_purge, account_payouts_hold
+
+        account_purge_step_register("creators", account_creator_purge, hold=account_payouts_hold, handles=HANDLES,
+                                    anonymises=ANONYMISES)

@@ -36,3 +36,11 @@ class FeedConfig(AppConfig):
         from .account_export import account_export_sections_register
 
         account_export_sections_register()
+
+        # Account deletion: posts (tombstoned where remixed), likes, comments, shares, reports.
+        from accounts.deletion.registry import account_purge_step_register
+
+        from .deletion import ANONYMISES, HANDLES, account_feed_purge
+
+        account_purge_step_register("feed", account_feed_purge, after=("creators",), handles=HANDLES,
+                                    anonymises=ANONYMISES)

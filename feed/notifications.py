@@ -119,8 +119,8 @@ def _mentions_notify(text: str, *, actor_id: int, post: Post, subject: str, data
                data=data, dedupe_key=f"mention:{subject}:{user.pk}")
 
 
-def post_notifications_delete(post_id: int) -> None:
-    notifications_about_delete(post_key(post_id))
+def post_notifications_delete(*post_ids: int) -> None:
+    notifications_about_delete(*(post_key(pk) for pk in post_ids))
 
 
 def comment_notifications_delete(comment_ids: list[int]) -> None:

@@ -29,3 +29,11 @@ class GenerationConfig(AppConfig):
         from .account_export import account_export_sections_register
 
         account_export_sections_register()
+
+        # Account deletion: jobs canceled at the request, then deleted with their files.
+        from accounts.deletion.registry import account_purge_step_register
+
+        from .services.deletion import HANDLES, account_jobs_cancel, account_jobs_hold, account_jobs_purge
+
+        account_purge_step_register("generation", account_jobs_purge, after=("feed",), on_request=account_jobs_cancel,
+                                    hold=account_jobs_hold, handles=HANDLES)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0008_user_daily_feed_minutes'),
+        ('accounts', '0009_account_deletion'),
     ]
 
     operations = [
