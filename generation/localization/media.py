@@ -144,11 +144,12 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
             captions = _Captions(burn_cues, video.width, video.height) if burn_cues else None
             streams = [s for s in (in_video, in_audio) if s is not None]
             for packet in src.demux(*streams):
-                if packet.dts is None:
-                    continue
                 if packet.stream is in_video and captions is not None:
+                    # The demuxer's last, empty packet flushes the decoder's held-back frames.
                     for frame in packet.decode():
                         out.mux(video.encode(_draw(frame, captions)))
+                    continue
+                if packet.dts is None:
                     continue
                 packet.stream = video if packet.stream is in_video else audio
                 out.mux(packet)

@@ -17,7 +17,8 @@ from generation.backends.preview import PreviewBackend
 from generation.backends.base import RenderSpec
 from generation.localization.base import Cue, LanguageRequest, StageFailed, SubtitlesInvalid
 from generation.localization.media import decode_audio
-from generation.localization.pipeline import localize_language, supported_pair
+from generation.localization.offline import group_words
+from generation.localization.pipeline import localize_language, supported_pair, transcribe_video
 from generation.localization.subtitles import parse_subtitles, write_vtt
 from generation.localization.translate import translate_cues
 from generation.translation.apertium import installed_modes
@@ -311,3 +312,89 @@ class NoVoices:
 
     def synthesize(self, text: str, *, language: str, out_wav: Path) -> Path:
         raise AssertionError("not asked")
+
+
+# --- transcription -----------------------------------------------------------------------------
+
+SPOKEN = "hello. my name is john. i like to play football with my friends."
+
+
+def espeak(text: str, tmp_path: Path, *, voice: str = "en-us", rate: int = 48000) -> np.ndarray:
+    wav = tmp_path / "spoken.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True, capture_output=True)
+    return decode_audio(wav, rate=rate)[0]
+
+
+@needs_espeak
+def test_transcribe_english_speech_gives_timed_cues_with_the_words(tmp_path):
+    rate = 48000  # what phones record; AAC at 16 kHz loses too much for the recogniser
+    speech = espeak(SPOKEN, tmp_path, rate=rate)
+    audio = np.zeros(7 * rate, dtype=np.float32)
+    audio[rate:rate + speech.size] = speech  # one second of silence first
+    source = make_clip(tmp_path, seconds=7, audio=audio, rate=rate)
+
+    cues = transcribe_video(source, language="en")
+
+    heard = {word for cue in cues for word in cue.text.split()}
+    assert len(heard & set(SPOKEN.replace(".", "").split())) >= 4, cues
+    assert 0.8 <= cues[0].start < 1.5
+    assert cues[-1].end <= 1.0 + speech.size / rate + 0.3
+    assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
+    assert all(c.end - c.start <= 7.0 for c in cues)
+
+
+def test_transcribe_refuses_what_it_cannot_do(tmp_path):
+    with_sound = make_clip(tmp_path, seconds=2)
+    fields = dict(job_id="loc-2", kind="text_to_video", prompt="quiet", duration_seconds=1, width=64, height=64,
+                  fps=8, seed=1)
+    silent = PreviewBackend().render(RenderSpec(**fields), tmp_path, lambda fraction: None).video_path
+
+    with pytest.raises(StageFailed) as unsupported:
+        transcribe_video(with_sound, language="es")
+    with pytest.raises(StageFailed) as no_audio:
+        transcribe_video(silent, language="en")
+    with pytest.raises(StageFailed) as no_speech:
+        transcribe_video(make_clip(tmp_path, seconds=2, audio=np.zeros(32000, dtype=np.float32), name="q.mp4"),
+                         language="en")
+
+    assert (unsupported.value.stage, unsupported.value.code) == ("transcribe", "transcription_unsupported")
+    assert no_audio.value.code == "no_audio"
+    assert no_speech.value.code == "no_speech"
+
+
+def test_group_words_breaks_at_pauses_and_length():
+    words = [(0.0, 0.3, "one"), (0.35, 0.6, "two"), (1.5, 1.8, "three")] + [(2.0 + i, 2.9 + i, f"w{i}") for i in range(8)]
+
+    cues = group_words(words)
+
+    assert [c.text for c in cues] == ["one two", "three w0 w1 w2 w3 w4 w5", "w6 w7"]
+    assert (cues[0].start, cues[0].end) == (0.0, 0.6)
+
+
+# --- burn-in -----------------------------------------------------------------------------------
+
+def frames_rgb(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in container.decode(video=0)]
+
+
+@needs_apertium
+def test_burn_in_draws_the_cues_on_their_frames_only(tmp_path):
+    source = make_clip(tmp_path, seconds=6)
+    cues = parse_subtitles(SRT, filename="talk.srt", duration=6.0)
+
+    result = localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="es", burn_in=True))
+
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
+    before, after = frames_rgb(source), frames_rgb(result.video)
+    assert len(after) == len(before) == 48
+    bottom = slice(60, 96)  # the caption box sits at the bottom of the 96-pixel frame
+    diff = [np.abs(a[bottom] - b[bottom]).mean() for a, b in zip(after, before)]
+    fps = 8
+    for i, d in enumerate(diff):
+        t = i / fps
+        if any(c.start <= t < c.end for c in cues):
+            assert d > 10, (i, d)
+        else:
+            assert d < 4, (i, d)
