@@ -1,6 +1,7 @@
 """Audio and MP4 work of the localisation stages, with PyAV: decode audio to arrays, write WAVs,
 and mux the localised MP4 (H.264 copied, or re-encoded with the cues drawn in; the original audio
-copied as its own track; a dubbed AAC track per language, each tagged by language)."""
+copied as its own track; a dubbed AAC track per language; the cues as a mov_text subtitle track;
+each track tagged by language)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from generation.backends.media import Overlay, text_overlay
 from generation.translation import base_language
 
+from . import movtext
 from .base import Cue, StageFailed
 
 # ISO 639-2/T, what an MP4 track's language box holds.
@@ -108,12 +110,13 @@ class _Captions:
 
 
 def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks: list[AudioTrack],
-        burn_cues: list[Cue] | None = None) -> Path:
+        burn_cues: list[Cue] | None = None, soft_cues: list[Cue] | None = None, soft_language: str = "") -> Path:
     """The localised MP4. The original audio track is copied (tagged `source_language`) after the
     dubbed ones, so a player's default first audio track is the dub; with `burn_cues` the video is
-    re-encoded with the cues drawn in, else its packets are copied."""
+    re-encoded with the cues drawn in, else its packets are copied; `soft_cues` become a mov_text
+    subtitle track tagged `soft_language`."""
     try:
-        with av.open(str(source_video)) as src, \
+        with av.open(str(source_video)) as src, movtext.open_template() as template, \
                 av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
             in_video = src.streams.video[0]
             in_audio = src.streams.audio[0] if src.streams.audio else None
@@ -135,6 +138,11 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
             if in_audio is not None:
                 audio = out.add_stream_from_template(in_audio)
                 audio.metadata["language"] = iso639_2(source_language)
+            subtitles = None
+            if soft_cues:
+                subtitles = out.add_stream_from_template(template.streams.subtitles[0], opaque=True)
+                subtitles.metadata["language"] = iso639_2(soft_language)
+                subtitles.time_base = movtext.TIME_BASE
             for stream, track in dubs:
                 frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(track.samples, dtype=np.float32),
                                                    format="fltp", layout=stream.layout.name)
@@ -155,6 +163,8 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
                 out.mux(packet)
             if captions is not None:
                 out.mux(video.encode(None))
+            if subtitles is not None:
+                out.mux(movtext.packets(soft_cues, subtitles))
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise StageFailed("mux", f"muxing failed: {exc}", code="mux_failed") from exc
     return out_path

@@ -82,6 +82,23 @@ def streams_of(path: Path) -> list[tuple[str, str, str]]:
         return [(s.type, s.codec_context.name, s.metadata.get("language", "")) for s in container.streams]
 
 
+def soft_subtitles(path: Path) -> list[tuple[float, float, str]]:
+    """The mov_text track's cues, decoded by FFmpeg (its text from the ASS it decodes to)."""
+    cues = []
+    with av.open(str(path)) as container:
+        stream = container.streams.subtitles[0]
+        for packet in container.demux(stream):
+            if packet.dts is None:
+                continue
+            for sub in packet.decode():
+                # The ASS event line: 8 fields, then the text (PyAV's `dialogue` fails on non-ASCII).
+                text = sub.ass.decode("utf-8").split(",", 8)[8]
+                if text:
+                    cues.append((float(packet.pts * packet.time_base), float((packet.pts + packet.duration) * packet.time_base),
+                                 text))
+    return cues
+
+
 def decoded_frames(path: Path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
@@ -183,8 +200,9 @@ def test_localize_subtitles_only_copies_video_and_tags_tracks(tmp_path):
                                progress=lambda stage, fraction: seen.append((stage, fraction)))
 
     assert result.video == tmp_path / "out" / "es.mp4"
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng"), ("subtitle", "mov_text", "spa")]
     assert decoded_frames(result.video) == decoded_frames(source) == 48
+    assert soft_subtitles(result.video) == [(c.start, c.end, c.text) for c in result.cues]
     with av.open(str(source)) as a, av.open(str(result.video)) as b:
         # Copied, not re-encoded: the same packets.
         assert [bytes(p) for p in a.demux(video=0)] == [bytes(p) for p in b.demux(video=0)]
@@ -205,7 +223,7 @@ def test_localize_to_portuguese_through_spanish(tmp_path):
 
     assert result.cues[2].text == "O cão come pan."  # through Spanish: "pan" is not in es-pt_BR's dictionary
     assert result.vtt.name == "pt-BR.vtt"
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng"), ("subtitle", "mov_text", "por")]
 
 
 # --- dubbing -----------------------------------------------------------------------------------
@@ -252,7 +270,8 @@ def test_dub_fits_every_cue_before_the_next_and_ducks_the_original(tmp_path):
     result = localize_language(source_video=source, cues=DUB_CUES, out_dir=tmp_path / "out",
                                request=LanguageRequest(source_language="en", target_language="es", dub=True))
 
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "spa"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "spa"), ("audio", "aac", "eng"),
+                                        ("subtitle", "mov_text", "spa")]
     dub = track_samples(result.video, "spa")
     speech = band_levels(dub, rate, 80, 8000) > 0.02
     times = np.arange(speech.size) * WINDOW
@@ -286,7 +305,8 @@ def test_dub_of_a_silent_video(tmp_path):
     result = localize_language(source_video=source, cues=DUB_CUES[1:2], out_dir=tmp_path / "out",
                                request=LanguageRequest(source_language="en", target_language="pt-BR", dub=True))
 
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "por"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "por"), ("audio", "aac", "eng"),
+                                        ("subtitle", "mov_text", "por")]
     levels = band_levels(track_samples(result.video, "por"), 48000, 80, 8000)
     assert levels[: int(1.6 / WINDOW) - 1].max() < 0.005
     assert levels[int(1.6 / WINDOW): int(3.0 / WINDOW)].max() > 0.05
@@ -386,7 +406,7 @@ def test_burn_in_draws_the_cues_on_their_frames_only(tmp_path):
     result = localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
                                request=LanguageRequest(source_language="en", target_language="es", burn_in=True))
 
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng"), ("subtitle", "mov_text", "spa")]
     before, after = frames_rgb(source), frames_rgb(result.video)
     assert len(after) == len(before) == 48
     bottom = slice(60, 96)  # the caption box sits at the bottom of the 96-pixel frame
