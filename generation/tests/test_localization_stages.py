@@ -16,7 +16,7 @@ from generation.backends.media import generator_metadata
 from generation.backends.preview import PreviewBackend
 from generation.backends.base import RenderSpec
 from generation.localization.base import Cue, LanguageRequest, StageFailed, SubtitlesInvalid
-from generation.localization.media import decode_audio
+from generation.localization.media import decode_audio, with_soundtrack
 from generation.localization.offline import group_words
 from generation.localization.pipeline import localize_language, supported_pair, transcribe_video
 from generation.localization.subtitles import parse_subtitles, write_vtt
@@ -61,20 +61,7 @@ def make_clip(tmp_path: Path, *, seconds: int = 6, audio: np.ndarray | None = No
     work.mkdir(exist_ok=True)
     silent = PreviewBackend().render(spec, work, lambda fraction: None).video_path
     samples = tone(seconds, rate) if audio is None else audio
-    path = tmp_path / name
-    with av.open(str(silent)) as src, av.open(str(path), mode="w", format="mp4") as out:
-        video = out.add_stream_from_template(src.streams.video[0])
-        sound = out.add_stream("aac", rate=rate, layout="mono")
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is None:
-                continue
-            packet.stream = video
-            out.mux(packet)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = rate, 0
-        out.mux(sound.encode(frame))
-        out.mux(sound.encode(None))
-    return path
+    return with_soundtrack(silent, samples, rate=rate, out_path=tmp_path / name)
 
 
 def streams_of(path: Path) -> list[tuple[str, str, str]]:
