@@ -131,7 +131,8 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
                 video = out.add_stream_from_template(in_video)
             dubs = []
             for track in dub_tracks:
-                stream = out.add_stream("aac", rate=track.rate, layout="stereo" if track.samples.shape[0] == 2 else "mono")
+                layout = "stereo" if track.samples.shape[0] == 2 else "mono"
+                stream = out.add_stream("aac", rate=track.rate, layout=layout)
                 stream.metadata["language"] = iso639_2(track.language)
                 dubs.append((stream, track))
             audio = None

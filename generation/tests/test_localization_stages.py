@@ -405,3 +405,36 @@ def test_burn_in_draws_the_cues_on_their_frames_only(tmp_path):
             assert d > 10, (i, d)
         else:
             assert d < 4, (i, d)
+
+
+# --- hosted translation (LibreTranslate protocol, local fake) ----------------------------------
+
+@needs_espeak
+def test_remote_translation_to_japanese_with_a_japanese_dub(tmp_path, remote_translation):
+    source = make_clip(tmp_path, seconds=4, audio=np.zeros(4 * 16000, dtype=np.float32))
+    cues = [Cue(0.5, 2.5, "My cat dances in the rain")]
+
+    assert supported_pair("en", "ja") is True
+    result = localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="ja", dub=True))
+
+    assert result.cues == [Cue(0.5, 2.5, "私の猫は雨の中で踊る")]
+    assert [r["q"] for r in remote_translation.requests] == ["My cat dances in the rain"]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "jpn"), ("audio", "aac", "eng"),
+                                        ("subtitle", "mov_text", "jpn")]
+    assert soft_subtitles(result.video) == [(0.5, 2.5, "私の猫は雨の中で踊る")]
+    levels = band_levels(track_samples(result.video, "jpn"), 48000, 80, 8000)
+    assert levels[int(0.6 / WINDOW): int(2.4 / WINDOW)].mean() > 0.05  # espeak-ng's Japanese voice spoke
+    assert levels[int(3.96 / WINDOW):].max() < 0.005  # the last cue may speak on to the end, not past it
+
+
+def test_remote_translation_failure_is_a_stage_failure(tmp_path, remote_translation):
+    source = make_clip(tmp_path, seconds=2)
+    remote_translation.fail_with = 500
+
+    with pytest.raises(StageFailed) as caught:
+        localize_language(source_video=source, cues=[Cue(0.2, 1.0, "Hello")], out_dir=tmp_path / "out",
+                          request=LanguageRequest(source_language="en", target_language="ja"))
+
+    assert (caught.value.stage, caught.value.code) == ("translate", "translation_failed")
+    assert not (tmp_path / "out" / "ja.mp4").exists()
