@@ -1,4 +1,4 @@
-.PHONY: run test bench-generation bench-feed bench-provenance bench-account-purge messages
+.PHONY: run test bench-generation bench-feed bench-provenance bench-account-purge bench-localization messages
 
 # Run the backend (API + websocket + worker) on embedded defaults.
 run:
@@ -23,6 +23,10 @@ bench-provenance:
 # Account purge benchmark: time and SQL queries to purge one account with 100 and 500 posts.
 bench-account-purge:
 	./scripts/bench.sh account_purge
+
+# Localisation benchmark: offline stages (transcribe, translate, dub, mux, burn-in) on one core, per language.
+bench-localization:
+	./scripts/bench.sh localization
 
 # Re-extract every message into config/locale (each launch language) and compile the catalogs.
 # Then translate what `python manage.py check_translations` lists and run it again.
