@@ -368,6 +368,14 @@ LOCALIZATION_GLOSSARY_MAX_TERMS = env.int("LOCALIZATION_GLOSSARY_MAX_TERMS", def
 LOCALIZATION_GLOSSARY_TERM_MAX = env.int("LOCALIZATION_GLOSSARY_TERM_MAX", default=100)
 # Credits per started minute of video: per target language for each stage it asks for, and once
 # per job for transcription (when no subtitles are given). billing.selectors.localization_price.
+# The hosted speech stages ("hosted" for LOCALIZATION_TRANSCRIBER / LOCALIZATION_SYNTHESIZER): an
+# OpenAI-compatible audio API (/v1/audio/transcriptions, /v1/audio/speech) at this base URL.
+LOCALIZATION_HOSTED_URL = env.str("LOCALIZATION_HOSTED_URL", default="")
+LOCALIZATION_HOSTED_API_KEY = env.str("LOCALIZATION_HOSTED_API_KEY", default="")
+LOCALIZATION_HOSTED_STT_MODEL = env.str("LOCALIZATION_HOSTED_STT_MODEL", default="whisper-1")
+LOCALIZATION_HOSTED_TTS_MODEL = env.str("LOCALIZATION_HOSTED_TTS_MODEL", default="tts-1")
+LOCALIZATION_HOSTED_VOICE = env.str("LOCALIZATION_HOSTED_VOICE", default="alloy")
+LOCALIZATION_HOSTED_TIMEOUT = env.float("LOCALIZATION_HOSTED_TIMEOUT", default=60.0)
 LOCALIZATION_CREDITS_PER_MINUTE = env.json("LOCALIZATION_CREDITS_PER_MINUTE", default={
     "transcription": 2, "subtitles": 2, "dub": 6, "burn_in": 2})
 
