@@ -410,6 +410,12 @@ TRANSLATION_REMOTE_URL = env.str("TRANSLATION_REMOTE_URL", default="")
 TRANSLATION_REMOTE_API_KEY = env.str("TRANSLATION_REMOTE_API_KEY", default="")
 TRANSLATION_TIMEOUT = env.float("TRANSLATION_TIMEOUT", default=10.0)
 TRANSLATION_APERTIUM_MODES_DIR = env.str("TRANSLATION_APERTIUM_MODES_DIR", default="/usr/share/apertium/modes")
+
+# --- Video localisation stages (generation.localization): the speech stages, like the video backends.
+# pocketsphinx: offline English speech recognition (its model ships in the wheel).
+LOCALIZATION_TRANSCRIBER = env.str("LOCALIZATION_TRANSCRIBER", default="pocketsphinx")
+# espeak: offline speech with Debian's espeak-ng (scripts/venv.sh installs it).
+LOCALIZATION_SYNTHESIZER = env.str("LOCALIZATION_SYNTHESIZER", default="espeak")
 # Names of real people that prompts may not depict without their consent (cameos), JSON list.
 GENERATION_PROTECTED_NAMES = env.json("GENERATION_PROTECTED_NAMES", default=[])
 # Lifetime of signed URLs for locally stored media (S3 uses AWS_QUERYSTRING_EXPIRE).

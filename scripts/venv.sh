@@ -47,6 +47,11 @@ if ! command -v apertium >/dev/null 2>&1 || [ ! -d /usr/share/apertium/apertium-
     apt_install apertium apertium-eng-spa apertium-es-pt \
         || echo "==> apertium not installed: offline caption translation is off" >&2
 fi
+# espeak-ng speaks the offline dubs of video localisation (LOCALIZATION_SYNTHESIZER=espeak), with its
+# voices for es, pt-BR, hi, id, ja, zh and ar.
+if ! command -v espeak-ng >/dev/null 2>&1; then
+    apt_install espeak-ng || echo "==> espeak-ng not installed: offline dubbing is off" >&2
+fi
 # The catalogs (config/locale/*/LC_MESSAGES/django.po) compiled to .mo (not in git) whenever a
 # .po is newer than its .mo.
 for po in config/locale/*/LC_MESSAGES/django.po; do

@@ -1,0 +1,207 @@
+"""The offline localisation stages (generation.localization) on real clips: subtitles in, cues
+translated with apertium, the MP4 muxed with PyAV (and dubbed with espeak-ng, transcribed with
+pocketsphinx), everything checked by decoding what was written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from generation.backends.media import generator_metadata
+from generation.backends.preview import PreviewBackend
+from generation.backends.base import RenderSpec
+from generation.localization.base import Cue, LanguageRequest, StageFailed, SubtitlesInvalid
+from generation.localization.media import decode_audio
+from generation.localization.pipeline import localize_language, supported_pair
+from generation.localization.subtitles import parse_subtitles, write_vtt
+from generation.localization.translate import translate_cues
+from generation.translation.apertium import installed_modes
+
+needs_apertium = pytest.mark.skipif(not {"eng-spa", "es-pt_BR"} <= installed_modes(),
+                                    reason="apertium with apertium-eng-spa and apertium-es-pt (scripts/venv.sh)")
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (scripts/venv.sh)")
+
+SRT = b"""1
+00:00:00,500 --> 00:00:01,800
+The cat is here.
+
+2
+00:00:02,000 --> 00:00:03,200
+My friend Zorblax likes the rain.
+
+3
+00:00:03,400 --> 00:00:05,600
+The dog eats bread.
+"""
+
+
+@pytest.fixture(autouse=True)
+def _apertium(settings):
+    settings.TRANSLATION_BACKEND = "apertium"
+
+
+def tone(seconds: float, rate: int = 16000, freq: float = 440.0, level: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * freq * t) * level).astype(np.float32)
+
+
+def make_clip(tmp_path: Path, *, seconds: int = 6, audio: np.ndarray | None = None, rate: int = 16000,
+              name: str = "source.mp4") -> Path:
+    """A preview render (real H.264) with a soundtrack added: `audio` (mono floats) or a tone."""
+    fields = dict(job_id="loc-1", kind="text_to_video", prompt="a lighthouse at night", duration_seconds=seconds,
+                  width=160, height=96, fps=8, seed=7)
+    spec = RenderSpec(**{**fields, "metadata": generator_metadata(RenderSpec(**fields), "preview")})
+    work = tmp_path / "render"
+    work.mkdir(exist_ok=True)
+    silent = PreviewBackend().render(spec, work, lambda fraction: None).video_path
+    samples = tone(seconds, rate) if audio is None else audio
+    path = tmp_path / name
+    with av.open(str(silent)) as src, av.open(str(path), mode="w", format="mp4") as out:
+        video = out.add_stream_from_template(src.streams.video[0])
+        sound = out.add_stream("aac", rate=rate, layout="mono")
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = video
+            out.mux(packet)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return path
+
+
+def streams_of(path: Path) -> list[tuple[str, str, str]]:
+    with av.open(str(path)) as container:
+        return [(s.type, s.codec_context.name, s.metadata.get("language", "")) for s in container.streams]
+
+
+def decoded_frames(path: Path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+# --- subtitles ---------------------------------------------------------------------------------
+
+def test_parse_srt_gives_cues_in_time_order():
+    cues = parse_subtitles(SRT, filename="talk.srt", duration=6.0)
+
+    assert cues == [Cue(0.5, 1.8, "The cat is here."), Cue(2.0, 3.2, "My friend Zorblax likes the rain."),
+                    Cue(3.4, 5.6, "The dog eats bread.")]
+
+
+def test_parse_webvtt_and_ass():
+    vtt = b"WEBVTT\n\n00:00:01.000 --> 00:00:02.500\n<b>Hello</b> there\nfriend\n\n00:03.000 --> 00:04.000\nBye\n"
+    ass = (b"[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize\nStyle: Default,Arial,20\n\n"
+           b"[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+           b"Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\i1}Hola{\\i0}\\Namigo\n"
+           b"Comment: 0,0:00:02.00,0:00:03.00,Default,,0,0,0,,not shown\n")
+
+    assert parse_subtitles(vtt, filename="a.vtt", duration=5) == [Cue(1.0, 2.5, "Hello there friend"),
+                                                                  Cue(3.0, 4.0, "Bye")]
+    assert parse_subtitles(ass, filename="a.ass", duration=5) == [Cue(1.0, 2.0, "Hola amigo")]
+
+
+@pytest.mark.parametrize("data,filename", [
+    (b"this is not a subtitles file\nat all", "notes.txt"),
+    (b"", "empty.srt"),
+    (b"\xff\xfe\x00garbage\x00", "bin.srt"),
+    (b"1\n00:00:01,000 --> 00:00:02,000\n   \n\n", "blank.srt"),
+    (b"1\n00:00:03,000 --> 00:00:02,000\nbackwards\n\n", "backwards.srt"),
+])
+def test_unparseable_or_empty_subtitles_are_invalid(data, filename):
+    with pytest.raises(SubtitlesInvalid) as caught:
+        parse_subtitles(data, filename=filename, duration=10)
+
+    assert caught.value.code == "subtitles_invalid"
+
+
+def test_cue_after_the_end_is_out_of_range():
+    late = b"1\n00:00:01,000 --> 00:00:02,000\nfine\n\n2\n00:00:09,000 --> 00:00:12,000\ntoo late\n\n"
+
+    with pytest.raises(SubtitlesInvalid) as caught:
+        parse_subtitles(late, filename="late.srt", duration=10)
+
+    assert caught.value.code == "subtitles_out_of_range"
+
+
+def test_write_vtt_round_trips(tmp_path):
+    cues = [Cue(0.5, 1.25, "Tom & Jerry <3"), Cue(61.0, 3723.5, "later")]
+
+    path = write_vtt(cues, tmp_path / "out.vtt")
+
+    assert path.read_text(encoding="utf-8") == ("WEBVTT\n\n1\n00:00:00.500 --> 00:00:01.250\nTom &amp; Jerry &lt;3\n\n"
+                                                "2\n00:01:01.000 --> 01:02:03.500\nlater\n")
+    assert parse_subtitles(path.read_bytes(), filename="out.vtt", duration=4000) == cues
+
+
+# --- translation -------------------------------------------------------------------------------
+
+@needs_apertium
+def test_translate_cues_keeps_times_and_applies_glossary():
+    cues = parse_subtitles(SRT, filename="talk.srt", duration=6.0)
+
+    translated = translate_cues(cues, source="en", target="es", glossary={"Zorblax": "Zorbi", "rain": "lluvia mágica"})
+
+    assert [(c.start, c.end) for c in translated] == [(c.start, c.end) for c in cues]
+    assert translated[0].text == "El gato es aquí."
+    assert "Zorbi" in translated[1].text and "Zorblax" not in translated[1].text
+    assert "lluvia mágica" in translated[1].text
+    assert translated[2].text == "El perro come pan."
+
+
+def test_unsupported_pair_is_a_stage_failure(tmp_path):
+    source = make_clip(tmp_path, seconds=2)
+    cues = [Cue(0.2, 1.0, "Hello")]
+
+    assert supported_pair("en", "ja") is False
+    with pytest.raises(StageFailed) as caught:
+        localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
+                          request=LanguageRequest(source_language="en", target_language="ja"))
+
+    assert (caught.value.stage, caught.value.code) == ("translate", "language_pair_unsupported")
+    assert not (tmp_path / "out" / "ja.mp4").exists()
+    assert not (tmp_path / "out" / "ja.vtt").exists()
+
+
+# --- subtitles-only localisation ---------------------------------------------------------------
+
+@needs_apertium
+def test_localize_subtitles_only_copies_video_and_tags_tracks(tmp_path):
+    source = make_clip(tmp_path, seconds=6)
+    cues = parse_subtitles(SRT, filename="talk.srt", duration=6.0)
+    seen: list[tuple[str, float]] = []
+
+    result = localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="es"),
+                               progress=lambda stage, fraction: seen.append((stage, fraction)))
+
+    assert result.video == tmp_path / "out" / "es.mp4"
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
+    assert decoded_frames(result.video) == decoded_frames(source) == 48
+    with av.open(str(source)) as a, av.open(str(result.video)) as b:
+        # Copied, not re-encoded: the same packets.
+        assert [bytes(p) for p in a.demux(video=0)] == [bytes(p) for p in b.demux(video=0)]
+    parsed = parse_subtitles(result.vtt.read_bytes(), filename="es.vtt", duration=6.0)
+    assert [(c.start, c.end) for c in parsed] == [(0.5, 1.8), (2.0, 3.2), (3.4, 5.6)]
+    assert parsed == result.cues
+    assert parsed[2].text == "El perro come pan."
+    assert seen[0] == ("translate", 0.0) and seen[-1] == ("mux", 1.0)
+
+
+@needs_apertium
+def test_localize_to_portuguese_through_spanish(tmp_path):
+    source = make_clip(tmp_path, seconds=6)
+    cues = parse_subtitles(SRT, filename="talk.srt", duration=6.0)
+
+    result = localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="pt-BR"))
+
+    assert result.cues[2].text == "O cão come pan."  # through Spanish: "pan" is not in es-pt_BR's dictionary
+    assert result.vtt.name == "pt-BR.vtt"
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
