@@ -272,12 +272,6 @@ def _create(user: User, request: LocalizationRequest, *, price: LocalizationPric
     job.save()
     if cameos:
         job.cameos.set(cameos)
-    if video is not None:
-        job.source_video.save("source.mp4", video, save=False)
-    if subtitles is not None:
-        data, name = subtitles
-        job.source_subtitles.save(name, ContentFile(data), save=False)
-    job.save(update_fields=["source_video", "source_subtitles"])
     if price.transcription:
         ledger.credits_reserve(user_id=user.pk, amount=price.transcription, reference=job.credit_reference)
     for language in request.languages:
@@ -286,6 +280,13 @@ def _create(user: User, request: LocalizationRequest, *, price: LocalizationPric
                                              burned_in=request.burn_in, dubbed=request.dub)
         ledger.credits_reserve(user_id=user.pk, amount=price.per_language,
                                reference=rendition.credit_reference)
+    # Stored last, once nothing can refuse any more (a rollback would not take the files back).
+    if video is not None:
+        job.source_video.save("source.mp4", video, save=False)
+    if subtitles is not None:
+        data, name = subtitles
+        job.source_subtitles.save(name, ContentFile(data), save=False)
+    job.save(update_fields=["source_video", "source_subtitles"])
     enqueue_on_commit(job)
     publish_on_commit(job, snapshot=snapshot)
     logger.info("localization.submitted", extra={"job_id": str(job.pk), "user_id": user.pk,
@@ -315,11 +316,11 @@ def localization_submit(
     Every refusal happens before anything is stored or charged. Returns (job, created); an
     Idempotency-Key replays the first job, or is a 409 for another request.
     """
-    if source_job is None and source_generation_id:
-        source_job = _source_of_generation(user, str(source_generation_id))
-    if (source_job is None) == (video is None):
+    if (source_job is None and not source_generation_id) == (video is None):
         raise _field_error("video", "source_required",
                            _("Send either a video or the source_generation_id of one of your videos."))
+    if source_job is None and source_generation_id:
+        source_job = _source_of_generation(user, str(source_generation_id))
     with tempfile.TemporaryDirectory(prefix="localize-submit-") as tmp:
         if video is not None:
             if video.size > settings.LOCALIZATION_MAX_UPLOAD_MB * 1024 * 1024:
