@@ -104,6 +104,7 @@ def localize_language(*, source_video: Path, cues: list[Cue], request: LanguageR
         progress("dub", 0.0)
         samples = dub_track(source_video=Path(source_video), cues=translated, language=target,
                             synthesizer=synthesizer, rate=MIX_RATE, duration=info.duration,
+                            channels=2 if info.audio_channels >= 2 else 1,
                             progress=lambda fraction: progress("dub", fraction))
         dub_tracks.append(AudioTrack(samples=samples, rate=MIX_RATE, language=target))
         progress("dub", 1.0)

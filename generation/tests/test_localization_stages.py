@@ -205,3 +205,109 @@ def test_localize_to_portuguese_through_spanish(tmp_path):
     assert result.cues[2].text == "O cão come pan."  # through Spanish: "pan" is not in es-pt_BR's dictionary
     assert result.vtt.name == "pt-BR.vtt"
     assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
+
+
+# --- dubbing -----------------------------------------------------------------------------------
+
+WINDOW = 0.02  # seconds per energy window
+
+
+def track_samples(path: Path, language: str, rate: int = 48000) -> np.ndarray:
+    """The audio track tagged `language` (ISO 639-2), decoded to mono floats."""
+    with av.open(str(path)) as container:
+        stream = next(s for s in container.streams.audio if s.metadata.get("language") == language)
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
+        chunks = [out.to_ndarray()[0] for frame in container.decode(stream) for out in resampler.resample(frame)]
+        chunks += [out.to_ndarray()[0] for out in resampler.resample(None)]
+    return np.concatenate(chunks)
+
+
+def band_levels(samples: np.ndarray, rate: int, lo: float, hi: float) -> np.ndarray:
+    """RMS amplitude per WINDOW of the part of the signal between lo and hi Hz."""
+    n = int(WINDOW * rate)
+    frames = samples[: samples.size // n * n].reshape(-1, n)
+    spectrum = np.fft.rfft(frames * np.hanning(n), axis=1)
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    band = (freqs >= lo) & (freqs < hi)
+    # Parseval with the Hann window's power (3/8): RMS of the band-limited signal.
+    return np.sqrt(2 * (np.abs(spectrum[:, band]) ** 2).sum(axis=1) / (n * n * 0.375))
+
+
+DUB_CUES = [
+    Cue(0.3, 1.3, "The cat is here and the dog is in the garden with my friend and the teacher."),
+    Cue(1.6, 3.0, "The dog eats bread."),
+    Cue(3.3, 4.6, "I like the rain very much because it is beautiful and the city is big."),
+]
+
+
+@needs_apertium
+@needs_espeak
+def test_dub_fits_every_cue_before_the_next_and_ducks_the_original(tmp_path):
+    rate = 48000
+    # A 12 kHz tone: above everything espeak-ng says (22 kHz output), so speech and the original
+    # are measured apart in the mixed track.
+    source = make_clip(tmp_path, seconds=5, audio=tone(5, rate, freq=12000, level=0.3), rate=rate)
+
+    result = localize_language(source_video=source, cues=DUB_CUES, out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="es", dub=True))
+
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "spa"), ("audio", "aac", "eng")]
+    dub = track_samples(result.video, "spa")
+    speech = band_levels(dub, rate, 80, 8000) > 0.02
+    times = np.arange(speech.size) * WINDOW
+    ends = [c.start for c in result.cues[1:]] + [5.0]
+    for cue, next_start in zip(result.cues, ends):
+        inside = speech & (times >= cue.start - WINDOW) & (times < next_start)
+        spoken = times[inside]
+        assert spoken.size * WINDOW >= 0.3, cue  # the cue is spoken
+        assert spoken[-1] + WINDOW <= next_start, (cue, spoken[-1])  # and ends before the next starts
+    # Nothing spoken outside the cues' slots.
+    in_slot = np.zeros_like(speech)
+    for cue, next_start in zip(result.cues, ends):
+        in_slot |= (times >= cue.start - WINDOW) & (times < next_start)
+    assert not (speech & ~in_slot).any()
+    # The original (the tone) is ducked by 12 dB while the dub speaks, untouched elsewhere.
+    tone_level = band_levels(dub, rate, 11500, 12500)
+    rms = 0.3 / np.sqrt(2)
+    before = tone_level[(times > 0.05) & (times < 0.24)].mean()  # before the first cue
+    under = tone_level[(times > 1.8) & (times < 2.2)].mean()  # cue 2 speaking
+    assert rms * 0.9 < before < rms * 1.1
+    assert 0.22 < under / before < 0.28  # -12 dB is 0.251
+    original = band_levels(track_samples(result.video, "eng"), rate, 11500, 12500)
+    assert rms * 0.9 < original[(times > 1.8) & (times < 2.2)].mean() < rms * 1.1
+
+
+@needs_apertium
+@needs_espeak
+def test_dub_of_a_silent_video(tmp_path):
+    source = make_clip(tmp_path, seconds=5, audio=np.zeros(5 * 16000, dtype=np.float32))
+
+    result = localize_language(source_video=source, cues=DUB_CUES[1:2], out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="pt-BR", dub=True))
+
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "por"), ("audio", "aac", "eng")]
+    levels = band_levels(track_samples(result.video, "por"), 48000, 80, 8000)
+    assert levels[: int(1.6 / WINDOW) - 1].max() < 0.005
+    assert levels[int(1.6 / WINDOW): int(3.0 / WINDOW)].max() > 0.05
+
+
+def test_dub_unsupported_language_is_a_stage_failure(tmp_path, settings):
+    source = make_clip(tmp_path, seconds=2)
+
+    with pytest.raises(StageFailed) as caught:
+        localize_language(source_video=source, cues=[Cue(0.2, 1.0, "Hello")], out_dir=tmp_path / "out",
+                          request=LanguageRequest(source_language="en", target_language="en-GB", dub=True),
+                          synthesizer=NoVoices())
+
+    assert (caught.value.stage, caught.value.code) == ("dub", "dub_unsupported")
+    assert not (tmp_path / "out" / "en-GB.mp4").exists()
+
+
+class NoVoices:
+    name = "none"
+
+    def supports(self, language: str) -> bool:
+        return False
+
+    def synthesize(self, text: str, *, language: str, out_wav: Path) -> Path:
+        raise AssertionError("not asked")
