@@ -11,7 +11,7 @@ language fails with a clear code instead of a paid round trip.
 from __future__ import annotations
 
 import logging
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,15 +37,21 @@ def _primary(language: str) -> str:
 
 
 def hosted_client() -> openai.OpenAI:
-    base_url = (settings.LOCALIZATION_HOSTED_URL or "").strip().rstrip("/")
+    return _client(settings.LOCALIZATION_HOSTED_URL or "", settings.LOCALIZATION_HOSTED_API_KEY or "",
+                   float(settings.LOCALIZATION_HOSTED_TIMEOUT))
+
+
+@lru_cache(maxsize=4)
+def _client(url: str, key: str, timeout: float) -> openai.OpenAI:
+    # One client (and its connection pool) per configuration, shared by the stages.
+    base_url = url.strip().rstrip("/")
     parts = urlsplit(base_url)
     if not base_url or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ImproperlyConfigured("LOCALIZATION_HOSTED_URL must be the http(s) URL of the audio API.")
-    timeout = float(settings.LOCALIZATION_HOSTED_TIMEOUT)
     # One retry: the SDK's backoff for a dropped connection or a 5xx; a language that still fails
     # is retried by the user (only the failed languages run again).
-    return openai.OpenAI(api_key=settings.LOCALIZATION_HOSTED_API_KEY or "unset", base_url=f"{base_url}/v1",
-                         max_retries=1, timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)))
+    return openai.OpenAI(api_key=key or "unset", base_url=f"{base_url}/v1", max_retries=1,
+                         timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)))
 
 
 def _call(stage: str, action, **log):
@@ -66,7 +72,7 @@ class _Hosted:
     def supports(self, language: str) -> bool:
         return _primary(language) in HOSTED_LANGUAGES
 
-    @cached_property
+    @property
     def client(self) -> openai.OpenAI:
         return hosted_client()
 
