@@ -1,4 +1,4 @@
-.PHONY: run test bench-generation bench-feed bench-provenance messages
+.PHONY: run test bench-generation bench-feed bench-provenance bench-localization messages
 
 # Run the backend (API + websocket + worker) on embedded defaults.
 run:
@@ -19,6 +19,10 @@ bench-feed:
 # Provenance benchmark: C2PA signing time per render against the preview render (no database).
 bench-provenance:
 	./scripts/bench.sh provenance
+
+# Localisation benchmark: offline stages (transcribe, translate, dub, mux, burn-in) on one core, per language.
+bench-localization:
+	./scripts/bench.sh localization
 
 # Re-extract every message into config/locale (each launch language) and compile the catalogs.
 # Then translate what `python manage.py check_translations` lists and run it again.

@@ -102,7 +102,8 @@ def dub_track(*, source_video: Path, cues: list[Cue], language: str, synthesizer
             try:
                 voice = decode_audio(wav, rate=rate)[0]
             except (av.error.FFmpegError, IndexError) as exc:
-                raise StageFailed("dub", f"{synthesizer.name} wrote unreadable audio: {exc}", code="dub_failed") from exc
+                raise StageFailed("dub", f"{synthesizer.name} wrote unreadable audio: {exc}",
+                                  code="dub_failed") from exc
             voice = fit(voice, rate=rate, target=cue.end - cue.start, limit=limit)
             at = int(round(cue.start * rate))
             end = min(length, at + voice.size)

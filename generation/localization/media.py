@@ -1,6 +1,7 @@
 """Audio and MP4 work of the localisation stages, with PyAV: decode audio to arrays, write WAVs,
 and mux the localised MP4 (H.264 copied, or re-encoded with the cues drawn in; the original audio
-copied as its own track; a dubbed AAC track per language, each tagged by language)."""
+copied as its own track; a dubbed AAC track per language; the cues as a mov_text subtitle track;
+each track tagged by language)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 from generation.backends.media import Overlay, text_overlay
 from generation.translation import base_language
 
+from . import movtext
 from .base import Cue, StageFailed
 
 # ISO 639-2/T, what an MP4 track's language box holds.
@@ -108,12 +110,13 @@ class _Captions:
 
 
 def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks: list[AudioTrack],
-        burn_cues: list[Cue] | None = None) -> Path:
+        burn_cues: list[Cue] | None = None, soft_cues: list[Cue] | None = None, soft_language: str = "") -> Path:
     """The localised MP4. The original audio track is copied (tagged `source_language`) after the
     dubbed ones, so a player's default first audio track is the dub; with `burn_cues` the video is
-    re-encoded with the cues drawn in, else its packets are copied."""
+    re-encoded with the cues drawn in, else its packets are copied; `soft_cues` become a mov_text
+    subtitle track tagged `soft_language`."""
     try:
-        with av.open(str(source_video)) as src, \
+        with av.open(str(source_video)) as src, movtext.open_template() as template, \
                 av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
             in_video = src.streams.video[0]
             in_audio = src.streams.audio[0] if src.streams.audio else None
@@ -128,13 +131,19 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
                 video = out.add_stream_from_template(in_video)
             dubs = []
             for track in dub_tracks:
-                stream = out.add_stream("aac", rate=track.rate, layout="stereo" if track.samples.shape[0] == 2 else "mono")
+                layout = "stereo" if track.samples.shape[0] == 2 else "mono"
+                stream = out.add_stream("aac", rate=track.rate, layout=layout)
                 stream.metadata["language"] = iso639_2(track.language)
                 dubs.append((stream, track))
             audio = None
             if in_audio is not None:
                 audio = out.add_stream_from_template(in_audio)
                 audio.metadata["language"] = iso639_2(source_language)
+            subtitles = None
+            if soft_cues:
+                subtitles = out.add_stream_from_template(template.streams.subtitles[0], opaque=True)
+                subtitles.metadata["language"] = iso639_2(soft_language)
+                subtitles.time_base = movtext.TIME_BASE
             for stream, track in dubs:
                 frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(track.samples, dtype=np.float32),
                                                    format="fltp", layout=stream.layout.name)
@@ -144,16 +153,19 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
             captions = _Captions(burn_cues, video.width, video.height) if burn_cues else None
             streams = [s for s in (in_video, in_audio) if s is not None]
             for packet in src.demux(*streams):
-                if packet.dts is None:
-                    continue
                 if packet.stream is in_video and captions is not None:
+                    # The demuxer's last, empty packet flushes the decoder's held-back frames.
                     for frame in packet.decode():
                         out.mux(video.encode(_draw(frame, captions)))
+                    continue
+                if packet.dts is None:
                     continue
                 packet.stream = video if packet.stream is in_video else audio
                 out.mux(packet)
             if captions is not None:
                 out.mux(video.encode(None))
+            if subtitles is not None:
+                out.mux(movtext.packets(soft_cues, subtitles))
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise StageFailed("mux", f"muxing failed: {exc}", code="mux_failed") from exc
     return out_path
@@ -168,3 +180,22 @@ def _draw(frame: av.VideoFrame, captions: _Captions) -> av.VideoFrame:
         drawn = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
     drawn.pts, drawn.time_base = frame.pts, frame.time_base
     return drawn
+
+
+def with_soundtrack(video_path: Path, samples: np.ndarray, *, rate: int, out_path: Path) -> Path:
+    """`video_path`'s video (packets copied) with mono float `samples` as its AAC sound: how the
+    tests and the benchmark give a silent preview render a voice."""
+    with av.open(str(video_path)) as src, av.open(str(out_path), mode="w", format="mp4") as out:
+        video = out.add_stream_from_template(src.streams.video[0])
+        sound = out.add_stream("aac", rate=rate, layout="mono")
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = video
+            out.mux(packet)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.reshape(1, -1), dtype=np.float32),
+                                           format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return out_path

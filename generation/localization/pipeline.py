@@ -111,7 +111,7 @@ def localize_language(*, source_video: Path, cues: list[Cue], request: LanguageR
     progress("mux", 0.0)
     video = mux(source_video=Path(source_video), out_path=out_dir / f"{target}.mp4",
                 source_language=request.source_language, dub_tracks=dub_tracks,
-                burn_cues=translated if request.burn_in else None)
+                burn_cues=translated if request.burn_in else None, soft_cues=translated, soft_language=target)
     progress("mux", 1.0)
     logger.info("localization.language_done", extra={"target": target, "cues": len(translated),
                                                      "dub": request.dub, "burn_in": request.burn_in})

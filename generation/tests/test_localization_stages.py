@@ -16,8 +16,9 @@ from generation.backends.media import generator_metadata
 from generation.backends.preview import PreviewBackend
 from generation.backends.base import RenderSpec
 from generation.localization.base import Cue, LanguageRequest, StageFailed, SubtitlesInvalid
-from generation.localization.media import decode_audio
-from generation.localization.pipeline import localize_language, supported_pair
+from generation.localization.media import decode_audio, with_soundtrack
+from generation.localization.offline import group_words
+from generation.localization.pipeline import localize_language, supported_pair, transcribe_video
 from generation.localization.subtitles import parse_subtitles, write_vtt
 from generation.localization.translate import translate_cues
 from generation.translation.apertium import installed_modes
@@ -60,25 +61,29 @@ def make_clip(tmp_path: Path, *, seconds: int = 6, audio: np.ndarray | None = No
     work.mkdir(exist_ok=True)
     silent = PreviewBackend().render(spec, work, lambda fraction: None).video_path
     samples = tone(seconds, rate) if audio is None else audio
-    path = tmp_path / name
-    with av.open(str(silent)) as src, av.open(str(path), mode="w", format="mp4") as out:
-        video = out.add_stream_from_template(src.streams.video[0])
-        sound = out.add_stream("aac", rate=rate, layout="mono")
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is None:
-                continue
-            packet.stream = video
-            out.mux(packet)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = rate, 0
-        out.mux(sound.encode(frame))
-        out.mux(sound.encode(None))
-    return path
+    return with_soundtrack(silent, samples, rate=rate, out_path=tmp_path / name)
 
 
 def streams_of(path: Path) -> list[tuple[str, str, str]]:
     with av.open(str(path)) as container:
         return [(s.type, s.codec_context.name, s.metadata.get("language", "")) for s in container.streams]
+
+
+def soft_subtitles(path: Path) -> list[tuple[float, float, str]]:
+    """The mov_text track's cues, decoded by FFmpeg (its text from the ASS it decodes to)."""
+    cues = []
+    with av.open(str(path)) as container:
+        stream = container.streams.subtitles[0]
+        for packet in container.demux(stream):
+            if packet.dts is None:
+                continue
+            for sub in packet.decode():
+                # The ASS event line: 8 fields, then the text (PyAV's `dialogue` fails on non-ASCII).
+                text = sub.ass.decode("utf-8").split(",", 8)[8]
+                if text:
+                    cues.append((float(packet.pts * packet.time_base), float((packet.pts + packet.duration) * packet.time_base),
+                                 text))
+    return cues
 
 
 def decoded_frames(path: Path) -> int:
@@ -182,8 +187,9 @@ def test_localize_subtitles_only_copies_video_and_tags_tracks(tmp_path):
                                progress=lambda stage, fraction: seen.append((stage, fraction)))
 
     assert result.video == tmp_path / "out" / "es.mp4"
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng"), ("subtitle", "mov_text", "spa")]
     assert decoded_frames(result.video) == decoded_frames(source) == 48
+    assert soft_subtitles(result.video) == [(c.start, c.end, c.text) for c in result.cues]
     with av.open(str(source)) as a, av.open(str(result.video)) as b:
         # Copied, not re-encoded: the same packets.
         assert [bytes(p) for p in a.demux(video=0)] == [bytes(p) for p in b.demux(video=0)]
@@ -204,7 +210,7 @@ def test_localize_to_portuguese_through_spanish(tmp_path):
 
     assert result.cues[2].text == "O cão come pan."  # through Spanish: "pan" is not in es-pt_BR's dictionary
     assert result.vtt.name == "pt-BR.vtt"
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng"), ("subtitle", "mov_text", "por")]
 
 
 # --- dubbing -----------------------------------------------------------------------------------
@@ -251,7 +257,8 @@ def test_dub_fits_every_cue_before_the_next_and_ducks_the_original(tmp_path):
     result = localize_language(source_video=source, cues=DUB_CUES, out_dir=tmp_path / "out",
                                request=LanguageRequest(source_language="en", target_language="es", dub=True))
 
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "spa"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "spa"), ("audio", "aac", "eng"),
+                                        ("subtitle", "mov_text", "spa")]
     dub = track_samples(result.video, "spa")
     speech = band_levels(dub, rate, 80, 8000) > 0.02
     times = np.arange(speech.size) * WINDOW
@@ -285,7 +292,8 @@ def test_dub_of_a_silent_video(tmp_path):
     result = localize_language(source_video=source, cues=DUB_CUES[1:2], out_dir=tmp_path / "out",
                                request=LanguageRequest(source_language="en", target_language="pt-BR", dub=True))
 
-    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "por"), ("audio", "aac", "eng")]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "por"), ("audio", "aac", "eng"),
+                                        ("subtitle", "mov_text", "por")]
     levels = band_levels(track_samples(result.video, "por"), 48000, 80, 8000)
     assert levels[: int(1.6 / WINDOW) - 1].max() < 0.005
     assert levels[int(1.6 / WINDOW): int(3.0 / WINDOW)].max() > 0.05
@@ -311,3 +319,122 @@ class NoVoices:
 
     def synthesize(self, text: str, *, language: str, out_wav: Path) -> Path:
         raise AssertionError("not asked")
+
+
+# --- transcription -----------------------------------------------------------------------------
+
+SPOKEN = "hello. my name is john. i like to play football with my friends."
+
+
+def espeak(text: str, tmp_path: Path, *, voice: str = "en-us", rate: int = 48000) -> np.ndarray:
+    wav = tmp_path / "spoken.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True, capture_output=True)
+    return decode_audio(wav, rate=rate)[0]
+
+
+@needs_espeak
+def test_transcribe_english_speech_gives_timed_cues_with_the_words(tmp_path):
+    rate = 48000  # what phones record; AAC at 16 kHz loses too much for the recogniser
+    speech = espeak(SPOKEN, tmp_path, rate=rate)
+    audio = np.zeros(7 * rate, dtype=np.float32)
+    audio[rate:rate + speech.size] = speech  # one second of silence first
+    source = make_clip(tmp_path, seconds=7, audio=audio, rate=rate)
+
+    cues = transcribe_video(source, language="en")
+
+    heard = {word for cue in cues for word in cue.text.split()}
+    assert len(heard & set(SPOKEN.replace(".", "").split())) >= 4, cues
+    assert 0.8 <= cues[0].start < 1.5
+    assert cues[-1].end <= 1.0 + speech.size / rate + 0.3
+    assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
+    assert all(c.end - c.start <= 7.0 for c in cues)
+
+
+def test_transcribe_refuses_what_it_cannot_do(tmp_path):
+    with_sound = make_clip(tmp_path, seconds=2)
+    fields = dict(job_id="loc-2", kind="text_to_video", prompt="quiet", duration_seconds=1, width=64, height=64,
+                  fps=8, seed=1)
+    silent = PreviewBackend().render(RenderSpec(**fields), tmp_path, lambda fraction: None).video_path
+
+    with pytest.raises(StageFailed) as unsupported:
+        transcribe_video(with_sound, language="es")
+    with pytest.raises(StageFailed) as no_audio:
+        transcribe_video(silent, language="en")
+    with pytest.raises(StageFailed) as no_speech:
+        transcribe_video(make_clip(tmp_path, seconds=2, audio=np.zeros(32000, dtype=np.float32), name="q.mp4"),
+                         language="en")
+
+    assert (unsupported.value.stage, unsupported.value.code) == ("transcribe", "transcription_unsupported")
+    assert no_audio.value.code == "no_audio"
+    assert no_speech.value.code == "no_speech"
+
+
+def test_group_words_breaks_at_pauses_and_length():
+    words = [(0.0, 0.3, "one"), (0.35, 0.6, "two"), (1.5, 1.8, "three")] + [(2.0 + i, 2.9 + i, f"w{i}") for i in range(8)]
+
+    cues = group_words(words)
+
+    assert [c.text for c in cues] == ["one two", "three w0 w1 w2 w3 w4 w5", "w6 w7"]
+    assert (cues[0].start, cues[0].end) == (0.0, 0.6)
+
+
+# --- burn-in -----------------------------------------------------------------------------------
+
+def frames_rgb(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in container.decode(video=0)]
+
+
+@needs_apertium
+def test_burn_in_draws_the_cues_on_their_frames_only(tmp_path):
+    source = make_clip(tmp_path, seconds=6)
+    cues = parse_subtitles(SRT, filename="talk.srt", duration=6.0)
+
+    result = localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="es", burn_in=True))
+
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng"), ("subtitle", "mov_text", "spa")]
+    before, after = frames_rgb(source), frames_rgb(result.video)
+    assert len(after) == len(before) == 48
+    bottom = slice(60, 96)  # the caption box sits at the bottom of the 96-pixel frame
+    diff = [np.abs(a[bottom] - b[bottom]).mean() for a, b in zip(after, before)]
+    fps = 8
+    for i, d in enumerate(diff):
+        t = i / fps
+        if any(c.start <= t < c.end for c in cues):
+            assert d > 10, (i, d)
+        else:
+            assert d < 4, (i, d)
+
+
+# --- hosted translation (LibreTranslate protocol, local fake) ----------------------------------
+
+@needs_espeak
+def test_remote_translation_to_japanese_with_a_japanese_dub(tmp_path, remote_translation):
+    source = make_clip(tmp_path, seconds=4, audio=np.zeros(4 * 16000, dtype=np.float32))
+    cues = [Cue(0.5, 2.5, "My cat dances in the rain")]
+
+    assert supported_pair("en", "ja") is True
+    result = localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="ja", dub=True))
+
+    assert result.cues == [Cue(0.5, 2.5, "私の猫は雨の中で踊る")]
+    assert [r["q"] for r in remote_translation.requests] == ["My cat dances in the rain"]
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "jpn"), ("audio", "aac", "eng"),
+                                        ("subtitle", "mov_text", "jpn")]
+    assert soft_subtitles(result.video) == [(0.5, 2.5, "私の猫は雨の中で踊る")]
+    levels = band_levels(track_samples(result.video, "jpn"), 48000, 80, 8000)
+    assert levels[int(0.6 / WINDOW): int(2.4 / WINDOW)].mean() > 0.05  # espeak-ng's Japanese voice spoke
+    assert levels[int(3.96 / WINDOW):].max() < 0.005  # the last cue may speak on to the end, not past it
+
+
+def test_remote_translation_failure_is_a_stage_failure(tmp_path, remote_translation):
+    source = make_clip(tmp_path, seconds=2)
+    remote_translation.fail_with = 500
+
+    with pytest.raises(StageFailed) as caught:
+        localize_language(source_video=source, cues=[Cue(0.2, 1.0, "Hello")], out_dir=tmp_path / "out",
+                          request=LanguageRequest(source_language="en", target_language="ja"))
+
+    assert (caught.value.stage, caught.value.code) == ("translate", "translation_failed")
+    assert not (tmp_path / "out" / "ja.mp4").exists()
