@@ -299,3 +299,37 @@ def test_the_transcript_segments_become_the_cues(audio, tmp_path, settings):
                                                                        Segment(1.5, 1.5, "dropped: no length")]
     cues = HostedTranscriber().transcribe(wav, language="en")
     assert [(c.start, c.end, c.text) for c in cues] == [(0.2, 1.4, "Hello there.")]
+
+
+def test_a_rendition_inherits_its_sources_cameos_checked_at_submit_and_at_start(client_for, audio, tmp_path,
+                                                                                sent_tasks):
+    from accounts.cameos.models import CameoGrant, CameoLevel, GrantStatus
+    from accounts.tests.factories import UserFactory
+    from django.core.files.storage import default_storage
+    from tests.test_cameos import verified_cameo
+
+    owner, friend = UserFactory(), UserFactory()
+    cameo = verified_cameo(owner, level=CameoLevel.APPROVED)
+    grant = CameoGrant.objects.create(cameo=cameo, user=friend, status=GrantStatus.APPROVED)
+    source = GenerationJobFactory(user=friend, status="succeeded", result_duration=4.0)
+    source.cameos.set([cameo])
+    source.video = default_storage.save(f"generation/{friend.pk}/{source.pk}/video.mp4",
+                                        _upload(make_clip(tmp_path, seconds=4)))
+    source.save()
+    api = client_for(friend)
+    body = {"source_generation_id": str(source.pk), "languages": ["es"]}
+    response = api.post("/api/v1/localizations", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["cameo_ids"] == [str(cameo.pk)]
+
+    CameoGrant.objects.filter(pk=grant.pk).delete()  # consent gone (without the revoke hooks)
+    assert services.job_claim(owner="w").outcome == services.StartOutcome.IDLE
+    job = GenerationJob.objects.get(pk=response.json()["id"])
+    assert (job.status, job.error_code) == ("canceled", "cameo_consent_revoked")
+    rendition = job.renditions.get()
+    assert (rendition.status, rendition.error_code) == ("failed", "cameo_consent_revoked")
+    assert _entries(rendition.credit_reference) == ["reserve", "release"]
+
+    refused = api.post("/api/v1/localizations", body, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "cameo_not_permitted")
+    assert GenerationJob.objects.filter(kind=JobKind.LOCALIZE).count() == 1
