@@ -106,7 +106,9 @@ def test_an_english_clip_with_srt_becomes_spanish_and_brazilian_renditions(env):
         assert (info.codec, info.width, info.height, info.duration_seconds) == ("h264", 160, 96, 6.0)
         with av.open(str(video)) as container:
             audio_tracks = [s.metadata.get("language") for s in container.streams.audio]
+            subtitle_tracks = [s.metadata.get("language") for s in container.streams.subtitles]
             decoded = sum(1 for _ in container.decode(audio=0))
+        assert subtitle_tracks == [tags[language]]  # the soft subtitles, in the target language
         assert audio_tracks == [tags[language], "eng"]  # the dub (played first), then the original speech
         assert decoded > 0
         report = provenance_read(video)

@@ -333,6 +333,8 @@ def generation_delete(*, user: User, job_id: Any) -> None:
     job = locked(job_id)
     if not job.is_terminal:
         raise Conflict(_("Cancel the generation before deleting it."), code="job_active")
-    names = [job.video.name, job.poster.name, job.input_image.name]
+    names = [job.video.name, job.poster.name, job.input_image.name, job.source_video.name, job.source_subtitles.name]
+    for video, subtitles in job.renditions.values_list("video", "subtitles"):  # a localize job's languages
+        names += [video, subtitles]
     job.delete()
     transaction.on_commit(lambda: delete_files(names))
