@@ -416,6 +416,11 @@ TRANSLATION_APERTIUM_MODES_DIR = env.str("TRANSLATION_APERTIUM_MODES_DIR", defau
 LOCALIZATION_TRANSCRIBER = env.str("LOCALIZATION_TRANSCRIBER", default="pocketsphinx")
 # espeak: offline speech with Debian's espeak-ng (scripts/venv.sh installs it).
 LOCALIZATION_SYNTHESIZER = env.str("LOCALIZATION_SYNTHESIZER", default="espeak")
+# The font burnt-in subtitles are drawn with (.ttf/.otf/.ttc). Debian's DejaVu Sans (fonts-dejavu-core,
+# scripts/venv.sh) covers Latin, Cyrillic, Greek and Arabic; set a Noto font for CJK or Devanagari.
+# A language the font cannot draw fails with burn_in_unsupported.
+LOCALIZATION_BURN_IN_FONT = env.str("LOCALIZATION_BURN_IN_FONT",
+                                    default="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 # Names of real people that prompts may not depict without their consent (cameos), JSON list.
 GENERATION_PROTECTED_NAMES = env.json("GENERATION_PROTECTED_NAMES", default=[])
 # Lifetime of signed URLs for locally stored media (S3 uses AWS_QUERYSTRING_EXPIRE).

@@ -52,6 +52,10 @@ fi
 if ! command -v espeak-ng >/dev/null 2>&1; then
     apt_install espeak-ng || echo "==> espeak-ng not installed: offline dubbing is off" >&2
 fi
+# DejaVu Sans draws burnt-in subtitles (LOCALIZATION_BURN_IN_FONT).
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+    apt_install fonts-dejavu-core || echo "==> fonts-dejavu-core not installed: subtitles cannot be burnt in" >&2
+fi
 # The catalogs (config/locale/*/LC_MESSAGES/django.po) compiled to .mo (not in git) whenever a
 # .po is newer than its .mo.
 for po in config/locale/*/LC_MESSAGES/django.po; do

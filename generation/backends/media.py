@@ -60,12 +60,12 @@ class Overlay:
 
 
 def text_overlay(text: str, width: int, height: int, *, size: int, anchor: str, max_lines: int = 3,
-                 background: bool = True) -> Overlay | None:
+                 background: bool = True, typeface: ImageFont.FreeTypeFont | None = None) -> Overlay | None:
     """Text in a translucent box, at the top-right ("watermark"; MovingWatermark moves it) or
-    bottom-centre ("caption")."""
+    bottom-centre ("caption"), in `typeface` (default: font(size))."""
     if not text:
         return None
-    fnt = font(size)
+    fnt = typeface or font(size)
     margin = max(4, size // 2)
     limit = width - 4 * margin
     lines: list[str] = []

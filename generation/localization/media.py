@@ -12,6 +12,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+from django.conf import settings
+from PIL import ImageFont
 
 from generation.backends.media import Overlay, text_overlay
 from generation.translation import base_language
@@ -90,6 +92,21 @@ class AudioTrack:
     language: str  # BCP 47
 
 
+def caption_font(size: int) -> ImageFont.FreeTypeFont:
+    """LOCALIZATION_BURN_IN_FONT at `size`; raises StageFailed when it does not load."""
+    try:
+        return ImageFont.truetype(settings.LOCALIZATION_BURN_IN_FONT, size)
+    except (OSError, ValueError) as exc:
+        raise StageFailed("burn_in", f"LOCALIZATION_BURN_IN_FONT does not load: {exc}",
+                          code="burn_in_unsupported") from exc
+
+
+def missing_glyphs(text: str, typeface: ImageFont.FreeTypeFont) -> str:
+    """The characters of `text` that `typeface` would draw as its "missing glyph" box."""
+    missing_box = bytes(typeface.getmask("\uffff"))
+    return "".join(sorted({c for c in text if not c.isspace() and bytes(typeface.getmask(c)) == missing_box}))
+
+
 class _Captions:
     """The cue shown at a time, pre-rendered once per cue (cheap to blend on every frame)."""
 
@@ -97,6 +114,13 @@ class _Captions:
         self.cues = cues
         self.size = max(14, height // 18)
         self.width, self.height = width, height
+        self.typeface = caption_font(self.size)
+        missing = missing_glyphs("".join(cue.text for cue in cues), self.typeface)
+        if missing:
+            # A burnt-in box instead of a letter cannot be undone: refuse (the soft track and the
+            # WebVTT still carry the text; players draw it with the phone's fonts).
+            raise StageFailed("burn_in", f"the caption font has no glyphs for {missing[:20]!r}",
+                              code="burn_in_unsupported")
         self._overlays: dict[int, Overlay | None] = {}
 
     def at(self, t: float) -> Overlay | None:
@@ -104,7 +128,7 @@ class _Captions:
             if cue.start <= t < cue.end:
                 if i not in self._overlays:
                     self._overlays[i] = text_overlay(cue.text, self.width, self.height, size=self.size,
-                                                     anchor="caption")
+                                                     anchor="caption", typeface=self.typeface)
                 return self._overlays[i]
         return None
 
@@ -115,12 +139,16 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
     dubbed ones, so a player's default first audio track is the dub; with `burn_cues` the video is
     re-encoded with the cues drawn in, else its packets are copied; `soft_cues` become a mov_text
     subtitle track tagged `soft_language`."""
+    captions = None
+    if burn_cues:
+        info = source_info(source_video)
+        captions = _Captions(burn_cues, info.width, info.height)  # refuses missing glyphs before any work
     try:
         with av.open(str(source_video)) as src, movtext.open_template() as template, \
                 av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
             in_video = src.streams.video[0]
             in_audio = src.streams.audio[0] if src.streams.audio else None
-            if burn_cues:
+            if captions is not None:
                 rate = in_video.average_rate or in_video.guessed_rate or Fraction(24)
                 video = out.add_stream("libx264", rate=rate)
                 video.width, video.height = in_video.codec_context.width, in_video.codec_context.height
@@ -150,7 +178,6 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
                 frame.sample_rate, frame.pts = track.rate, 0
                 out.mux(stream.encode(frame))
                 out.mux(stream.encode(None))
-            captions = _Captions(burn_cues, video.width, video.height) if burn_cues else None
             streams = [s for s in (in_video, in_audio) if s is not None]
             for packet in src.demux(*streams):
                 if packet.stream is in_video and captions is not None:
@@ -167,6 +194,7 @@ def mux(*, source_video: Path, out_path: Path, source_language: str, dub_tracks:
             if subtitles is not None:
                 out.mux(movtext.packets(soft_cues, subtitles))
     except (av.error.FFmpegError, ValueError, OSError) as exc:
+        Path(out_path).unlink(missing_ok=True)
         raise StageFailed("mux", f"muxing failed: {exc}", code="mux_failed") from exc
     return out_path
 

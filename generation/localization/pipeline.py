@@ -18,14 +18,17 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from generation.translation import base_language
+
 from .base import Cue, LanguageRequest, LanguageResult, Progress, StageFailed, Synthesizer, Transcriber
-from .media import AudioTrack, decode_audio, mux, source_info, write_wav
+from .media import AudioTrack, caption_font, decode_audio, missing_glyphs, mux, source_info, write_wav
 from .subtitles import write_vtt
 from .translate import supported_pair, translate_cues
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["get_synthesizer", "get_transcriber", "localize_language", "supported_pair", "transcribe_video"]
+__all__ = ["burn_in_supported", "get_synthesizer", "get_transcriber", "localize_language", "supported_pair",
+           "transcribe_video"]
 
 # Setting value -> class. The hosted speech APIs register here ("hosted") next to the offline ones.
 TRANSCRIBERS: dict[str, str] = {
@@ -55,6 +58,21 @@ def get_transcriber() -> Transcriber:
 
 def get_synthesizer() -> Synthesizer:
     return _stage("synthesizer", settings.LOCALIZATION_SYNTHESIZER)
+
+
+# A few letters of each non-Latin script we ship, to tell at submit time whether the burn-in font
+# can draw a language (the cues themselves are checked again when drawn).
+_SCRIPT_SAMPLES = {"ja": "日本語ですか", "zh": "中文字幕", "hi": "हिन्दी", "ar": "العربية", "ru": "Русский",
+                   "ko": "한국어", "th": "ภาษาไทย"}
+
+
+def burn_in_supported(language: str) -> bool:
+    """Whether subtitles in `language` can be burnt in with LOCALIZATION_BURN_IN_FONT."""
+    sample = _SCRIPT_SAMPLES.get(base_language(language), "Ação éñü ß")
+    try:
+        return not missing_glyphs(sample, caption_font(24))
+    except StageFailed:
+        return False
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -89,6 +107,8 @@ def localize_language(*, source_video: Path, cues: list[Cue], request: LanguageR
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = request.target_language
+    if request.burn_in and not burn_in_supported(target):
+        raise StageFailed("burn_in", f"the caption font cannot draw {target}", code="burn_in_unsupported")
     progress("translate", 0.0)
     translated = translate_cues(cues, source=request.source_language, target=target, glossary=request.glossary)
     progress("translate", 1.0)

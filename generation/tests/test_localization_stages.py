@@ -18,7 +18,7 @@ from generation.backends.base import RenderSpec
 from generation.localization.base import Cue, LanguageRequest, StageFailed, SubtitlesInvalid
 from generation.localization.media import decode_audio, with_soundtrack
 from generation.localization.offline import group_words
-from generation.localization.pipeline import localize_language, supported_pair, transcribe_video
+from generation.localization.pipeline import burn_in_supported, localize_language, supported_pair, transcribe_video
 from generation.localization.subtitles import parse_subtitles, write_vtt
 from generation.localization.translate import translate_cues
 from generation.translation.apertium import installed_modes
@@ -438,3 +438,45 @@ def test_remote_translation_failure_is_a_stage_failure(tmp_path, remote_translat
 
     assert (caught.value.stage, caught.value.code) == ("translate", "translation_failed")
     assert not (tmp_path / "out" / "ja.mp4").exists()
+
+
+def test_burn_in_of_a_script_the_font_lacks_is_refused(tmp_path, remote_translation):
+    source = make_clip(tmp_path, seconds=4)
+
+    # DejaVu Sans (the default font) draws Latin and Arabic letters, not CJK or Devanagari.
+    assert [burn_in_supported(lang) for lang in ("es", "pt-BR", "id", "ar", "ja", "zh-Hans", "hi")] == [
+        True, True, True, True, False, False, False]
+    with pytest.raises(StageFailed) as caught:
+        localize_language(source_video=source, cues=[Cue(0.5, 2.5, "My cat dances in the rain")],
+                          out_dir=tmp_path / "out",
+                          request=LanguageRequest(source_language="en", target_language="ja", burn_in=True))
+
+    assert (caught.value.stage, caught.value.code) == ("burn_in", "burn_in_unsupported")
+    assert remote_translation.requests == []
+    assert not (tmp_path / "out" / "ja.mp4").exists()
+
+
+def test_burn_in_cues_with_letters_the_font_lacks_are_refused(tmp_path, settings):
+    source = make_clip(tmp_path, seconds=4)
+    cues = [Cue(0.5, 2.5, "Hello"), Cue(2.6, 3.5, "字幕")]
+
+    with pytest.raises(StageFailed) as caught:
+        localize_language(source_video=source, cues=cues, out_dir=tmp_path / "out",
+                          request=LanguageRequest(source_language="en", target_language="en", burn_in=True))
+
+    assert (caught.value.stage, caught.value.code) == ("burn_in", "burn_in_unsupported")
+    assert not (tmp_path / "out" / "en.mp4").exists()
+    settings.LOCALIZATION_BURN_IN_FONT = str(tmp_path / "no-such-font.ttf")
+    assert burn_in_supported("es") is False
+
+
+def test_burn_in_arabic(tmp_path, remote_translation):
+    source = make_clip(tmp_path, seconds=4)
+
+    result = localize_language(source_video=source, cues=[Cue(0.5, 2.5, "My cat dances in the rain")],
+                               out_dir=tmp_path / "out",
+                               request=LanguageRequest(source_language="en", target_language="ar", burn_in=True))
+
+    assert result.cues == [Cue(0.5, 2.5, "قطتي ترقص تحت المطر")]
+    assert decoded_frames(result.video) == 32
+    assert streams_of(result.video) == [("video", "h264", "und"), ("audio", "aac", "eng"), ("subtitle", "mov_text", "ara")]
