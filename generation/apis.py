@@ -98,7 +98,7 @@ class LocalizationCreateApi(APIView):
                                           "video_too_large", "video_too_long", "video_codec_unsupported",
                                           "subtitles_invalid", "subtitles_out_of_range", "language_invalid",
                                           "language_pair_unsupported", "transcription_unsupported",
-                                          "glossary_invalid"),
+                                          "burn_in_unsupported", "glossary_invalid"),
                               402: errors("insufficient_credits"),
                               403: errors("cameo_not_permitted"),
                               404: errors("source_not_found", "cameo_not_found"),

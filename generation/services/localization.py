@@ -37,7 +37,7 @@ from billing.selectors import LocalizationPrice, localization_price, user_entitl
 from config.errors import ApplicationError, Conflict
 
 from ..localization.base import Cue, SubtitlesInvalid
-from ..localization.pipeline import get_synthesizer, get_transcriber, supported_pair
+from ..localization.pipeline import burn_in_supported, get_synthesizer, get_transcriber, supported_pair
 from ..localization.subtitles import parse_subtitles
 from ..models import GenerationJob, JobKind, JobStatus, Rendition, RenditionStatus
 from .cameos import cameos_for_submit
@@ -216,6 +216,9 @@ def localization_request(*, source_language: str, languages: list[Any], dub: boo
             raise _field_error("languages", "language_pair_unsupported",
                                _("We cannot translate %(source)s into %(target)s yet.")
                                % {"source": source, "target": target})
+        if burn_in and not burn_in_supported(target):
+            raise _field_error("burn_in", "burn_in_unsupported",
+                               _("We cannot burn %(target)s subtitles into the video yet.") % {"target": target})
         if dub and not get_synthesizer().supports(target):
             raise _field_error("languages", "language_pair_unsupported",
                                _("We cannot dub into %(target)s yet.") % {"target": target})

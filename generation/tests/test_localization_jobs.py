@@ -333,3 +333,15 @@ def test_a_rendition_inherits_its_sources_cameos_checked_at_submit_and_at_start(
     refused = api.post("/api/v1/localizations", body, format="json")
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "cameo_not_permitted")
     assert GenerationJob.objects.filter(kind=JobKind.LOCALIZE).count() == 1
+
+
+def test_burned_in_subtitles_are_priced_and_marked(client_for, user, audio, clip, sent_tasks):
+    response = client_for(user).post("/api/v1/localizations", {"video": _upload(clip), "subtitles": _srt(),
+                                                               "languages": ["es"], "burn_in": True},
+                                     format="multipart")
+    assert response.status_code == 201, response.json()
+    price = localization_price(seconds=6, languages=1, dub=False, burn_in=True, transcribe=False)
+    assert response.json()["cost"] == price.total == 4
+    assert _run_worker() == "succeeded"
+    rendition = Rendition.objects.get(job_id=response.json()["id"])
+    assert (rendition.status, rendition.burned_in, rendition.dubbed) == ("succeeded", True, False)
