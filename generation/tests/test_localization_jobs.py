@@ -345,3 +345,30 @@ def test_burned_in_subtitles_are_priced_and_marked(client_for, user, audio, clip
     assert _run_worker() == "succeeded"
     rendition = Rendition.objects.get(job_id=response.json()["id"])
     assert (rendition.status, rendition.burned_in, rendition.dubbed) == ("succeeded", True, False)
+
+
+def test_the_hosted_stages_turn_api_errors_into_stage_failures(audio, settings, tmp_path):
+    from generation.localization.base import StageFailed
+    from generation.localization.hosted import HostedSynthesizer
+
+    out = tmp_path / "line.wav"
+    audio.fail("speech", 500)  # one 5xx: the SDK's single retry gets the speech
+    assert HostedSynthesizer().synthesize("Hola", language="es", out_wav=out) == out and out.stat().st_size > 44
+    assert len(audio.requests_to("/v1/audio/speech")) == 2
+
+    settings.LOCALIZATION_HOSTED_VOICE = "robot"  # the API refuses an unknown voice
+    with pytest.raises(StageFailed) as refused:
+        HostedSynthesizer().synthesize("Hola", language="es", out_wav=out)
+    assert (refused.value.stage, refused.value.code) == ("dub", "hosted_stage_refused")
+
+    with pytest.raises(StageFailed) as too_long:  # checked before any request
+        HostedSynthesizer().synthesize("x" * 4097, language="es", out_wav=out)
+    assert too_long.value.code == "dub_input_invalid"
+    assert len(audio.requests_to("/v1/audio/speech")) == 3
+
+    settings.LOCALIZATION_HOSTED_URL = "http://127.0.0.1:9"  # nothing listens there
+    settings.LOCALIZATION_HOSTED_VOICE = "alloy"
+    settings.LOCALIZATION_HOSTED_TIMEOUT = 2.0
+    with pytest.raises(StageFailed) as down:
+        HostedSynthesizer().synthesize("Hola", language="es", out_wav=out)
+    assert down.value.code == "hosted_stage_unavailable"
