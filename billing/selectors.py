@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -85,6 +86,31 @@ def generation_cost(*, kind: str, duration_seconds: int, width: int, height: int
     short_side = min(width, height)
     rate = next((r for side, r in sorted(_CREDITS_PER_SECOND.items()) if short_side <= side), 8)
     return rate * duration_seconds
+
+
+@dataclass(frozen=True)
+class LocalizationPrice:
+    """Credits of a localize job: `transcription` once (0 when subtitles came with the video), and
+    `per_language` for each target (its subtitles, plus dub and burn-in when asked for)."""
+
+    minutes: int
+    transcription: int
+    per_language: int
+    languages: int
+
+    @property
+    def total(self) -> int:
+        return self.transcription + self.per_language * self.languages
+
+
+def localization_price(*, seconds: float, languages: int, dub: bool, burn_in: bool,
+                       transcribe: bool) -> LocalizationPrice:
+    """Per started minute of video, from settings.LOCALIZATION_CREDITS_PER_MINUTE."""
+    table = settings.LOCALIZATION_CREDITS_PER_MINUTE
+    minutes = max(1, math.ceil(seconds / 60))
+    per_language = table["subtitles"] + (table["dub"] if dub else 0) + (table["burn_in"] if burn_in else 0)
+    return LocalizationPrice(minutes=minutes, transcription=table["transcription"] * minutes if transcribe else 0,
+                             per_language=per_language * minutes, languages=languages)
 
 
 # --- catalogue and prices ---------------------------------------------------------------

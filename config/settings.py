@@ -375,6 +375,28 @@ GENERATION_PROMPT_POLICY = env.str("GENERATION_PROMPT_POLICY", default="generati
 # Extra blocked terms per language, JSON: {"en": ["term", ...], "es": [...]}; added to the built-in list.
 GENERATION_BLOCKED_TERMS = env.json("GENERATION_BLOCKED_TERMS", default={})
 
+# --- Localisation jobs (POST /api/v1/localizations; generation.services.localization) ------
+# An uploaded source clip: at most this many MB and seconds (H.264, checked by decoding it).
+LOCALIZATION_MAX_UPLOAD_MB = env.int("LOCALIZATION_MAX_UPLOAD_MB", default=100)
+LOCALIZATION_MAX_SECONDS = env.int("LOCALIZATION_MAX_SECONDS", default=180)
+LOCALIZATION_MAX_SUBTITLES_BYTES = env.int("LOCALIZATION_MAX_SUBTITLES_BYTES", default=512 * 1024)
+LOCALIZATION_MAX_LANGUAGES = env.int("LOCALIZATION_MAX_LANGUAGES", default=7)
+# Glossary: at most this many terms, each side at most LOCALIZATION_GLOSSARY_TERM_MAX characters.
+LOCALIZATION_GLOSSARY_MAX_TERMS = env.int("LOCALIZATION_GLOSSARY_MAX_TERMS", default=100)
+LOCALIZATION_GLOSSARY_TERM_MAX = env.int("LOCALIZATION_GLOSSARY_TERM_MAX", default=100)
+# Credits per started minute of video: per target language for each stage it asks for, and once
+# per job for transcription (when no subtitles are given). billing.selectors.localization_price.
+# The hosted speech stages ("hosted" for LOCALIZATION_TRANSCRIBER / LOCALIZATION_SYNTHESIZER): an
+# OpenAI-compatible audio API (/v1/audio/transcriptions, /v1/audio/speech) at this base URL.
+LOCALIZATION_HOSTED_URL = env.str("LOCALIZATION_HOSTED_URL", default="")
+LOCALIZATION_HOSTED_API_KEY = env.str("LOCALIZATION_HOSTED_API_KEY", default="")
+LOCALIZATION_HOSTED_STT_MODEL = env.str("LOCALIZATION_HOSTED_STT_MODEL", default="whisper-1")
+LOCALIZATION_HOSTED_TTS_MODEL = env.str("LOCALIZATION_HOSTED_TTS_MODEL", default="tts-1")
+LOCALIZATION_HOSTED_VOICE = env.str("LOCALIZATION_HOSTED_VOICE", default="alloy")
+LOCALIZATION_HOSTED_TIMEOUT = env.float("LOCALIZATION_HOSTED_TIMEOUT", default=60.0)
+LOCALIZATION_CREDITS_PER_MINUTE = env.json("LOCALIZATION_CREDITS_PER_MINUTE", default={
+    "transcription": 2, "subtitles": 2, "dub": 6, "burn_in": 2})
+
 # --- Provenance: signed C2PA manifests in every stored MP4 (generation.provenance) --------
 # PEM files: the signing key, its certificate chain (leaf first), and the anchors a verify
 # trusts. Unset outside production: a self-signed development CA and leaf are made once under
@@ -632,6 +654,8 @@ ADMIN_REQUEST_MAX_BYTES = env.int("ADMIN_REQUEST_MAX_BYTES", default=10 * 1024 *
 REQUEST_BODY_LIMITS = {
     "me": {"multipart/form-data": ACCOUNTS_AVATAR_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
     "generations": {"multipart/form-data": GENERATION_MAX_IMAGE_BYTES + REQUEST_BODY_MAX_BYTES},
+    "localizations": {"multipart/form-data": LOCALIZATION_MAX_UPLOAD_MB * 1024 * 1024
+                      + LOCALIZATION_MAX_SUBTITLES_BYTES + REQUEST_BODY_MAX_BYTES},
     "cameos": {"multipart/form-data": CAMEO_CLIP_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
     "provenance-verify": {"multipart/form-data": PROVENANCE_VERIFY_MAX_BYTES + REQUEST_BODY_MAX_BYTES},
     "billing-stripe-webhook": {"*": STRIPE_WEBHOOK_MAX_BYTES},

@@ -80,6 +80,7 @@ def _translate_param(request: Request) -> bool:
 
 class PostListCreateApi(APIView):
     @extend_schema(request=PostCreateSerializer, responses={201: PostDetailSerializer,
+                                                            400: errors("market_invalid"),
                                                             403: errors("teen_restricted"),
                                                             404: errors("generation_not_found"),
                                                             409: errors("already_posted", "generation_not_ready")},
@@ -97,7 +98,8 @@ class PostDetailApi(APIView):
     def get(self, request: Request, post_id: int) -> Response:
         return _post_response(request, post_id, translate=_translate_param(request))
 
-    @extend_schema(request=PostUpdateSerializer, responses={200: PostDetailSerializer, 403: errors("teen_restricted")},
+    @extend_schema(request=PostUpdateSerializer, responses={200: PostDetailSerializer, 400: errors("market_invalid"),
+                                                            403: errors("teen_restricted")},
                    tags=["posts"])
     def patch(self, request: Request, post_id: int) -> Response:
         services.post_update(user=request.user, post_id=post_id,

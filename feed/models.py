@@ -43,6 +43,10 @@ class Post(models.Model):
     status = models.CharField(max_length=10, choices=PostStatus.choices, default=PostStatus.ACTIVE)
     # Why a post is taken down (e.g. "cameo_consent:<cameo id>"); empty otherwise.
     takedown_reason = models.CharField(max_length=80, blank=True)
+    # Markets (accounts.Market codes) whose languages the author wants the video localised into:
+    # feed.autolocalize submits the localize job (subtitles), charged to the author.
+    localize_markets = models.JSONField(default=list, blank=True,
+                                        db_default=models.Value([], output_field=models.JSONField()))
 
     # Remix lineage: the post this one remixes, the first post of the chain, and the chain itself
     # (ids from the root down to the parent) so /lineage is one query.

@@ -125,6 +125,9 @@ class PostCreateSerializer(serializers.Serializer):
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False, default=None)
     remix_policy = serializers.ChoiceField(choices=RemixPolicy.choices, required=False, default=None)
     language = serializers.RegexField(r"^[a-z]{2,3}$", required=False, default="")
+    # Market codes whose languages the video is localised into (subtitles), charged to the author.
+    localize_markets = serializers.ListField(child=serializers.CharField(max_length=16), required=False,
+                                             default=list, max_length=20)
 
 
 class PostUpdateSerializer(serializers.Serializer):
@@ -132,6 +135,8 @@ class PostUpdateSerializer(serializers.Serializer):
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
     remix_policy = serializers.ChoiceField(choices=RemixPolicy.choices, required=False)
     language = serializers.RegexField(r"^[a-z]{2,3}$", required=False)
+    localize_markets = serializers.ListField(child=serializers.CharField(max_length=16), required=False,
+                                             max_length=20)
 
 
 class RemixCreateSerializer(serializers.Serializer):

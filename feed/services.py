@@ -25,6 +25,7 @@ from generation import services as generation_services
 from generation.models import GenerationJob, JobKind, JobStatus
 
 from . import notifications, ranking, selectors, trust
+from .autolocalize import localize_markets_check, post_autolocalize_on_commit
 from .models import (
     Comment,
     FeedPreferences,
@@ -91,11 +92,12 @@ def _check_teen_audience(user: User, *, visibility: str | None, remix_policy: st
 
 @transaction.atomic
 def post_create(*, user: User, generation_id: Any, caption: str = "", visibility: str | None = None,
-                remix_policy: str | None = None, language: str = "") -> Post:
+                remix_policy: str | None = None, language: str = "", localize_markets: list[str] | None = None) -> Post:
     """Post a succeeded generation of your own. A remix generation records its parent and root.
     Without a visibility or remix policy, the author's defaults apply (`_audience_defaults`)."""
     visibility, remix_policy = _audience_defaults(user, visibility, remix_policy)
     _check_teen_audience(user, visibility=visibility, remix_policy=remix_policy)
+    markets = localize_markets_check(localize_markets or [])
     job = GenerationJob.objects.select_for_update().filter(pk=generation_id, user=user).first()
     if job is None:
         raise NotFound(_("No such generation."), code="generation_not_found")
@@ -109,7 +111,7 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
     post = Post(
         author=user, generation=job, caption=caption, visibility=visibility, remix_policy=remix_policy,
         language=language or detect_language(caption, (user.locale or "en").split("-")[0].lower()),
-        region=user.country,
+        region=user.country, localize_markets=markets,
         # The score of a post with no engagement yet, so it can be a for-you candidate now
         # rather than after the next periodic refresh.
         score=ranking.engagement_score(remixes=0, comments=0, shares=0, likes=0, views=0, age_hours=0),
@@ -131,6 +133,7 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
             engagement_on_commit(author_id=parent.author_id, post_id=parent.pk, kind="remixes")
             notifications.remix_notify(post=post, parent=parent)
     notifications.caption_mentions_notify(post=post)
+    post_autolocalize_on_commit(post)
     logger.info("feed.post_created", extra={"post_id": post.pk, "user_id": user.pk, "parent_id": post.parent_id})
     return post
 
@@ -139,6 +142,7 @@ def post_create(*, user: User, generation_id: Any, caption: str = "", visibility
 def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
     post = _own_post(user, post_id)
     _check_teen_audience(user, visibility=data.get("visibility"), remix_policy=data.get("remix_policy"))
+    markets = localize_markets_check(data["localize_markets"]) if "localize_markets" in data else None
     previous_caption = post.caption
     if data.get("caption", post.caption) != post.caption or data.get("language", post.language) != post.language:
         translations_forget(post_id=post.pk)  # cached translations of the old caption
@@ -148,7 +152,12 @@ def post_update(*, user: User, post_id: int, data: dict[str, Any]) -> Post:
     for field in ("visibility", "remix_policy", "language"):
         if field in data:
             setattr(post, field, data[field])
+    markets_changed = markets is not None and markets != post.localize_markets
+    if markets is not None:
+        post.localize_markets = markets
     post.save()
+    if markets_changed:
+        post_autolocalize_on_commit(post)  # only the languages not rendered yet
     if "caption" in data:
         notifications.caption_mentions_notify(post=post, previous_caption=previous_caption)
     return post

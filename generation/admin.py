@@ -12,7 +12,7 @@ from config.admin import Figure, apply_to_each, selector_filter, video_player
 
 from . import selectors, services
 from .backends import BACKENDS
-from .models import GenerationJob, JobStatus, ProviderAlert
+from .models import GenerationJob, JobStatus, ProviderAlert, Rendition
 from .services import providers
 
 
@@ -21,8 +21,24 @@ StuckFilter = selector_filter("health", "health", "stuck", "Stuck (running past 
                               selectors.stuck_jobs)
 
 
+class RenditionInline(admin.TabularInline):
+    """A localize job's languages, each with its own outcome (read-only, like the job)."""
+
+    model = Rendition
+    fk_name = "job"
+    extra = 0
+    can_delete = False
+    fields = ("language", "status", "stage", "dubbed", "burned_in", "cues", "error_code", "video", "subtitles",
+              "finished_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(GenerationJob)
 class GenerationJobAdmin(admin.ModelAdmin):
+    inlines = (RenditionInline,)
     list_display = ("short_id", "prompt_text", "user_handle", "kind", "status", "progress", "backend", "cost",
                     "provider_cost_usd", "attempts", "created_at", "finished_at")
     list_filter = (StuckFilter, "status", "backend", "plan_code", "kind", "created_at")

@@ -19,7 +19,13 @@ from .services import BACKEND_REFUSALS
 from .models import JobStatus
 from .scheduling import queue_snapshot
 from .selectors import job_public_state
-from .serializers import GenerationCreateJsonSerializer, GenerationCreateSerializer, GenerationSerializer
+from .serializers import (
+    GenerationCreateJsonSerializer,
+    GenerationCreateSerializer,
+    GenerationSerializer,
+    LocalizationCreateJsonSerializer,
+    LocalizationCreateSerializer,
+)
 
 
 class GenerationListCreateApi(APIView):
@@ -77,3 +83,30 @@ class GenerationCancelApi(APIView):
                                             409: errors("job_not_cancelable")}, tags=["generations"])
     def post(self, request: Request, job_id) -> Response:
         return Response(job_public_state(services.generation_cancel(user=request.user, job_id=job_id)))
+
+
+class LocalizationCreateApi(APIView):
+    throttle_classes = ACTION_THROTTLES  # a localisation is a job on the GPU queue like a render
+    throttle_scope = "generations"
+
+    # Every refusal: no job, no credits, nothing stored.
+    @extend_schema(request={"application/json": LocalizationCreateJsonSerializer,
+                            "multipart/form-data": LocalizationCreateSerializer},
+                   parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: GenerationSerializer, 200: GenerationSerializer,
+                              400: errors("source_required", "source_not_localizable", "video_invalid",
+                                          "video_too_large", "video_too_long", "video_codec_unsupported",
+                                          "subtitles_invalid", "subtitles_out_of_range", "language_invalid",
+                                          "language_pair_unsupported", "transcription_unsupported",
+                                          "burn_in_unsupported", "glossary_invalid"),
+                              402: errors("insufficient_credits"),
+                              403: errors("cameo_not_permitted"),
+                              404: errors("source_not_found", "cameo_not_found"),
+                              409: errors("source_not_ready", "cameo_not_verified", "idempotency_key_reused"),
+                              429: errors("queue_full", "queue_busy")},
+                   tags=["generations"])
+    def post(self, request: Request) -> Response:
+        key = idempotency_key(request)
+        data = validated(LocalizationCreateSerializer, request)
+        job, created = services.localization_submit(user=request.user, idempotency_key=key, **data)
+        return Response(job_public_state(job), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -199,6 +199,11 @@ class Rendition(models.Model):
     def __str__(self) -> str:
         return f"{self.language} of {self.source_job_id or self.job_id} ({self.status})"
 
+    @property
+    def credit_reference(self) -> str:
+        """Each language's credits are reserved and settled on their own (see services.localization)."""
+        return f"rendition:{self.pk}"
+
 
 class ProviderAlert(models.Model):
     """Something about a hosted provider that staff must act on (quota spent, credentials

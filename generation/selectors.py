@@ -15,7 +15,7 @@ from config.errors import NotFound
 from config.media import media_url
 
 from .filters import GenerationFilter
-from .models import GenerationJob, JobStatus, Rendition, RenditionStatus
+from .models import GenerationJob, JobKind, JobStatus, Rendition, RenditionStatus
 from .scheduling import QueueSnapshot, queue_estimate
 
 
@@ -33,7 +33,7 @@ def job_state_extension_register(extension: StateExtension) -> None:
 
 def jobs_of_user(*, user_id: int, filters: Mapping[str, Any] | None = None) -> QuerySet[GenerationJob]:
     """The user's jobs, filtered by query parameters (`status`, repeatable); bad ones are a 400."""
-    qs = GenerationJob.objects.filter(user_id=user_id).prefetch_related("cameos")
+    qs = GenerationJob.objects.filter(user_id=user_id).prefetch_related("cameos", "renditions")
     if filters is None:
         return qs
     filterset = GenerationFilter(filters, queryset=qs)
@@ -92,9 +92,26 @@ def job_public_state(job: GenerationJob, *, snapshot: QueueSnapshot | None = Non
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
+    state["renditions"] = job_renditions(job) if job.kind == JobKind.LOCALIZE else []
     for extension in _state_extensions:
         state.update(extension(job))
     return state
+
+
+def job_renditions(job: GenerationJob) -> list[dict[str, Any]]:
+    """A localize job's languages, each with its own state and files."""
+    return [{
+        "language": r.language,
+        "source_language": r.source_language,
+        "status": r.status,
+        "stage": r.stage,
+        "dubbed": r.dubbed,
+        "burned_in": r.burned_in,
+        "video_url": media_url(r.video.name) if r.status == RenditionStatus.SUCCEEDED else None,
+        "subtitles_url": media_url(r.subtitles.name) if r.status == RenditionStatus.SUCCEEDED else None,
+        "cues": r.cues,
+        "error_code": r.error_code or None,
+    } for r in sorted(job.renditions.all(), key=lambda r: r.language)]
 
 
 def heartbeat_is_stale(job: GenerationJob, *, now=None) -> bool:

@@ -33,9 +33,11 @@ __all__ = ["burn_in_supported", "get_synthesizer", "get_transcriber", "localize_
 # Setting value -> class. The hosted speech APIs register here ("hosted") next to the offline ones.
 TRANSCRIBERS: dict[str, str] = {
     "pocketsphinx": "generation.localization.offline.PocketsphinxTranscriber",
+    "hosted": "generation.localization.hosted.HostedTranscriber",
 }
 SYNTHESIZERS: dict[str, str] = {
     "espeak": "generation.localization.offline.EspeakSynthesizer",
+    "hosted": "generation.localization.hosted.HostedSynthesizer",
 }
 
 SPEECH_RATE = 16000  # what the transcribers get (pocketsphinx's acoustic model's rate)

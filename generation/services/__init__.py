@@ -2,6 +2,7 @@
 
 - `state`: the state machine's hub (`transition`), and the after-commit sends of events and tasks
 - `submission`: what a user does (submit, retry, cancel, delete)
+- `localization`, `localization_worker`: the same for a localize job (subtitles and dubs)
 - `worker`: the GPU worker's fair-share claim, progress, render and finish
 - `scheduler`: worker heartbeats, measured render times, wake-ups and ETA updates
 - `sweeper`: the periodic rescue of lost jobs and messages
@@ -20,6 +21,7 @@ from .submission import (
     generation_retry,
     generation_submit,
 )
+from .localization import localization_retry, localization_submit
 from .scheduler import etas_refresh, wake_for_next
 from .sweeper import jobs_sweep
 from .worker import (
@@ -38,6 +40,6 @@ __all__ = [
     "ALLOWED_DURATIONS", "ALLOWED_SIZES", "BACKEND_REFUSALS", "PROMPT_MAX_LENGTH", "RENDER_QUEUE", "RENDER_TASK",
     "Claim", "IllegalTransition", "LeaseLost", "StartOutcome", "etas_refresh", "generation_cancel",
     "generation_delete", "generation_retry", "generation_submit", "job_claim", "job_fail", "job_fail_by_staff",
-    "job_progress", "job_render", "job_transient_error", "jobs_sweep", "transient_backoff",
+    "job_progress", "job_render", "localization_retry", "localization_submit", "job_transient_error", "jobs_sweep", "transient_backoff",
     "wake_for_next",
 ]

@@ -22,7 +22,7 @@ from config.errors import Conflict
 from config.tasks import task_send_on_commit
 
 from .. import selectors
-from ..models import TERMINAL, GenerationJob, JobStatus
+from ..models import TERMINAL, GenerationJob, JobKind, JobStatus, Rendition, RenditionStatus
 from ..scheduling import QueueSnapshot
 
 logger = logging.getLogger(__name__)
@@ -78,11 +78,26 @@ def transition(job: GenerationJob, to: str, **changes: Any) -> GenerationJob:
             ledger.credits_capture(user_id=job.user_id, reference=job.credit_reference)
         else:
             ledger.credits_release(user_id=job.user_id, reference=job.credit_reference)
+        if job.kind == JobKind.LOCALIZE:
+            _renditions_close(job)
     job.save()
     logger.info("generation.transition", extra={"job_id": str(job.pk), "from": previous, "to": to,
                                                 "seq": job.seq, "error_code": job.error_code})
     publish_on_commit(job, final=to in TERMINAL)
     return job
+
+
+def _renditions_close(job: GenerationJob) -> None:
+    """A localize job ends: its languages still pending fail with it and their credits come back
+    (each succeeded or failed language was settled as it finished)."""
+    pending = Rendition.objects.select_for_update().filter(job=job, status=RenditionStatus.PENDING)
+    for rendition in pending.order_by("language"):
+        rendition.status = RenditionStatus.FAILED
+        rendition.error_code = (job.error_code or "localization_failed")[:60]
+        rendition.error_message = job.error_message
+        rendition.finished_at = job.finished_at
+        rendition.save(update_fields=["status", "error_code", "error_message", "finished_at"])
+        ledger.credits_release(user_id=job.user_id, reference=rendition.credit_reference)
 
 
 def locked(job_id: Any) -> GenerationJob | None:

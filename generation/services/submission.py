@@ -143,6 +143,10 @@ def _validate(user: User, params: RenderParams, *, has_image: bool, source_gener
     source = None
     if params.kind == JobKind.REMIX:
         source = checked_source or _own_source(user, source_generation_id)
+        if source.kind == JobKind.LOCALIZE:
+            # A rendition is a translation of a video, not a video of its own to remix.
+            raise _field_error("source_generation_id", "source_not_remixable",
+                               _("A localised video cannot be remixed; remix its original."))
     elif source_generation_id:
         raise _field_error("source_generation_id", "source_not_allowed", _("Only a remix takes a source."))
     ids = job_cameo_ids(cameo_ids=cameo_ids, source=source)
@@ -277,11 +281,16 @@ def generation_submit(
 def generation_retry(*, user: User, job_id: Any, check_source: SourceCheck | None = None) -> GenerationJob:
     """A failed or canceled job gives a new job with the same request, linked to it.
 
-    A remix of the user's own job is checked here again. A remix of a job someone else's
+    A remix of the user's own job is checked here again. A localize job is retried by
+    services.localization (only its languages that failed). A remix of a job someone else's
     app-level rules allowed (feed: a post) is retried through that app, which passes
     `check_source` to check those rules again and return the source.
     """
     old = selectors.job_of_user(user_id=user.pk, job_id=job_id)
+    if old.kind == JobKind.LOCALIZE:
+        from .localization import localization_retry  # it builds on this module's checks
+
+        return localization_retry(user=user, old=old)
     if old.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise Conflict(_("Only a failed or canceled generation can be retried."), code="job_not_retryable")
     checked_source = check_source(old) if check_source is not None else None
@@ -324,6 +333,8 @@ def generation_delete(*, user: User, job_id: Any) -> None:
     job = locked(job_id)
     if not job.is_terminal:
         raise Conflict(_("Cancel the generation before deleting it."), code="job_active")
-    names = [job.video.name, job.poster.name, job.input_image.name]
+    names = [job.video.name, job.poster.name, job.input_image.name, job.source_video.name, job.source_subtitles.name]
+    for video, subtitles in job.renditions.values_list("video", "subtitles"):  # a localize job's languages
+        names += [video, subtitles]
     job.delete()
     transaction.on_commit(lambda: delete_files(names))

@@ -32,7 +32,7 @@ from ..backends import (
     get_backend,
 )
 from ..backends.media import file_sha256, generator_metadata, probe, watermark_output
-from ..models import GenerationJob, JobStatus
+from ..models import GenerationJob, JobKind, JobStatus
 from .cameos import cameo_spec_fields, job_cancel_if_consent_lacking
 from . import providers
 from .signing import job_output_sign
@@ -221,6 +221,10 @@ def job_render(*, job_id: Any, owner: str) -> str:
     TransientBackendError propagates (the task retries); everything the user or
     the backend decided ends the job here.
     """
+    if GenerationJob.objects.filter(pk=job_id, kind=JobKind.LOCALIZE).exists():
+        from .localization_worker import job_localize  # it builds on this module's claim and progress
+
+        return job_localize(job_id=job_id, owner=owner)
     # A backend whose breaker is open hands the job to the next of its route (unless it holds a remote id).
     providers.job_reroute(job_id=job_id, reason="breaker_open")
     job = GenerationJob.objects.select_related("user", "source_job").get(pk=job_id)
