@@ -116,6 +116,15 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default has the API, the worker and beat writing one file. A deferred
+    # transaction that reads then writes fails at once ("database is locked") when another
+    # process writes meanwhile; IMMEDIATE takes the write lock at BEGIN and waits up to
+    # `timeout` for it, and WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE", "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # psycopg's connection pool (PostgreSQL). Under ASGI every request runs in its own thread, so
 # persistent connections (CONN_MAX_AGE) pile up until PostgreSQL refuses more; a pool per

@@ -239,8 +239,14 @@ def _subtitles(upload: UploadedFile | None, *, duration: float) -> tuple[list[Cu
     try:
         cues = parse_subtitles(data, filename=upload.name or "", duration=duration)
     except SubtitlesInvalid as exc:
-        raise _field_error("subtitles", exc.code, _("The subtitles do not fit the video: %(reason)s")
-                           % {"reason": str(exc)}) from exc
+        # The parser's reason is English and for the log; the person reads one of two texts.
+        logger.info("localization.subtitles_refused", extra={"code": exc.code, "reason": str(exc)})
+        if exc.code == "subtitles_out_of_range":
+            message = _("A subtitle cue lies outside the video, which lasts %(seconds).1f seconds.") % {
+                "seconds": duration}
+        else:
+            message = _("The subtitles cannot be read: send an SRT, WebVTT or ASS file with at least one cue.")
+        raise _field_error("subtitles", exc.code, message) from exc
     return cues, data, upload.name or "source.srt"
 
 
