@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from typing import Callable
 
 from django.conf import settings
 from django.core import signing
@@ -60,6 +61,23 @@ class SignedFileSystemStorage(FileSystemStorage):
         return media_url(name or "") or ""
 
 
+# Checks that an app above config adds (from its AppConfig.ready(); config may not import it):
+# each takes a stored name and says whether its file must not be served any more (feed: the
+# files of a taken-down or removed post, its renditions' included). A URL signed before the
+# takedown then answers 404 like an unknown one.
+MediaRefusal = Callable[[str], bool]
+_refusals: list[MediaRefusal] = []
+
+
+def media_refusal_register(check: MediaRefusal) -> None:
+    if check not in _refusals:
+        _refusals.append(check)
+
+
+def media_refused(name: str) -> bool:
+    return any(check(name) for check in _refusals)
+
+
 def media_name_from_token(token: str) -> str | None:
     try:
         name = signing.loads(token, salt=MEDIA_SIGNING_SALT, max_age=settings.MEDIA_URL_EXPIRE)
@@ -77,6 +95,6 @@ class SignedMediaApi(APIView):
     @extend_schema(exclude=True)
     def get(self, request: Request, token: str):
         name = media_name_from_token(token)
-        if name is None or not default_storage.exists(name):
+        if name is None or not default_storage.exists(name) or media_refused(name):
             raise Http404
         return FileResponse(default_storage.open(name, "rb"))

@@ -31,3 +31,10 @@ class FeedConfig(AppConfig):
         from .cameos import posts_consent_sync
 
         cameo_consent_listener_register(posts_consent_sync)
+
+        # A taken-down or removed post's files (its renditions' included) are not served any more.
+        from config.media import media_refusal_register
+
+        from .renditions import media_refused
+
+        media_refusal_register(media_refused)
