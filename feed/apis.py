@@ -76,9 +76,8 @@ def card_context(request: Request) -> dict:
         raise ApplicationError(_("Use 1 or 0."), code="original_invalid",
                                fields={"original": [{"code": "original_invalid", "message": _("Use 1 or 0.")}]})
     context: dict = {"request": request}
-    if original in {"1", "true"}:
-        context[SERVE_LANGUAGE] = None
-    elif "lang" in request.query_params:
+    if "lang" in request.query_params:
+        # A region or script the app lacks is read as its language does elsewhere (es-MX: es).
         language = supported(request.query_params["lang"])
         if language is None:
             message = _("Use one of the app's languages: %(languages)s.") % {
@@ -86,6 +85,8 @@ def card_context(request: Request) -> dict:
             raise ApplicationError(message, code="lang_invalid",
                                    fields={"lang": [{"code": "lang_invalid", "message": message}]})
         context[SERVE_LANGUAGE] = language
+    if original in {"1", "true"}:
+        context[SERVE_LANGUAGE] = None
     return context
 
 

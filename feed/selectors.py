@@ -225,9 +225,9 @@ def _uuid(value) -> uuid.UUID | None:
 
 def cards(*, viewer: User, ids: list[int], context: ViewerContext) -> list[Card]:
     """Cards of the posts in `ids` that the viewer may see, in the order of `ids`, in one query,
-    one more when some are remixes and one for their videos' renditions, whatever their number. The visibility rule is checked on the
-    rows in Python (`ViewerContext.sees`), so a ranked page read from its snapshot skips posts
-    hidden since."""
+    one more when some are remixes and one for their videos' renditions, whatever their number.
+    The visibility rule is checked on the rows in Python (`ViewerContext.sees`), so a ranked page
+    read from its snapshot skips posts hidden since (and a taken-down post shows no renditions)."""
     if not ids:
         return []
     with connection.cursor() as cursor:

@@ -88,7 +88,8 @@ class PostSerializer(serializers.ModelSerializer):
         model = Post
         fields = [
             "id", "author", "caption", "hashtags", "language", "visibility", "remix_policy", "video_url",
-            "original_video_url", "served_language", "renditions", "poster_url", "duration_seconds", "counts", "liked", "parent", "root", "created_at",
+            "original_video_url", "served_language", "renditions", "poster_url", "duration_seconds", "counts",
+            "liked", "parent", "root", "created_at",
         ]
         read_only_fields = fields
 
