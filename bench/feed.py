@@ -538,12 +538,20 @@ def seed_renditions(*, share: float, seed: int) -> None:
             yield (f"{rid}\t{job}\t{source}\t{tag}\t{source_language}\tf\t{'t' if dubbed else 'f'}\tsucceeded\t"
                    f"mux\t{video}\t{vtt}\t12\t\t\t{finished}\t{finished}")
 
-    with transaction.atomic(), connection.cursor() as wrapper:
-        cursor = wrapper.cursor
+    # The old ones go in a transaction of their own: their foreign-key checks would still be
+    # pending when the COPY below builds the indexes again, which PostgreSQL refuses.
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM generation_rendition")
         cursor.execute("DELETE FROM generation_generationjob WHERE kind = 'localize'")
+        cursor.execute("DELETE FROM bench_seed_renditions")
+    with transaction.atomic(), connection.cursor() as wrapper:
+        cursor = wrapper.cursor
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("SET LOCAL synchronous_commit = off")
+        if not jobs:
+            cursor.execute("INSERT INTO bench_seed_renditions VALUES (%s, %s)", [share, seed])
+            print("  renditions: none", flush=True)
+            return
         _copy(cursor, "generation_generationjob",
               ["id", "user_id", "kind", "status", "prompt", "style", "duration_seconds", "width", "height", "fps",
                "seed", "input_image", "backend", "cost", "priority", "watermark", "request_fingerprint", "progress",
@@ -556,7 +564,6 @@ def seed_renditions(*, share: float, seed: int) -> None:
               ["id", "job_id", "source_job_id", "language", "source_language", "burned_in", "dubbed", "status",
                "stage", "video", "subtitles", "cues", "error_code", "error_message", "created_at", "finished_at"],
               len(renditions), rendition_rows, "renditions")
-        cursor.execute("DELETE FROM bench_seed_renditions")
         cursor.execute("INSERT INTO bench_seed_renditions VALUES (%s, %s)", [share, seed])
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE generation_generationjob, generation_rendition")

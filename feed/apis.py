@@ -16,8 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.i18n import bcp47, supported
-from config.errors import ApplicationError
 from accounts.selectors import user_visible_by_handle
+from config.errors import ApplicationError
 from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination, StrictCursorPagination
 from config.schema import errors, paginated
@@ -28,17 +28,17 @@ from generation.services import BACKEND_REFUSALS
 
 from . import counters, ranking, screen_time, selectors, services
 from .serializers import (
+    SERVE_LANGUAGE,
     CommentCreateSerializer,
     CommentSerializer,
     PostCreateSerializer,
     PostDetailSerializer,
     PostSerializer,
     PostUpdateSerializer,
-    SERVE_LANGUAGE,
     PreferencesSerializer,
+    RemixCreateSerializer,
     RemovedPostSerializer,
     RenditionSerializer,
-    RemixCreateSerializer,
     ReportCreateSerializer,
     ShareCreateSerializer,
     ShareSerializer,
