@@ -800,6 +800,44 @@ def scroll_cursors(tokens: dict[int, str], pages: int) -> list[tuple[str, str]]:
     return pairs
 
 
+def card_page_cost(viewer_ids: list[int], *, pages: int = 300, size: int = 20, seed: int = 1) -> dict:
+    """In this process, without HTTP: the mean and p99 time of reading a page of cards
+    (`feed.selectors.cards`, renditions included) and writing it out (`PostSerializer`) in each
+    viewer's language, over `pages` pages of recent public posts; and how many cards carried
+    renditions and played one. Less noisy than the load runs on a shared machine."""
+    import random
+    import statistics
+
+    from django.utils import translation
+
+    from accounts.i18n import user_language
+    from accounts.models import User
+    from feed import selectors
+    from feed.models import Post
+    from feed.serializers import PostSerializer
+
+    picker = random.Random(seed)
+    recent = list(Post.objects.filter(status="active", visibility="public").order_by("-id")
+                  .values_list("id", flat=True)[:5000])
+    viewers = list(User.objects.filter(pk__in=viewer_ids))
+    times, localised, played = [], 0, 0
+    for i in range(pages):
+        viewer = viewers[i % len(viewers)]
+        start = picker.randrange(max(1, len(recent) - size))
+        ids = recent[start:start + size]
+        with translation.override(user_language(viewer)):
+            began = time.perf_counter()
+            context = selectors.viewer_context(viewer=viewer)
+            data = PostSerializer(selectors.cards(viewer=viewer, ids=ids, context=context), many=True,
+                                  context={}).data
+            times.append(time.perf_counter() - began)
+        localised += sum(1 for card in data if card["renditions"])
+        played += sum(1 for card in data if card["video_url"] != card["original_video_url"])
+    times.sort()
+    return {"mean_ms": statistics.fmean(times) * 1000, "p99_ms": times[int(0.99 * (len(times) - 1))] * 1000,
+            "cards": pages * size, "localised": localised, "played": played}
+
+
 def mint_tokens(count: int, seed: int) -> dict[int, str]:
     import random
 
@@ -868,6 +906,10 @@ def main() -> None:
         script = workdir / "rotate.lua"
         script.write_text(WRK_LUA)
         tokens = mint_tokens(args.viewers, args.seed)
+        cost = card_page_cost(list(tokens))
+        print(f"card pages in-process ({cost['cards'] // 20} pages of 20): mean {cost['mean_ms']:.2f} ms, p99 "
+              f"{cost['p99_ms']:.2f} ms; {cost['localised']} of {cost['cards']} cards with renditions, "
+              f"{cost['played']} playing one in the viewer's language", flush=True)
         pairs = {key: [(t, FEED_PATHS[key]) for t in tokens.values()] for key in ("me", "for_you", "following")}
         print(f"server: uvicorn config.asgi:application --workers {args.workers} --no-access-log "
               f"(DJANGO_ENV=production, DEBUG off, DATABASE_CONN_MAX_AGE={args.conn_max_age}, Redis cache); "
