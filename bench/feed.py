@@ -801,12 +801,14 @@ def scroll_cursors(tokens: dict[int, str], pages: int) -> list[tuple[str, str]]:
 
 
 def card_page_cost(viewer_ids: list[int], *, pages: int = 300, size: int = 20, seed: int = 1) -> dict:
-    """In this process, without HTTP: the mean and p99 time of reading a page of cards
-    (`feed.selectors.cards`, renditions included) and writing it out (`PostSerializer`) in each
-    viewer's language, over `pages` pages of recent public posts; and how many cards carried
-    renditions and played one. Less noisy than the load runs on a shared machine."""
+    """In this process, without HTTP: the time of reading a page of cards (`feed.selectors.cards`)
+    and writing it out (`PostSerializer`) in each viewer's language, over `pages` pages of recent
+    public posts, each page read twice in turn: as served (renditions read and chosen) and with
+    `card_renditions` stubbed out (what a card cost before renditions). Less noisy than the load
+    runs on a shared machine; also counts the cards that carried renditions and played one."""
     import random
     import statistics
+    from unittest import mock
 
     from django.utils import translation
 
@@ -820,22 +822,37 @@ def card_page_cost(viewer_ids: list[int], *, pages: int = 300, size: int = 20, s
     recent = list(Post.objects.filter(status="active", visibility="public").order_by("-id")
                   .values_list("id", flat=True)[:5000])
     viewers = list(User.objects.filter(pk__in=viewer_ids))
-    times, localised, played = [], 0, 0
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    localised = played = 0
+
+    def page(viewer, ids) -> tuple[float, list]:
+        began = time.perf_counter()
+        context = selectors.viewer_context(viewer=viewer)
+        data = PostSerializer(selectors.cards(viewer=viewer, ids=ids, context=context), many=True, context={}).data
+        return time.perf_counter() - began, data
+
     for i in range(pages):
         viewer = viewers[i % len(viewers)]
         start = picker.randrange(max(1, len(recent) - size))
         ids = recent[start:start + size]
         with translation.override(user_language(viewer)):
-            began = time.perf_counter()
-            context = selectors.viewer_context(viewer=viewer)
-            data = PostSerializer(selectors.cards(viewer=viewer, ids=ids, context=context), many=True,
-                                  context={}).data
-            times.append(time.perf_counter() - began)
-        localised += sum(1 for card in data if card["renditions"])
-        played += sum(1 for card in data if card["video_url"] != card["original_video_url"])
-    times.sort()
-    return {"mean_ms": statistics.fmean(times) * 1000, "p99_ms": times[int(0.99 * (len(times) - 1))] * 1000,
-            "cards": pages * size, "localised": localised, "played": played}
+            for variant in (("with", "without") if i % 2 else ("without", "with")):
+                if variant == "with":
+                    elapsed, data = page(viewer, ids)
+                    localised += sum(1 for card in data if card["renditions"])
+                    played += sum(1 for card in data if card["video_url"] != card["original_video_url"])
+                else:
+                    with mock.patch.object(selectors, "card_renditions", lambda ids: {}):
+                        elapsed, __ = page(viewer, ids)
+                times[variant].append(elapsed)
+
+    def stats(values: list[float]) -> tuple[float, float, float]:
+        values = sorted(values)
+        return (statistics.fmean(values) * 1000, values[len(values) // 2] * 1000,
+                values[int(0.99 * (len(values) - 1))] * 1000)
+
+    return {"with": stats(times["with"]), "without": stats(times["without"]), "cards": pages * size,
+            "localised": localised, "played": played}
 
 
 def mint_tokens(count: int, seed: int) -> dict[int, str]:
@@ -907,9 +924,12 @@ def main() -> None:
         script.write_text(WRK_LUA)
         tokens = mint_tokens(args.viewers, args.seed)
         cost = card_page_cost(list(tokens))
-        print(f"card pages in-process ({cost['cards'] // 20} pages of 20): mean {cost['mean_ms']:.2f} ms, p99 "
-              f"{cost['p99_ms']:.2f} ms; {cost['localised']} of {cost['cards']} cards with renditions, "
-              f"{cost['played']} playing one in the viewer's language", flush=True)
+        print(f"card pages in-process ({cost['cards'] // 20} pages of 20, each read both ways in turn): "
+              + "; ".join(f"{label} mean {m:.2f} ms, p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+                          for label, (m, p50, p99) in (("as served", cost["with"]),
+                                                       ("renditions not read", cost["without"])))
+              + f"; {cost['localised']} of {cost['cards']} cards with renditions, {cost['played']} playing one "
+                f"in the viewer's language", flush=True)
         pairs = {key: [(t, FEED_PATHS[key]) for t in tokens.values()] for key in ("me", "for_you", "following")}
         print(f"server: uvicorn config.asgi:application --workers {args.workers} --no-access-log "
               f"(DJANGO_ENV=production, DEBUG off, DATABASE_CONN_MAX_AGE={args.conn_max_age}, Redis cache); "
