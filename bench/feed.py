@@ -28,6 +28,9 @@ its size matches the arguments; --reseed seeds it again.
    /feed/for-you first page (every request ranks and stores a fresh snapshot),
    /feed/for-you while scrolling (1 request in 5 is a first page, the others are cursor
    pages of snapshots made before the run), /feed/following (first page).
+   With --renditions SHARE, that share of the posts has been localised (feed.renditions): a
+   localize job each and 1-4 succeeded renditions (subtitles, some dubbed) in the app's
+   languages, seeded into both databases; cards then carry them and play the viewer's.
 4. The same for-you and following load on the 10k-post database, served by a second
    server started beside the first, in runs alternated with the full size, for the p50
    at 10k posts against 1M; and the p50 of 40 sequential requests on each.
@@ -58,7 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SEED_VERSION = 1
+SEED_VERSION = 2  # 2: feed_post.takedown_reason
 LOCALES = [  # locale, country, weight
     ("en-US", "US", 28), ("en-GB", "GB", 5), ("es-MX", "MX", 8), ("es-ES", "ES", 3), ("pt-BR", "BR", 10),
     ("id-ID", "ID", 7), ("hi-IN", "IN", 7), ("en-IN", "IN", 5), ("ja-JP", "JP", 5), ("ko-KR", "KR", 4),
@@ -74,6 +77,8 @@ TAGS = ["ai", "aivideo", "sora", "remix", "cats", "dogs", "anime", "scifi", "fan
         "travel", "food", "art", "nature", "cyberpunk", "vaporwave", "cinematic", "trend", "challenge", "meme",
         "pixar", "lofi", "retro", "space", "ocean", "football", "kpop", "fashion"] + [f"topic{i}" for i in range(270)]
 SIZES = [(480, 854), (720, 1280), (1080, 1920)]
+# Rendition languages (BCP 47, as the localisation worker stores them).
+RENDITION_LANGUAGES = ["en", "es", "pt-BR", "hi", "id", "ja", "zh-Hans", "ar"]
 
 FEED_PATHS = {
     "me": "/api/v1/me",
@@ -133,6 +138,8 @@ def _setup_env(conn_max_age: int) -> tuple[str, str]:
         "DATABASE_CONN_MAX_AGE": str(conn_max_age),
         "LOG_LEVEL": "WARNING",
         "JWT_ACCESS_TOKEN_LIFETIME": "7200",
+        # Nothing is rendered here: no signing keys needed (production refuses to start without).
+        "PROVENANCE_REQUIRED": "false",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     })
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -409,7 +416,7 @@ def seed_database(*, users: int, posts: int, likes: int, seed: int) -> None:
                    f"{status_names[status[i]]}\t{p + 1 if p >= 0 else chr(92) + 'N'}\t"
                    f"{root[i] + 1 if p >= 0 else chr(92) + 'N'}\t{json.dumps(lineage[i] or [])}\t"
                    f"{likes_count[i]}\t0\t{remixes_count[i]}\t{views_count[i]}\t0\t0\t0\t"
-                   f"{post_created[i]}\t{post_created[i]}")
+                   f"{post_created[i]}\t{post_created[i]}\t")
 
     lp, lu = g["like_post"].tolist(), g["like_user"].tolist()
 
@@ -443,7 +450,7 @@ def seed_database(*, users: int, posts: int, likes: int, seed: int) -> None:
               ["id", "author_id", "generation_id", "caption", "hashtags", "language", "region", "visibility",
                "remix_policy", "status", "parent_id", "root_id", "lineage", "likes_count", "comments_count",
                "remixes_count", "views_count", "shares_count", "reports_count", "score", "created_at",
-               "updated_at"],
+               "updated_at", "takedown_reason"],
               P, post_rows, "posts")
         _copy(cursor, "feed_remixsource", ["job_id", "post_id"], P, remix_source_rows, "remix sources")
         _copy(cursor, "feed_like", ["id", "user_id", "post_id", "created_at"], likes, like_rows, "likes")
@@ -482,6 +489,86 @@ def _refresh_scores() -> None:
     updated = scores_refresh(now=timezone.now() + timedelta(minutes=1))
     print(f"  scores_refresh() a minute later: {updated:,} scores written, "
           f"{time.perf_counter() - started:.2f}s", flush=True)
+
+
+def seed_renditions(*, share: float, seed: int) -> None:
+    """Localise `share` of the posts of the current database: one succeeded localize job each, with
+    1-4 succeeded renditions in other languages than the post's (a third of them dubbed). Kept
+    apart from the main seed (their own table row in bench_seed_renditions), so changing the share
+    reseeds only them."""
+    import numpy as np
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_seed_renditions (share float NOT NULL, seed bigint NOT NULL)")
+        cursor.execute("SELECT share, seed FROM bench_seed_renditions")
+        row = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM generation_rendition")
+        present = cursor.fetchone()[0]
+    if row is not None and (abs(row[0] - share) < 1e-9 and row[1] == seed) and (present > 0) == (share > 0):
+        print(f"  reusing the seeded renditions ({present:,} for {share:.0%} of the posts)", flush=True)
+        return
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT p.generation_id, g.user_id, p.language, p.created_at FROM feed_post p "
+                       "JOIN generation_generationjob g ON g.id = p.generation_id ORDER BY p.id")
+        posts = cursor.fetchall()
+    rng = np.random.default_rng(seed + 3)
+    chosen = np.flatnonzero(rng.random(len(posts)) < share).tolist()
+    jobs, renditions = [], []
+    for i in chosen:
+        source, user_id, language, created = posts[i]
+        job = uuid.UUID(bytes=rng.bytes(16), version=4)
+        finished = (created - timedelta(seconds=10)).isoformat()
+        jobs.append((job, user_id, source, finished))
+        others = [tag for tag in RENDITION_LANGUAGES if tag.split("-")[0] != language]
+        for tag in rng.choice(others, int(rng.integers(1, 5)), replace=False).tolist():
+            base = f"generation/{user_id}/{job}/{tag}"
+            renditions.append((uuid.UUID(bytes=rng.bytes(16), version=4), job, source, tag, language or "en",
+                               bool(rng.random() < 0.33), f"{base}/video.mp4", f"{base}/subtitles.vtt", finished))
+
+    def job_rows(a: int, b: int):
+        for job, user_id, source, finished in jobs[a:b]:
+            yield (f"{job}\t{user_id}\tlocalize\tsucceeded\tlocalize\t\t4\t480\t854\t24\t0\t\tpreview\t4\t0\tt\t\t"
+                   f"100\t5\t1\t0\tf\t\t\t\t\t\t\\N\t\\N\t\\N\t\\N\t\\N\t\t{finished}\t{finished}\t"
+                   f"{finished}\t{finished}\t{finished}\t{source}")
+
+    def rendition_rows(a: int, b: int):
+        for rid, job, source, tag, source_language, dubbed, video, vtt, finished in renditions[a:b]:
+            yield (f"{rid}\t{job}\t{source}\t{tag}\t{source_language}\tf\t{'t' if dubbed else 'f'}\tsucceeded\t"
+                   f"mux\t{video}\t{vtt}\t12\t\t\t{finished}\t{finished}")
+
+    # The old ones go in a transaction of their own: their foreign-key checks would still be
+    # pending when the COPY below builds the indexes again, which PostgreSQL refuses.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM generation_rendition")
+        cursor.execute("DELETE FROM generation_generationjob WHERE kind = 'localize'")
+        cursor.execute("DELETE FROM bench_seed_renditions")
+    with transaction.atomic(), connection.cursor() as wrapper:
+        cursor = wrapper.cursor
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        if not jobs:
+            cursor.execute("INSERT INTO bench_seed_renditions VALUES (%s, %s)", [share, seed])
+            print("  renditions: none", flush=True)
+            return
+        _copy(cursor, "generation_generationjob",
+              ["id", "user_id", "kind", "status", "prompt", "style", "duration_seconds", "width", "height", "fps",
+               "seed", "input_image", "backend", "cost", "priority", "watermark", "request_fingerprint", "progress",
+               "seq", "attempts", "transient_errors", "cancel_requested", "lease_owner", "error_code",
+               "error_message", "video", "poster", "result_duration", "result_width", "result_height",
+               "result_fps", "result_bytes", "result_sha256", "created_at", "enqueued_at", "started_at",
+               "finished_at", "updated_at", "source_job_id"],
+              len(jobs), job_rows, "localize jobs")
+        _copy(cursor, "generation_rendition",
+              ["id", "job_id", "source_job_id", "language", "source_language", "burned_in", "dubbed", "status",
+               "stage", "video", "subtitles", "cues", "error_code", "error_message", "created_at", "finished_at"],
+              len(renditions), rendition_rows, "renditions")
+        cursor.execute("INSERT INTO bench_seed_renditions VALUES (%s, %s)", [share, seed])
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE generation_generationjob, generation_rendition")
+    print(f"  renditions: {len(renditions):,} for {len(jobs):,} posts ({share:.0%}) in "
+          f"{time.perf_counter() - started:.1f}s", flush=True)
 
 
 def ensure_seeded(*, name: str, users: int, posts: int, likes: int, seed: int, reseed: bool) -> None:
@@ -713,6 +800,61 @@ def scroll_cursors(tokens: dict[int, str], pages: int) -> list[tuple[str, str]]:
     return pairs
 
 
+def card_page_cost(viewer_ids: list[int], *, pages: int = 300, size: int = 20, seed: int = 1) -> dict:
+    """In this process, without HTTP: the time of reading a page of cards (`feed.selectors.cards`)
+    and writing it out (`PostSerializer`) in each viewer's language, over `pages` pages of recent
+    public posts, each page read twice in turn: as served (renditions read and chosen) and with
+    `card_renditions` stubbed out (what a card cost before renditions). Less noisy than the load
+    runs on a shared machine; also counts the cards that carried renditions and played one."""
+    import random
+    import statistics
+    from unittest import mock
+
+    from django.utils import translation
+
+    from accounts.i18n import user_language
+    from accounts.models import User
+    from feed import selectors
+    from feed.models import Post
+    from feed.serializers import PostSerializer
+
+    picker = random.Random(seed)
+    recent = list(Post.objects.filter(status="active", visibility="public").order_by("-id")
+                  .values_list("id", flat=True)[:5000])
+    viewers = list(User.objects.filter(pk__in=viewer_ids))
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    localised = played = 0
+
+    def page(viewer, ids) -> tuple[float, list]:
+        began = time.perf_counter()
+        context = selectors.viewer_context(viewer=viewer)
+        data = PostSerializer(selectors.cards(viewer=viewer, ids=ids, context=context), many=True, context={}).data
+        return time.perf_counter() - began, data
+
+    for i in range(pages):
+        viewer = viewers[i % len(viewers)]
+        start = picker.randrange(max(1, len(recent) - size))
+        ids = recent[start:start + size]
+        with translation.override(user_language(viewer)):
+            for variant in (("with", "without") if i % 2 else ("without", "with")):
+                if variant == "with":
+                    elapsed, data = page(viewer, ids)
+                    localised += sum(1 for card in data if card["renditions"])
+                    played += sum(1 for card in data if card["video_url"] != card["original_video_url"])
+                else:
+                    with mock.patch.object(selectors, "card_renditions", lambda ids: {}):
+                        elapsed, __ = page(viewer, ids)
+                times[variant].append(elapsed)
+
+    def stats(values: list[float]) -> tuple[float, float, float]:
+        values = sorted(values)
+        return (statistics.fmean(values) * 1000, values[len(values) // 2] * 1000,
+                values[int(0.99 * (len(values) - 1))] * 1000)
+
+    return {"with": stats(times["with"]), "without": stats(times["without"]), "cards": pages * size,
+            "localised": localised, "played": played}
+
+
 def mint_tokens(count: int, seed: int) -> dict[int, str]:
     import random
 
@@ -744,6 +886,8 @@ def main() -> None:
     parser.add_argument("--conn-max-age", type=int, default=0, help="DATABASE_CONN_MAX_AGE of the API")
     parser.add_argument("--viewers", type=int, default=200, help="seeded users whose tokens rotate")
     parser.add_argument("--seed-only", action="store_true")
+    parser.add_argument("--renditions", type=float, default=0.0, metavar="SHARE",
+                        help="share of the posts (0-1) localised into 1-4 other languages (feed.renditions)")
     args = parser.parse_args()
 
     if shutil.which("wrk") is None:
@@ -759,10 +903,14 @@ def main() -> None:
     wall = time.perf_counter()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the run; "
           f"PostgreSQL on {settings.DATABASES['default']['HOST']}, Redis {settings.REDIS_URL}", flush=True)
+    if not 0 <= args.renditions <= 1:
+        raise SystemExit("--renditions is a share of the posts, from 0 to 1")
     ensure_seeded(name=small_name, users=args.users, posts=args.small_posts, likes=small_likes, seed=args.seed,
                   reseed=args.reseed)
+    seed_renditions(share=args.renditions, seed=args.seed)
     ensure_seeded(name=full_name, users=args.users, posts=args.posts, likes=args.likes, seed=args.seed,
                   reseed=args.reseed)
+    seed_renditions(share=args.renditions, seed=args.seed)
     print(f"data ready in {time.perf_counter() - wall:.0f}s", flush=True)
     if args.seed_only:
         return
@@ -775,6 +923,13 @@ def main() -> None:
         script = workdir / "rotate.lua"
         script.write_text(WRK_LUA)
         tokens = mint_tokens(args.viewers, args.seed)
+        cost = card_page_cost(list(tokens))
+        print(f"card pages in-process ({cost['cards'] // 20} pages of 20, each read both ways in turn): "
+              + "; ".join(f"{label} mean {m:.2f} ms, p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+                          for label, (m, p50, p99) in (("as served", cost["with"]),
+                                                       ("renditions not read", cost["without"])))
+              + f"; {cost['localised']} of {cost['cards']} cards with renditions, {cost['played']} playing one "
+                f"in the viewer's language", flush=True)
         pairs = {key: [(t, FEED_PATHS[key]) for t in tokens.values()] for key in ("me", "for_you", "following")}
         print(f"server: uvicorn config.asgi:application --workers {args.workers} --no-access-log "
               f"(DJANGO_ENV=production, DEBUG off, DATABASE_CONN_MAX_AGE={args.conn_max_age}, Redis cache); "
@@ -857,7 +1012,8 @@ def _summary(results: dict, small: dict, labels: dict, args) -> None:
     print(f"capacity, mean of {args.rounds} rounds (req/s): " + "; ".join(
         f"{labels[key].split(' (')[0]} " + " / ".join(f"{run['rps']:.1f}" for run in r["capacities"])
         for key, r in results.items()))
-    print(f"summary: {args.posts:,} posts, {args.users:,} users, {args.likes:,} likes; {args.workers} uvicorn workers "
+    print(f"summary: {args.posts:,} posts ({args.renditions:.0%} with renditions), {args.users:,} users, "
+          f"{args.likes:,} likes; {args.workers} uvicorn workers "
           f"on {os.cpu_count()} cores shared with PostgreSQL, Redis and the load generator")
     print(f"{'endpoint':<25} {'capacity req/s':>14} {'ratio':>6} | {'at ' + format(args.load, '.0%') + ': req/s':>13} "
           f"{'p50 ms':>7} {'p99 ms':>7}")

@@ -33,7 +33,7 @@ class ApplicationError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None,
-                 fields: dict[str, Any] | None = None) -> None:
+                 fields: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -41,6 +41,9 @@ class ApplicationError(Exception):
         if status_code is not None:
             self.status_code = status_code
         self.fields = fields or {}
+        # More machine-readable keys of the error, beside code and message (e.g. the counts a
+        # rule wanted and found).
+        self.extra = extra or {}
 
 
 class NotFound(ApplicationError):
@@ -67,10 +70,8 @@ class TooManyRequests(ApplicationError):
 
     def __init__(self, message: str, *, retry_after: int, code: str | None = None,
                  extra: dict[str, Any] | None = None) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, extra=extra)  # extra: e.g. a quota's `resets_at`
         self.retry_after = max(1, int(retry_after))
-        # More machine-readable keys of the error (e.g. a quota's `resets_at`).
-        self.extra = extra or {}
 
 
 # DRF exception class -> stable code. DRF's own default codes are mostly fine;
@@ -135,7 +136,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         body["error"].update(exc.extra)
         return Response(body, status=exc.status_code, headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        body = error_body(exc.code, exc.message, exc.fields)
+        body["error"].update(exc.extra)
+        return Response(body, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, Http404):

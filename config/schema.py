@@ -37,6 +37,10 @@ class ErrorDetailSerializer(serializers.Serializer):
                                    help_text="Request field (`a.b`, `items.0`) -> its errors; validation only.")
     retry_after = serializers.IntegerField(required=False, help_text="429 only: seconds, as in Retry-After.")
     max_bytes = serializers.IntegerField(required=False, help_text="413 only: the largest body accepted.")
+    required = serializers.IntegerField(required=False, help_text="`campaign_localization_required` only: the "
+                                                                  "rendition languages the campaign needs.")
+    have = serializers.IntegerField(required=False, help_text="`campaign_localization_required` only: the "
+                                                              "rendition languages the post has.")
 
 
 class ErrorSerializer(serializers.Serializer):

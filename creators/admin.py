@@ -93,7 +93,8 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ("activate", "pause", "close", "add_budget")
     fieldsets = (
         (None, {"fields": ("name", "default_language", "cover", "template_post", "template_preview", "hashtag")}),
-        ("Market and eligibility", {"fields": ("markets", "languages", "min_tier", "min_followers")}),
+        ("Market and eligibility", {"fields": ("markets", "languages", "min_tier", "min_followers",
+                                                "min_localized_markets")}),
         ("Schedule and budget", {"fields": ("starts_at", "ends_at", "budget_kind", "currency", "budget_total",
                                             "per_creator_cap", "review_mode")}),
         ("State", {"fields": ("status", "budget_remaining", "closed_reason", "activated_at", "closed_at",

@@ -197,8 +197,8 @@ class SubmissionsApi(APIView):
 
     @extend_schema(request=SubmissionCreateSerializer, responses={
         201: SubmissionSerializer,
-        400: errors("post_before_enrolment", "post_missing_hashtag", "post_not_active", "post_not_public",
-                    "post_not_remix_of_template"),
+        400: errors("campaign_localization_required", "post_before_enrolment", "post_missing_hashtag",
+                    "post_not_active", "post_not_public", "post_not_remix_of_template"),
         403: errors("not_enrolled", "post_not_own"),
         404: errors("post_not_found"),
         409: errors("already_submitted", "submission_limit_reached", "campaign_not_active")},

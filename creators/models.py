@@ -104,6 +104,11 @@ class Campaign(models.Model):
     languages = models.JSONField(default=list, blank=True, help_text='Base codes, e.g. ["es"]; empty: all.')
     min_tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.STARTER)
     min_followers = models.PositiveIntegerField(default=0)
+    # Campaigns that pay for reach in many markets: the submitted post's video must have been
+    # localised (generation.Rendition, succeeded) into at least this many languages.
+    min_localized_markets = models.PositiveSmallIntegerField(
+        default=0, help_text="Submissions need succeeded renditions (subtitles or dubbing) in at least this many "
+                             "languages; 0: none needed.")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     budget_kind = models.CharField(max_length=7, choices=BudgetKind.choices, default=BudgetKind.CREDITS)

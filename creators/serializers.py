@@ -107,8 +107,8 @@ class CampaignSerializer(serializers.ModelSerializer):
     class Meta:
         model = Campaign
         fields = ["id", "title", "brief", "language", "cover_url", "hashtag", "template_post_id", "markets",
-                  "countries", "languages", "min_tier", "min_followers", "starts_at", "ends_at", "status", "review_mode",
-                  "per_creator_cap", "budget", "tasks", "eligibility", "enrolment"]
+                  "countries", "languages", "min_tier", "min_followers", "min_localized_markets", "starts_at",
+                  "ends_at", "status", "review_mode", "per_creator_cap", "budget", "tasks", "eligibility", "enrolment"]
         read_only_fields = fields
 
     def _text(self, campaign: Campaign):

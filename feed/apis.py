@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.utils.translation import get_language
@@ -13,8 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.i18n import bcp47
+from accounts.i18n import bcp47, supported
 from accounts.selectors import user_visible_by_handle
+from config.errors import ApplicationError
 from config.http import IDEMPOTENCY_HEADER, client_ip, idempotency_key, validated
 from config.pagination import NewestFirstCursorPagination, StrictCursorPagination
 from config.schema import errors, paginated
@@ -25,6 +28,7 @@ from generation.services import BACKEND_REFUSALS
 
 from . import counters, ranking, screen_time, selectors, services
 from .serializers import (
+    SERVE_LANGUAGE,
     CommentCreateSerializer,
     CommentSerializer,
     PostCreateSerializer,
@@ -32,12 +36,14 @@ from .serializers import (
     PostSerializer,
     PostUpdateSerializer,
     PreferencesSerializer,
-    RemovedPostSerializer,
     RemixCreateSerializer,
+    RemovedPostSerializer,
+    RenditionSerializer,
     ReportCreateSerializer,
     ShareCreateSerializer,
     ShareSerializer,
     ViewsSerializer,
+    rendition_data,
 )
 from .translations import caption_translation
 
@@ -52,18 +58,54 @@ class TopRemixesPagination(StrictCursorPagination):
     ordering = ("-likes_count", "-id")
 
 
+# What a card plays (feed.renditions): the viewer's language by default, another one, or the original.
+RENDITION_PARAMETERS = [
+    OpenApiParameter("lang", str, description="Play the renditions in this language (BCP 47, one of the app's "
+                                              "languages) instead of the viewer's."),
+    OpenApiParameter("original", str, enum=["0", "1", "true", "false"],
+                     description="1: `video_url` is the original video, whatever renditions the post has."),
+]
+RENDITION_ERRORS = ("lang_invalid", "original_invalid")
+
+
+def card_context(request: Request) -> dict:
+    """The serializer context of cards, from `?lang=` and `?original=`; read before anything
+    else happens in a view, so a bad one changes nothing (a ranked feed's snapshot included)."""
+    original = request.query_params.get("original", "0")
+    if original not in {"0", "1", "true", "false"}:
+        raise ApplicationError(_("Use 1 or 0."), code="original_invalid",
+                               fields={"original": [{"code": "original_invalid", "message": _("Use 1 or 0.")}]})
+    context: dict = {"request": request}
+    if "lang" in request.query_params:
+        # A region or script the app lacks is read as its language does elsewhere (es-MX: es).
+        language = supported(request.query_params["lang"])
+        if language is None:
+            message = _("Use one of the app's languages: %(languages)s.") % {
+                "languages": ", ".join(bcp47(code) for code, __ in settings.LANGUAGES)}
+            raise ApplicationError(message, code="lang_invalid",
+                                   fields={"lang": [{"code": "lang_invalid", "message": message}]})
+        context[SERVE_LANGUAGE] = language
+    if original in {"1", "true"}:
+        context[SERVE_LANGUAGE] = None
+    return context
+
+
 def _page(request: Request, view: APIView, queryset, context: selectors.ViewerContext, paginator=None) -> Response:
     """A cursor page of a list: the page of ids is cut in SQL, then its cards are read by id."""
+    serializer_context = card_context(request)
     paginator = paginator or FeedPagination()
     ordering = [paginator.ordering] if isinstance(paginator.ordering, str) else paginator.ordering
     rows = paginator.paginate_queryset(queryset.values("id", *{f.lstrip("-") for f in ordering}), request, view=view)
     page = selectors.cards(viewer=request.user, ids=[row["id"] for row in rows], context=context)
-    return paginator.get_paginated_response(PostSerializer(page, many=True, context={"request": request}).data)
+    return paginator.get_paginated_response(PostSerializer(page, many=True, context=serializer_context).data)
 
 
-def _post_response(request: Request, post_id: int, status_code: int = 200, *, translate: bool = False) -> Response:
+def _post_response(request: Request, post_id: int, status_code: int = 200, *, translate: bool = False,
+                   context: dict | None = None) -> Response:
+    """The post's card; `context` from card_context (a read), else the viewer's language (writes
+    answer with the post, whatever their query string)."""
     post = selectors.post_card(viewer=request.user, post_id=post_id)
-    context = {"request": request}
+    context = context if context is not None else {"request": request}
     if translate:
         language = get_language() or settings.LANGUAGE_CODE
         context["caption_translation"] = caption_translation(
@@ -93,10 +135,12 @@ class PostListCreateApi(APIView):
 class PostDetailApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("translate", str, enum=["0", "1", "true", "false"],
                                                 description="1: add `caption_translation`, the caption in "
-                                                            "the response's language.")],
-                   responses={200: PostDetailSerializer}, tags=["posts"])
+                                                            "the response's language."),
+                               *RENDITION_PARAMETERS],
+                   responses={200: PostDetailSerializer, 400: errors(*RENDITION_ERRORS)}, tags=["posts"])
     def get(self, request: Request, post_id: int) -> Response:
-        return _post_response(request, post_id, translate=_translate_param(request))
+        context = card_context(request)
+        return _post_response(request, post_id, translate=_translate_param(request), context=context)
 
     @extend_schema(request=PostUpdateSerializer, responses={200: PostDetailSerializer, 400: errors("market_invalid"),
                                                             403: errors("teen_restricted")},
@@ -134,8 +178,9 @@ class PostRemixApi(APIView):
 
 
 class PostRemixesApi(APIView):
-    @extend_schema(parameters=[OpenApiParameter("sort", str, enum=["new", "top"])],
-                   responses={200: paginated(PostSerializer, FeedPagination)}, tags=["posts"])
+    @extend_schema(parameters=[OpenApiParameter("sort", str, enum=["new", "top"]), *RENDITION_PARAMETERS],
+                   responses={200: paginated(PostSerializer, FeedPagination), 400: errors(*RENDITION_ERRORS)},
+                   tags=["posts"])
     def get(self, request: Request, post_id: int) -> Response:
         sort = request.query_params.get("sort", "new")
         if sort not in ("new", "top"):
@@ -148,17 +193,30 @@ class PostRemixesApi(APIView):
 
 
 class PostLineageApi(APIView):
-    @extend_schema(responses={200: inline_serializer("PostLineage", {"results": PolymorphicProxySerializer(
-        component_name="LineageItem", serializers=[PostSerializer, RemovedPostSerializer],
-        resource_type_field_name=None, many=True)})}, tags=["posts"])
+    @extend_schema(parameters=RENDITION_PARAMETERS, responses={
+        200: inline_serializer("PostLineage", {"results": PolymorphicProxySerializer(
+            component_name="LineageItem", serializers=[PostSerializer, RemovedPostSerializer],
+            resource_type_field_name=None, many=True)}),
+        400: errors(*RENDITION_ERRORS)}, tags=["posts"])
     def get(self, request: Request, post_id: int) -> Response:
+        context = card_context(request)
         post = selectors.post_visible(viewer=request.user, post_id=post_id)
         chain = selectors.post_lineage(viewer=request.user, post=post)
         return Response({"results": [
-            PostSerializer(item, context={"request": request}).data if not isinstance(item, int)
+            PostSerializer(item, context=context).data if not isinstance(item, int)
             else {"id": item, "removed": True}
             for item in chain
         ]})
+
+
+class PostRenditionsApi(APIView):
+    @extend_schema(responses={200: inline_serializer("PostRenditions", {
+        "results": RenditionSerializer(many=True)})}, tags=["posts"])
+    def get(self, request: Request, post_id: int) -> Response:
+        """The post's succeeded renditions, one per language (the newest): none for a post the
+        viewer may not see, taken-down and removed ones included (404)."""
+        card = selectors.post_card(viewer=request.user, post_id=post_id)
+        return Response({"results": [rendition_data(r) for r in card.renditions]})
 
 
 class PostLikeApi(APIView):
@@ -291,7 +349,9 @@ class PreferencesApi(APIView):
 
 
 class UserPostsApi(APIView):
-    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination)}, tags=["feed"])
+    @extend_schema(parameters=RENDITION_PARAMETERS,
+                   responses={200: paginated(PostSerializer, FeedPagination), 400: errors(*RENDITION_ERRORS)},
+                   tags=["feed"])
     def get(self, request: Request, handle: str) -> Response:
         author = user_visible_by_handle(handle=handle, viewer=request.user)
         context = selectors.viewer_context(viewer=request.user)
@@ -299,7 +359,8 @@ class UserPostsApi(APIView):
 
 
 class HashtagPostsApi(APIView):
-    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination),
+    @extend_schema(parameters=RENDITION_PARAMETERS,
+                   responses={200: paginated(PostSerializer, FeedPagination), 400: errors(*RENDITION_ERRORS),
                               404: errors("hashtag_not_found")}, tags=["feed"])
     def get(self, request: Request, tag: str) -> Response:
         context = selectors.viewer_context(viewer=request.user)
@@ -307,7 +368,9 @@ class HashtagPostsApi(APIView):
 
 
 class FollowingFeedApi(APIView):
-    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 403: errors("feed_time_limit_reached")},
+    @extend_schema(parameters=RENDITION_PARAMETERS,
+                   responses={200: paginated(PostSerializer, FeedPagination), 400: errors(*RENDITION_ERRORS),
+                              403: errors("feed_time_limit_reached")},
                    tags=["feed"])
     def get(self, request: Request) -> Response:
         screen_time.feed_time_check(user=request.user)
@@ -318,10 +381,12 @@ class FollowingFeedApi(APIView):
 class _RankedFeedApi(APIView):
     kind = "for_you"
 
-    @extend_schema(responses={200: paginated(PostSerializer, FeedPagination), 403: errors("feed_time_limit_reached"),
-                              410: errors("cursor_expired")},
+    @extend_schema(parameters=RENDITION_PARAMETERS,
+                   responses={200: paginated(PostSerializer, FeedPagination), 400: errors(*RENDITION_ERRORS),
+                              403: errors("feed_time_limit_reached"), 410: errors("cursor_expired")},
                    tags=["feed"])
     def get(self, request: Request) -> Response:
+        serializer_context = card_context(request)
         screen_time.feed_time_check(user=request.user)
         cursor = request.query_params.get("cursor")
         # A first page ranks, and needs the viewer's mutes too; a later page only reads its snapshot.
@@ -329,10 +394,16 @@ class _RankedFeedApi(APIView):
         page = ranking.ranked_page(viewer=request.user, kind=self.kind, cursor=cursor,
                                    page_size=request.query_params.get("page_size"), context=context)
         posts = selectors.cards(viewer=request.user, ids=page.ids, context=context)
-        next_url = request.build_absolute_uri(f"{request.path}?cursor={page.next_cursor}") if page.next_cursor \
-            else None
+        next_url = request.build_absolute_uri(f"{request.path}?{_next_query(request, page.next_cursor)}") \
+            if page.next_cursor else None
         return Response({"next": next_url, "previous": None,
-                         "results": PostSerializer(posts, many=True, context={"request": request}).data})
+                         "results": PostSerializer(posts, many=True, context=serializer_context).data})
+
+
+def _next_query(request: Request, cursor: str) -> str:
+    """The next page's query: its cursor, and the same choice of renditions as this page."""
+    kept = {k: request.query_params[k] for k in ("lang", "original") if k in request.query_params}
+    return urlencode({"cursor": cursor, **kept})
 
 
 class ForYouFeedApi(_RankedFeedApi):

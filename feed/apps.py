@@ -44,3 +44,10 @@ class FeedConfig(AppConfig):
 
         account_purge_step_register("feed", account_feed_purge, after=("creators",), handles=HANDLES,
                                     anonymises=ANONYMISES)
+
+        # A taken-down or removed post's files (its renditions' included) are not served any more.
+        from config.media import media_refusal_register
+
+        from .renditions import media_refused
+
+        media_refusal_register(media_refused)

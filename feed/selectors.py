@@ -4,15 +4,16 @@ One visibility rule, in two forms that a test holds together: `_visible_q` (SQL,
 lists cut by the database) and `ViewerContext.sees` (Python, for rows already loaded:
 ranked pages read from a snapshot, the parents and roots of remixes). A request reads
 the viewer's follows and blocks once (`viewer_context`) and hands them to both. Cards are
-read by id (`cards`: one statement, and one more for the parents and roots of remixes): a
-list cuts its page of ids in SQL, a ranked feed reads them from its snapshot; a page costs
-the same number of queries whatever its size.
+read by id (`cards`: one statement, one more for the parents and roots of remixes, and one
+for the renditions of their videos): a list cuts its page of ids in SQL, a ranked feed reads
+them from its snapshot; a page costs the same number of queries whatever its size.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from functools import lru_cache
@@ -44,6 +45,7 @@ from .models import (
     RemixSource,
     Visibility,
 )
+from .renditions import CardRendition, card_renditions
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,8 @@ class Card:
     parent: dict | None
     root: dict | None
     created_at: datetime
+    # The succeeded renditions of the video (feed.renditions), by language.
+    renditions: list[CardRendition] = field(default_factory=list)
 
 
 def _tables() -> tuple[str, str, str, str]:
@@ -183,7 +187,8 @@ def _cards_sql(count: int) -> str:
         "SELECT p.id, p.caption, p.hashtags, p.language, p.visibility, p.remix_policy, p.status,"
         " p.likes_count, p.comments_count, p.remixes_count, p.views_count, p.shares_count, p.created_at,"
         " p.author_id, a.handle, a.display_name, a.avatar, a.is_active, g.video, g.poster, g.result_duration,"
-        f" EXISTS (SELECT 1 FROM {like} l WHERE l.post_id = p.id AND l.user_id = %s), p.parent_id, p.root_id"
+        f" EXISTS (SELECT 1 FROM {like} l WHERE l.post_id = p.id AND l.user_id = %s), p.generation_id,"
+        " p.parent_id, p.root_id"
         f" FROM {post} p JOIN {user} a ON a.id = p.author_id LEFT JOIN {job} g ON g.id = p.generation_id"
         f" WHERE p.id {sql_in(count)}"
     )
@@ -213,11 +218,16 @@ def _refs(ids: set[int], context: ViewerContext) -> dict[int, dict]:
     return refs
 
 
+def _uuid(value) -> uuid.UUID | None:
+    # SQLite hands a UUID column back as its 32 hex digits.
+    return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
 def cards(*, viewer: User, ids: list[int], context: ViewerContext) -> list[Card]:
-    """Cards of the posts in `ids` that the viewer may see, in the order of `ids`, in one query
-    (two when some are remixes) whatever their number. The visibility rule is checked on the
-    rows in Python (`ViewerContext.sees`), so a ranked page read from its snapshot skips posts
-    hidden since."""
+    """Cards of the posts in `ids` that the viewer may see, in the order of `ids`, in one query,
+    one more when some are remixes and one for their videos' renditions, whatever their number.
+    The visibility rule is checked on the rows in Python (`ViewerContext.sees`), so a ranked page
+    read from its snapshot skips posts hidden since (and a taken-down post shows no renditions)."""
     if not ids:
         return []
     with connection.cursor() as cursor:
@@ -225,10 +235,11 @@ def cards(*, viewer: User, ids: list[int], context: ViewerContext) -> list[Card]
         rows = [row for row in cursor.fetchall()
                 if context.sees(status=row[6], visibility=row[4], author_id=row[13], author_active=bool(row[17]))]
     refs = _refs({i for row in rows for i in row[-2:] if i is not None}, context)
+    renditions = card_renditions({row[-3] for row in rows})
     found = {}
     for (post_id, caption, hashtags, language, visibility, remix_policy, __, likes, comments, remixes, views,
          shares, created_at, author_id, handle, display_name, avatar, ___, video, poster, duration,
-         liked, parent_id, root_id) in rows:
+         liked, generation_id, parent_id, root_id) in rows:
         if timezone.is_naive(created_at):  # SQLite hands back UTC without its zone
             created_at = created_at.replace(tzinfo=dt_timezone.utc)
         found[post_id] = Card(
@@ -238,6 +249,7 @@ def cards(*, viewer: User, ids: list[int], context: ViewerContext) -> list[Card]
             poster=poster or "", duration_seconds=duration,
             counts={"likes": likes, "comments": comments, "remixes": remixes, "views": views, "shares": shares},
             liked=bool(liked), parent=refs.get(parent_id), root=refs.get(root_id), created_at=created_at,
+            renditions=renditions.get(_uuid(generation_id), []),
         )
     return [found[i] for i in ids if i in found]
 

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -13,7 +14,12 @@ from config.media import media_url
 from generation.services import ALLOWED_DURATIONS, ALLOWED_SIZES, PROMPT_MAX_LENGTH
 
 from .models import Comment, Post, RemixPolicy, Report, Share, Visibility
+from .renditions import CardRendition, rendition_choose
 from .selectors import Card
+
+# The serializer context's key for the language whose rendition a card plays: a language code,
+# or None for the original. Absent: the request's language (accounts.i18n).
+SERVE_LANGUAGE = "serve_language"
 
 
 class PostRefSerializer(serializers.Serializer):
@@ -39,12 +45,38 @@ def _datetime(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+class RenditionSerializer(serializers.Serializer):
+    """A succeeded rendition of a post's video (feed.renditions.CardRendition)."""
+
+    language = serializers.CharField(help_text="BCP 47 tag: es, pt-BR, zh-Hans.")
+    dubbed = serializers.BooleanField(help_text="Its audio is speech in `language`.")
+    burned_in = serializers.BooleanField(help_text="The subtitles are drawn into the picture.")
+    video_url = serializers.URLField(help_text="MP4 with a soft subtitle track in `language`.")
+    subtitles_url = serializers.URLField(allow_null=True, help_text="WebVTT of the subtitles.")
+
+
+def rendition_data(rendition: CardRendition) -> dict:
+    return {"language": rendition.language, "dubbed": rendition.dubbed, "burned_in": rendition.burned_in,
+            "video_url": media_url(rendition.video), "subtitles_url": media_url(rendition.subtitles)}
+
+
 class PostSerializer(serializers.ModelSerializer):
     """Writes out a `selectors.Card` (not a Post: cards are read in one statement a page). The
-    declared fields are the schema, and a test holds `to_representation` to them."""
+    declared fields are the schema, and a test holds `to_representation` to them.
+
+    `video_url` plays the rendition in the viewer's language when the post has one
+    (feed.renditions.rendition_choose; `?lang=` picks another language, `?original=1` the
+    original), `served_language` says which language that is, and `original_video_url` is the
+    original always."""
 
     author = UserSummarySerializer()
-    video_url = serializers.SerializerMethodField()
+    video_url = serializers.SerializerMethodField(
+        help_text="The rendition in the viewer's language, else the original.")
+    original_video_url = serializers.SerializerMethodField()
+    served_language = serializers.SerializerMethodField(
+        help_text="The language of `video_url`: a rendition's BCP 47 tag, or the post's language for "
+                  "the original (null when unknown).")
+    renditions = RenditionSerializer(many=True, help_text="The succeeded renditions, by language.")
     poster_url = serializers.SerializerMethodField()
     duration_seconds = serializers.FloatField(allow_null=True)
     counts = serializers.DictField(child=serializers.IntegerField())
@@ -56,12 +88,28 @@ class PostSerializer(serializers.ModelSerializer):
         model = Post
         fields = [
             "id", "author", "caption", "hashtags", "language", "visibility", "remix_policy", "video_url",
-            "poster_url", "duration_seconds", "counts", "liked", "parent", "root", "created_at",
+            "original_video_url", "served_language", "renditions", "poster_url", "duration_seconds", "counts",
+            "liked", "parent", "root", "created_at",
         ]
         read_only_fields = fields
 
+    def _served(self, card: Card) -> CardRendition | None:
+        if not card.renditions:
+            return None
+        if SERVE_LANGUAGE not in self.context:  # once a page: get_language reads asgiref's Local
+            self.context[SERVE_LANGUAGE] = get_language()
+        return rendition_choose(card.renditions, self.context[SERVE_LANGUAGE])
+
     def get_video_url(self, card: Card) -> str | None:
+        served = self._served(card)
+        return media_url(served.video if served is not None else card.video)
+
+    def get_original_video_url(self, card: Card) -> str | None:
         return media_url(card.video)
+
+    def get_served_language(self, card: Card) -> str | None:
+        served = self._served(card)
+        return served.language if served is not None else card.language or None
 
     def get_poster_url(self, card: Card) -> str | None:
         return media_url(card.poster)
@@ -71,6 +119,7 @@ class PostSerializer(serializers.ModelSerializer):
         50 posts a request, and DRF's field-by-field walk was a fifth of a feed page's time
         (bench/RESULTS.md)."""
         author = card.author
+        served = self._served(card)
         return {
             "id": card.id,
             "author": {"id": author.id, "handle": author.handle, "display_name": author.display_name,
@@ -80,7 +129,10 @@ class PostSerializer(serializers.ModelSerializer):
             "language": card.language,
             "visibility": card.visibility,
             "remix_policy": card.remix_policy,
-            "video_url": media_url(card.video),
+            "video_url": media_url(served.video if served is not None else card.video),
+            "original_video_url": media_url(card.video),
+            "served_language": served.language if served is not None else card.language or None,
+            "renditions": [rendition_data(r) for r in card.renditions],
             "poster_url": media_url(card.poster),
             "duration_seconds": card.duration_seconds,
             "counts": card.counts,

@@ -9,6 +9,7 @@ urlpatterns = [
     path("posts/<id:post_id>/remix", apis.PostRemixApi.as_view(), name="post-remix"),
     path("posts/<id:post_id>/remixes", apis.PostRemixesApi.as_view(), name="post-remixes"),
     path("posts/<id:post_id>/lineage", apis.PostLineageApi.as_view(), name="post-lineage"),
+    path("posts/<id:post_id>/renditions", apis.PostRenditionsApi.as_view(), name="post-renditions"),
     path("posts/<id:post_id>/like", apis.PostLikeApi.as_view(), name="post-like"),
     path("posts/<id:post_id>/comments", apis.PostCommentsApi.as_view(), name="post-comments"),
     path("posts/<id:post_id>/shares", apis.PostSharesApi.as_view(), name="post-shares"),

@@ -69,7 +69,7 @@ def test_one_error_component_in_config_errors_shape(spec):
     assert error["required"] == ["error"]
     detail = _resolve(spec, error["properties"]["error"])
     assert set(detail["required"]) == {"code", "message", "fields"}
-    assert set(detail["properties"]) == {"code", "message", "fields", "retry_after", "max_bytes"}
+    assert set(detail["properties"]) == {"code", "message", "fields", "retry_after", "max_bytes", "required", "have"}
 
 
 def test_every_operation_lists_its_error_responses(spec):

@@ -34,3 +34,13 @@ def test_a_url_signed_for_local_files_is_not_handed_out_for_s3(request, settings
     assert local.startswith(settings.PUBLIC_BASE_URL.rstrip("/") + "/api/v1/media/")
     assert on_s3.startswith(s3.endpoint_url)
     assert "X-Amz-Signature=" in on_s3
+
+
+def test_a_local_url_is_the_signed_view_as_reverse_writes_it(settings):
+    from django.urls import reverse
+
+    url = media.media_url("generation/3/c/es/subtitles.vtt")
+
+    token = url.rsplit("/", 1)[1]
+    assert url == settings.PUBLIC_BASE_URL.rstrip("/") + reverse("signed-media", kwargs={"token": token})
+    assert media.media_name_from_token(token) == "generation/3/c/es/subtitles.vtt"

@@ -9,13 +9,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from rest_framework import status
 
 from accounts.models import User
 from config.errors import ApplicationError, Conflict, Forbidden, NotFound
 from config.tasks import task_send_on_commit
 from feed.models import Post, PostStatus, Visibility
+from feed.renditions import card_renditions
 from feed.selectors import post_hidden_by_reports_only, visible_posts
 
 from .. import selectors
@@ -237,6 +238,18 @@ def _check_rules(*, campaign: Campaign, enrolment: Enrolment, post: Post) -> Non
                                 code="post_not_remix_of_template")
     if campaign.hashtag and campaign.hashtag.lower().lstrip("#") not in post.hashtags:
         raise SubmissionRefused(_("The post must carry #%(hashtag)s.") % {"hashtag": campaign.hashtag.lstrip("#")}, code="post_missing_hashtag")
+    required = campaign.min_localized_markets
+    if required:
+        # The languages of the video's succeeded renditions (feed shows the same ones).
+        found = card_renditions([post.generation_id]).get(post.generation_id, [])
+        have = len({r.language.lower() for r in found})
+        if have < required:
+            raise SubmissionRefused(
+                ngettext("This campaign needs the video localised into at least %(required)d language; "
+                         "this post has %(have)d.",
+                         "This campaign needs the video localised into at least %(required)d languages; "
+                         "this post has %(have)d.", required) % {"required": required, "have": have},
+                code="campaign_localization_required", extra={"required": required, "have": have})
 
 
 @transaction.atomic

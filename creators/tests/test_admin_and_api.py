@@ -27,7 +27,7 @@ def _builder_form(**overrides):
     now = timezone.now()
     form = {
         "name": "Paper boats MX", "default_language": "es", "hashtag": "#PaperBoat", "countries": ["MX"],
-        "languages": ["es"], "min_tier": "starter", "min_followers": 0,
+        "languages": ["es"], "min_tier": "starter", "min_followers": 0, "min_localized_markets": 2,
         "starts_at_0": (now - timedelta(hours=1)).strftime("%Y-%m-%d"), "starts_at_1": "00:00:00",
         "ends_at_0": (now + timedelta(days=20)).strftime("%Y-%m-%d"), "ends_at_1": "00:00:00",
         "budget_kind": "credits", "currency": "", "budget_total": 5000, "per_creator_cap": "", "review_mode": "auto",
@@ -54,6 +54,7 @@ def test_staff_build_a_campaign_with_its_rules_and_launch_it(admin_client, admin
     assert (campaign.status, campaign.hashtag, campaign.countries, campaign.languages, campaign.budget_remaining,
             campaign.created_by_id) == ("draft", "paperboat", [], ["es"], 5000, admin_user.pk)
     assert [m.code for m in campaign.markets.all()] == ["mx"]
+    assert campaign.min_localized_markets == 2
     assert list(campaign.tasks.values_list("kind", "threshold", "window_days", "reward")) == [
         ("publish", 0, None, 50), ("likes", 100, 7, 500)]
     assert sorted(CampaignText.objects.values_list("language", flat=True)) == ["en", "es"]

@@ -1,11 +1,13 @@
 from datetime import timedelta
 
 import factory
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from feed.models import Comment, Post, Report
-from generation.models import JobStatus
+from generation.models import JobKind, JobStatus, Rendition, RenditionStatus
 from generation.tests.factories import GenerationJobFactory
 
 
@@ -55,3 +57,32 @@ class ReportFactory(factory.django.DjangoModelFactory):
     post = factory.SubFactory(PostFactory)
     reporter = factory.SubFactory(UserFactory)
     reason = Report.Reason.SPAM
+
+
+class RenditionFactory(factory.django.DjangoModelFactory):
+    """A succeeded rendition of a post's video, with small real files saved through Django's
+    storage under its localize job's folder (as the localisation worker stores them)."""
+
+    class Meta:
+        model = Rendition
+
+    class Params:
+        post = None
+
+    source_job = factory.LazyAttribute(lambda o: o.post.generation if o.post is not None else None)
+    job = factory.LazyAttribute(lambda o: GenerationJobFactory(
+        user=o.source_job.user, kind=JobKind.LOCALIZE, status=JobStatus.SUCCEEDED, source_job=o.source_job))
+    language = "es"
+    source_language = "en"
+    status = RenditionStatus.SUCCEEDED
+    finished_at = factory.LazyFunction(timezone.now)
+
+    @factory.lazy_attribute
+    def video(self):
+        return default_storage.save(f"generation/{self.job.user_id}/{self.job.pk}/{self.language}/video.mp4",
+                                    ContentFile(b"\x00\x00\x00\x18ftypmp42 " + self.language.encode()))
+
+    @factory.lazy_attribute
+    def subtitles(self):
+        return default_storage.save(f"generation/{self.job.user_id}/{self.job.pk}/{self.language}/subtitles.vtt",
+                                    ContentFile(f"WEBVTT\n\n00:00.000 --> 00:01.000\n{self.language}\n".encode()))

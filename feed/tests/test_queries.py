@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.tests.factories import FollowFactory, UserFactory
 from feed import ranking
 from feed.models import Comment, Hashtag, Like, Post, PostHashtag
-from feed.tests.factories import PostFactory
+from feed.tests.factories import PostFactory, RenditionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,10 @@ def world():
     hashtag = Hashtag.objects.create(tag="q", posts_count=ITEMS)
     PostHashtag.objects.bulk_create([PostHashtag(post=p, hashtag=hashtag) for p in posts])
     Like.objects.bulk_create([Like(user=viewer, post=p) for p in posts[::2]])
+    # Every third post localised into two languages: the page's renditions are one query.
+    for p in posts[::3]:
+        RenditionFactory(post=p, language="es")
+        RenditionFactory(post=p, language="pt-BR", dubbed=True)
     commenters = [UserFactory() for _ in range(4)]
     top = Comment.objects.bulk_create([Comment(post=parent, author=commenters[i % 4], body=f"c{i}")
                                        for i in range(ITEMS)])
@@ -46,12 +50,13 @@ def queries_for(client, url, page_size) -> tuple[int, int, bool]:
 
 @pytest.mark.parametrize(("url", "expected_queries"), [
     # Post pages read the viewer's follows and blocks once, cut the page of ids, read its cards
-    # (with the viewer's likes) in one query and the parents and roots of its remixes in one more.
-    ("/api/v1/feed/following", 5),  # the user, follows/blocks, the page, the cards, lineage ends
-    ("/api/v1/users/{author}/posts", 6),  # the user, the author, follows/blocks, the page, the cards, lineage ends
-    ("/api/v1/hashtags/q/posts", 6),  # the user, follows/blocks, the hashtag, the page, the cards, lineage ends
-    ("/api/v1/posts/{parent}/remixes", 6),  # the user, follows/blocks, the post, the page, the cards, lineage ends
-    ("/api/v1/posts/{parent}/remixes?sort=top", 6),
+    # (with the viewer's likes) in one query, the parents and roots of its remixes in one more,
+    # and the renditions of its videos in one more.
+    ("/api/v1/feed/following", 6),  # the user, follows/blocks, the page, the cards, lineage ends, renditions
+    ("/api/v1/users/{author}/posts", 7),  # the user, the author, follows/blocks, the page, the cards, ...
+    ("/api/v1/hashtags/q/posts", 7),  # the user, follows/blocks, the hashtag, the page, the cards, ...
+    ("/api/v1/posts/{parent}/remixes", 7),  # the user, follows/blocks, the post, the page, the cards, ...
+    ("/api/v1/posts/{parent}/remixes?sort=top", 7),
     ("/api/v1/posts/{parent}/comments", 3),  # the user, the post, the page
     ("/api/v1/comments/{top}/replies", 3),  # the user, the comment, the page
 ])
@@ -76,11 +81,12 @@ def test_for_you_first_page_builds_a_snapshot_in_constant_queries(client_for, wo
         second = client.get(first.json()["next"])
 
     # The user, the viewer's follows/blocks/mutes/preferences (one query), candidates, followed
-    # authors' posts, the page's cards (with likes), lineage ends.
-    assert {size: m[0] for size, m in measured.items()} == {1: 6, 20: 6, 50: 6}
+    # authors' posts, the page's cards (with likes), lineage ends, renditions.
+    assert {size: m[0] for size, m in measured.items()} == {1: 7, 20: 7, 50: 7}
     assert [m[1] for m in measured.values()] == [1, 20, 50]
-    # The user, follows/blocks, the page's cards, lineage ends: the ranking is in the snapshot.
-    assert len(next_page.captured_queries) == 4
+    # The user, follows/blocks, the page's cards, lineage ends, renditions: the ranking is in the
+    # snapshot.
+    assert len(next_page.captured_queries) == 5
     assert len(second.json()["results"]) == 20
     assert not {p["id"] for p in first.json()["results"]} & {p["id"] for p in second.json()["results"]}
 

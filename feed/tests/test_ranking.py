@@ -250,9 +250,9 @@ def test_best_scored_posts_are_shared_between_viewers_and_hidden_ones_still_vani
     with CaptureQueriesContext(connection) as queries:
         page = client.get(FOR_YOU)
 
-    # The user, their follows/blocks/mutes, the page: the best-scored posts came from the cache,
-    # and the hidden one was dropped when the page was read.
-    assert len(queries.captured_queries) == 3
+    # The user, their follows/blocks/mutes, the page, its renditions: the best-scored posts came
+    # from the cache, and the hidden one was dropped when the page was read.
+    assert len(queries.captured_queries) == 4
     assert ids(page) == [posts[1].pk]
     ranking._best_scored_cache.clear()
     assert ids(client.get(FOR_YOU)) == [posts[1].pk, posts[2].pk]
