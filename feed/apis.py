@@ -29,6 +29,7 @@ from generation.services import BACKEND_REFUSALS
 from . import counters, ranking, screen_time, selectors, services
 from .serializers import (
     SERVE_LANGUAGE,
+    CardRenditionSerializer,
     CommentCreateSerializer,
     CommentSerializer,
     PostCreateSerializer,
@@ -38,7 +39,6 @@ from .serializers import (
     PreferencesSerializer,
     RemixCreateSerializer,
     RemovedPostSerializer,
-    RenditionSerializer,
     ReportCreateSerializer,
     ShareCreateSerializer,
     ShareSerializer,
@@ -211,7 +211,7 @@ class PostLineageApi(APIView):
 
 class PostRenditionsApi(APIView):
     @extend_schema(responses={200: inline_serializer("PostRenditions", {
-        "results": RenditionSerializer(many=True)})}, tags=["posts"])
+        "results": CardRenditionSerializer(many=True)})}, tags=["posts"])
     def get(self, request: Request, post_id: int) -> Response:
         """The post's succeeded renditions, one per language (the newest): none for a post the
         viewer may not see, taken-down and removed ones included (404)."""

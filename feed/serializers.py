@@ -45,7 +45,7 @@ def _datetime(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-class RenditionSerializer(serializers.Serializer):
+class CardRenditionSerializer(serializers.Serializer):
     """A succeeded rendition of a post's video (feed.renditions.CardRendition)."""
 
     language = serializers.CharField(help_text="BCP 47 tag: es, pt-BR, zh-Hans.")
@@ -76,7 +76,7 @@ class PostSerializer(serializers.ModelSerializer):
     served_language = serializers.SerializerMethodField(
         help_text="The language of `video_url`: a rendition's BCP 47 tag, or the post's language for "
                   "the original (null when unknown).")
-    renditions = RenditionSerializer(many=True, help_text="The succeeded renditions, by language.")
+    renditions = CardRenditionSerializer(many=True, help_text="The succeeded renditions, by language.")
     poster_url = serializers.SerializerMethodField()
     duration_seconds = serializers.FloatField(allow_null=True)
     counts = serializers.DictField(child=serializers.IntegerField())

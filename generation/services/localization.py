@@ -42,7 +42,7 @@ from ..localization.subtitles import parse_subtitles
 from ..models import GenerationJob, JobKind, JobStatus, Rendition, RenditionStatus
 from .cameos import cameos_for_submit
 from .state import enqueue_on_commit, publish_on_commit
-from .submission import _admit, _field_error, _own_source
+from .submission import _admit, _field_error, _own_source, _replay
 
 logger = logging.getLogger(__name__)
 
@@ -351,15 +351,7 @@ def localization_submit(
         fingerprint = _fingerprint(request, source=source_key,
                                    subtitles_sha=hashlib.sha256(subtitles_data).hexdigest() if cues else "")
 
-    def replay() -> tuple[GenerationJob, bool] | None:
-        existing = GenerationJob.objects.filter(user=user, idempotency_key=idempotency_key).first()
-        if existing is None:
-            return None
-        if existing.request_fingerprint != fingerprint:
-            raise Conflict(_("This Idempotency-Key was used for a different request."), code="idempotency_key_reused")
-        return existing, False
-
-    if idempotency_key and (found := replay()):
+    if idempotency_key and (found := _replay(user, idempotency_key, fingerprint)):
         return found
     if source_job is not None:  # the cameos the source carries, checked before anything is locked
         cameos_for_submit(user_id=user.pk, cameo_ids=[str(pk) for pk in source_job.cameos.values_list("pk", flat=True)],
@@ -372,7 +364,7 @@ def localization_submit(
                            subtitles=(subtitles_data, subtitles_name) if cues is not None else None,
                            idempotency_key=idempotency_key, fingerprint=fingerprint), True
     except IntegrityError:
-        if idempotency_key and (found := replay()):
+        if idempotency_key and (found := _replay(user, idempotency_key, fingerprint)):
             return found
         raise
 

@@ -217,6 +217,17 @@ def _create(user: User, params: RenderParams, *, route: list[str], image: File |
     return job
 
 
+def _replay(user: User, idempotency_key: str, fingerprint: str) -> tuple[GenerationJob, bool] | None:
+    """The job an Idempotency-Key already made (not created now), or a 409 when that key came
+    with another request; None when the key is new."""
+    existing = GenerationJob.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise Conflict(_("This Idempotency-Key was used for a different request."), code="idempotency_key_reused")
+    return existing, False
+
+
 def generation_submit(
     *,
     user: User,
@@ -252,15 +263,7 @@ def generation_submit(
         fingerprint = _fingerprint(params, source_id=source_id, image_sha=image_sha,
                                    cameos=sorted(str(c) for c in cameo_ids) if cameo_ids is not None else None)
 
-    def replay() -> tuple[GenerationJob, bool] | None:
-        existing = GenerationJob.objects.filter(user=user, idempotency_key=idempotency_key).first()
-        if existing is None:
-            return None
-        if existing.request_fingerprint != fingerprint:
-            raise Conflict(_("This Idempotency-Key was used for a different request."), code="idempotency_key_reused")
-        return existing, False
-
-    if idempotency_key and (found := replay()):
+    if idempotency_key and (found := _replay(user, idempotency_key, fingerprint)):
         return found
     source, ids = _validate(user, params, has_image=image is not None, source_generation_id=source_generation_id,
                             checked_source=source_job, cameo_ids=cameo_ids)
@@ -272,7 +275,7 @@ def generation_submit(
                           fingerprint=fingerprint, idempotency_key=idempotency_key, source=source, cameo_ids=ids)
     except IntegrityError:
         # Two requests with one key raced; the other one's row is committed now.
-        if idempotency_key and (found := replay()):
+        if idempotency_key and (found := _replay(user, idempotency_key, fingerprint)):
             return found
         raise
     return job, True
