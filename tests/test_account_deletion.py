@@ -16,7 +16,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from accounts.cameos.models import Cameo, CameoStatus
+from accounts.cameos.consent import consent_problem
+from accounts.cameos.models import Cameo, CameoLevel, CameoStatus
 from accounts.deletion import registry
 from accounts.deletion.services import ACCOUNTS_ANONYMISES, ACCOUNTS_HANDLES, account_purge, accounts_purge_due
 from accounts.models import AccountDeletion, AccountExport, AuthSession, Block, Device, Follow, HandleReservation, Notification, User
@@ -30,7 +31,9 @@ from creators.models import Campaign, Payout, Reward
 from creators.tests.factories import CampaignFactory, CreatorProfileFactory, EnrolmentFactory, publish_task
 from feed.models import Comment, Like, Post, PostStatus
 from feed.tests.factories import CommentFactory, PostFactory
+from config.errors import ApplicationError
 from generation.models import GenerationJob, JobStatus
+from generation.services.submission import generation_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -165,6 +168,27 @@ def test_firebase_sign_in_of_a_pending_account_is_403_account_pending_deletion(a
     response = api.post("/api/v1/auth/firebase", {"id_token": _firebase_token("fb-3")})
 
     assert (response.status_code, _code(response)) == (403, "account_pending_deletion")
+
+
+def test_from_the_request_on_nobody_may_use_the_cameo_and_nothing_is_created(settings, tmp_path, auth_api, user):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.GENERATION_BACKEND = "preview"
+    Cameo.objects.create(owner=user, name="Ada", level=CameoLevel.EVERYONE, status=CameoStatus.VERIFIED,
+                         verified_at=timezone.now())
+    cameo = Cameo.objects.get(owner=user)
+    friend = UserFactory()
+    ledger.credits_grant(user_id=friend.pk, amount=100, key=f"grant-{friend.pk}")
+    assert consent_problem(cameo=cameo, user_id=friend.pk) is None
+    credits = CreditAccount.objects.get(user=friend).available
+
+    assert auth_api.post(DELETE, {"password": DEFAULT_PASSWORD}, format="json").status_code == 202
+
+    with pytest.raises(ApplicationError) as refused:
+        generation_submit(user=friend, kind="text_to_video", prompt="lanterns over a lake", duration_seconds=4,
+                          size="480x854", cameo_ids=[cameo.pk])
+    assert refused.value.code == "cameo_not_found"
+    assert not GenerationJob.objects.filter(user=friend).exists()
+    assert CreditAccount.objects.get(user=friend).available == credits
 
 
 def test_an_active_store_subscription_is_409_unless_confirmed(auth_api, user):

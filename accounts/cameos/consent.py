@@ -58,14 +58,19 @@ def relation(*, cameo: Cameo, user_id: int) -> str:
     return Relation.FOLLOWER if follows else Relation.STRANGER
 
 
+def _owner_active(cameo: Cameo) -> bool:
+    """A deactivated owner (suspended, or deleting the account) lends the likeness to nobody."""
+    return User.objects.filter(pk=cameo.owner_id, is_active=True).exists()
+
+
 def may_use(*, cameo: Cameo, user_id: int) -> bool:
-    return (cameo.usable and relation(cameo=cameo, user_id=user_id) in ALLOWED[cameo.level]
+    return (cameo.usable and _owner_active(cameo) and relation(cameo=cameo, user_id=user_id) in ALLOWED[cameo.level]
             and not _teen_shielded(cameo, user_id))
 
 
 def consent_problem(*, cameo: Cameo | None, user_id: int) -> str | None:
     """None when the user may use the cameo now, else the stable code of the refusal."""
-    if cameo is None or cameo.status == CameoStatus.DELETED:
+    if cameo is None or cameo.status == CameoStatus.DELETED or not _owner_active(cameo):
         return "cameo_not_found"
     if not cameo.usable:
         return "cameo_not_verified"
