@@ -30,7 +30,7 @@ from billing.tests.factories import SubscriptionFactory
 from creators.models import Campaign, Payout, Reward
 from creators.tests.factories import CampaignFactory, CreatorProfileFactory, EnrolmentFactory, publish_task
 from feed.models import Comment, Like, Post, PostStatus
-from feed.tests.factories import CommentFactory, PostFactory
+from feed.tests.factories import CommentFactory, PostFactory, SucceededJobFactory
 from config.errors import ApplicationError
 from generation.models import GenerationJob, JobStatus
 from generation.services.submission import generation_submit
@@ -189,6 +189,23 @@ def test_from_the_request_on_nobody_may_use_the_cameo_and_nothing_is_created(set
     assert refused.value.code == "cameo_not_found"
     assert not GenerationJob.objects.filter(user=friend).exists()
     assert CreditAccount.objects.get(user=friend).available == credits
+
+
+def test_others_posts_with_the_cameo_go_down_at_the_request_and_come_back_on_cancel(api, auth_api, user):
+    cameo = Cameo.objects.create(owner=user, name="Ada", level=CameoLevel.EVERYONE, status=CameoStatus.VERIFIED,
+                                 verified_at=timezone.now())
+    friend = UserFactory()
+    job = SucceededJobFactory(user=friend)
+    job.cameos.set([cameo])
+    post, unrelated = PostFactory(author=friend, generation=job), PostFactory(author=friend)
+
+    assert auth_api.post(DELETE, {"password": DEFAULT_PASSWORD}, format="json").status_code == 202
+    assert Post.objects.get(pk=post.pk).status == PostStatus.TAKEN_DOWN
+    assert Post.objects.get(pk=unrelated.pk).status == PostStatus.ACTIVE
+
+    response = api.post(CANCEL, {"email": user.email, "password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 200, response.json()
+    assert Post.objects.get(pk=post.pk).status == PostStatus.ACTIVE
 
 
 def test_an_active_store_subscription_is_409_unless_confirmed(auth_api, user):

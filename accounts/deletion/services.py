@@ -29,6 +29,7 @@ from config.errors import ApplicationError, Conflict
 
 from ..cameos.hooks import consent_changed
 from ..cameos.models import Cameo, CameoChallenge, CameoStatus
+from ..cameos.services import cameos_relation_changed
 from ..exports.services import account_exports_delete
 from ..firebase import FirebaseIdentity, firebase_verify_id_token
 from ..models import AccountDeletion, AuthSession, Follow, HandleReservation, User
@@ -117,6 +118,9 @@ def account_delete_request(*, user: User, password: str = "", id_token: str = ""
             user=locked, requested_at=now, purge_after=now + timedelta(days=settings.ACCOUNT_DELETION_GRACE_DAYS))
         User.objects.filter(pk=locked.pk).update(is_active=False)
         sessions_end(user_id=locked.pk, reason=AuthSession.EndReason.ACCOUNT_DELETED, session_ids=None)
+        # Their likeness is lent to nobody from now: others' jobs with it are canceled and
+        # others' posts with it taken down (given back if the deletion is canceled).
+        cameos_relation_changed(user_ids=(locked.pk,), reason="owner_deleting")
     state = {}
     for step in steps:
         if step.on_request is not None:
@@ -163,6 +167,7 @@ def account_delete_cancel(*, email: str = "", password: str = "", id_token: str 
         state = deletion.state
         deletion.delete()
         User.objects.filter(pk=user.pk).update(is_active=True)
+        cameos_relation_changed(user_ids=(user.pk,), reason="owner_deletion_canceled")
     for step in purge_steps():
         if step.on_cancel is not None:
             step.on_cancel(user=user, state=state.get(step.name) or {})
