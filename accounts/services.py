@@ -23,7 +23,7 @@ from config.errors import ApplicationError, Conflict, Forbidden
 from .firebase import FirebaseIdentity, firebase_verify_id_token
 from .lockout import account_locked, lockout_clear, lockout_username
 from .cameos.services import cameos_relation_changed
-from .models import AuthSession, Block, Device, Follow, Market, User
+from .models import AccountDeletion, AuthSession, Block, Device, Follow, Market, User
 from .notifications import notification_retract, notifications_from_actor_delete, notify
 from .realtime import user_sessions_ended_now
 from .selectors import (
@@ -204,8 +204,12 @@ def user_password_change(*, user: User, current_password: str, new_password: str
 
 @transaction.atomic
 def user_suspend(*, user_id: int) -> None:
-    """Staff suspended the account: it can no longer sign in, and every session ends now."""
+    """Staff suspended the account: it can no longer sign in, and every session ends now. A
+    deletion pending for it is marked, so canceling the deletion cannot lift the suspension."""
     User.objects.filter(pk=user_id).update(is_active=False)
+    for deletion in AccountDeletion.objects.select_for_update().filter(user_id=user_id, purged_at__isnull=True):
+        deletion.state = {**deletion.state, "suspended_at": timezone.now().isoformat()}
+        deletion.save(update_fields=["state"])
     sessions_end(user_id=user_id, reason=AuthSession.EndReason.SUSPENDED, session_ids=None)
 
 

@@ -22,6 +22,7 @@ from accounts.deletion import registry
 from accounts.deletion.services import ACCOUNTS_ANONYMISES, ACCOUNTS_HANDLES, account_purge, accounts_purge_due
 from accounts.models import AccountDeletion, AccountExport, AuthSession, Block, Device, Follow, HandleReservation, Notification, User
 from accounts.notifications import notify
+from accounts.services import user_suspend
 from accounts.tests.factories import DEFAULT_PASSWORD, DeviceFactory, FollowFactory, UserFactory
 from billing.entitlement_models import StoreSubscription
 from billing.models import CreditAccount, CreditEntry, Subscription
@@ -280,6 +281,16 @@ def test_a_cancel_without_the_right_credentials_changes_nothing(api, user, pendi
     assert (response.status_code, _code(response)) == (status, code)
     user.refresh_from_db()
     assert user.is_active is False
+    assert AccountDeletion.objects.filter(pk=pending.pk, purged_at__isnull=True).exists()
+
+
+def test_a_cancel_cannot_lift_a_suspension_staff_made_during_the_grace_period(api, user, pending):
+    user_suspend(user_id=user.pk)
+
+    response = api.post(CANCEL, {"email": user.email, "password": DEFAULT_PASSWORD}, format="json")
+
+    assert (response.status_code, _code(response)) == (403, "account_suspended")
+    assert User.objects.get(pk=user.pk).is_active is False
     assert AccountDeletion.objects.filter(pk=pending.pk, purged_at__isnull=True).exists()
 
 

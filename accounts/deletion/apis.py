@@ -46,7 +46,7 @@ class DeletionCancelApi(APIView):
     @extend_schema(request=DeletionCancelInputSerializer,
                    responses={200: AuthResultSerializer,
                               400: errors("reauth_required"),
-                              403: errors("reauth_failed", "reauth_stale"),
+                              403: errors("reauth_failed", "reauth_stale", "account_suspended"),
                               409: errors("deletion_not_pending", "deletion_grace_over"),
                               503: errors("firebase_not_configured", "firebase_unavailable")},
                    tags=["auth"])

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from config.errors import ApplicationError, Conflict
+from config.errors import ApplicationError, Conflict, Forbidden
 
 from ..cameos.hooks import consent_changed
 from ..cameos.models import Cameo, CameoChallenge, CameoStatus
@@ -164,6 +164,8 @@ def account_delete_cancel(*, email: str = "", password: str = "", id_token: str 
         now = timezone.now()
         if deletion.purge_after <= now or deletion.steps_done or (deletion.claimed_until or now) > now:
             raise Conflict(_("The grace period is over: the account is being deleted."), code="deletion_grace_over")
+        if deletion.state.get("suspended_at"):
+            raise Forbidden(_("This account is suspended: its deletion cannot be canceled."), code="account_suspended")
         state = deletion.state
         deletion.delete()
         User.objects.filter(pk=user.pk).update(is_active=True)
